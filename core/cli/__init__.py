@@ -1,0 +1,62 @@
+"""The ``centwise`` command: subcommands drive the same engine as the GUI.
+
+Exit codes: 0 ok, 2 usage, config or input error, 3 refused by a budget, 4 provider
+error. No command shows a traceback for a Centwise error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.cli import ask, prices, spend
+from core.cli.common import EXIT_USAGE, run_command
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = (ask, spend, prices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="centwise",
+        description="See what every LLM call costs and why. With no command, opens the app.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="config TOML (env CENTWISE_CONFIG)")
+    parser.add_argument("--data-dir", metavar="PATH", help="ledger and cache (env CENTWISE_DATA_DIR)")
+    parser.add_argument(
+        "--recover",
+        action="store_true",
+        help="if the ledger is unreadable, keep it aside and start a new one",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return _open_gui(args)
+    return run_command(args)
+
+
+def _open_gui(args: argparse.Namespace) -> int:
+    try:
+        from app.main import run_app  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print(
+            "centwise: the desktop app is not available in this install; "
+            "try `centwise ask \"your prompt\"` (see `centwise --help`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result: int = run_app(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

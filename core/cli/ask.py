@@ -1,0 +1,145 @@
+"""``centwise ask``: one prompt, or a JSONL batch, through the full pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from core.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    open_engine,
+    print_json,
+    read_text_file,
+)
+from core.engine import Engine
+from core.errors import CentwiseError, InputError
+from core.money import format_usd
+from core.serialize import record_to_json
+from core.types import RequestRecord
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ask", help="send a prompt through budgets, cache, routing and the ledger")
+    p.add_argument("prompt", nargs="?", help="the prompt ('-' reads stdin)")
+    p.add_argument("--system", help="a system prompt")
+    p.add_argument("--model", default="auto", help="auto, a tier id, a tier's model, or PROVIDER/MODEL")
+    p.add_argument("--max-output-tokens", type=int, metavar="N")
+    p.add_argument("--temperature", type=float, metavar="T")
+    p.add_argument("--batch", metavar="FILE.jsonl", help="lines of {prompt, system?, model?}")
+    p.add_argument("--json", action="store_true", help="print one JSON object per request")
+    p.set_defaults(handler=run)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    prompt: str
+    system: str | None
+    model: str
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_output_tokens is not None and args.max_output_tokens <= 0:
+        raise InputError(f"--max-output-tokens must be positive, got {args.max_output_tokens}")
+    if args.batch:
+        if args.prompt:
+            raise InputError("give either a PROMPT or --batch FILE, not both")
+        jobs = parse_batch(read_text_file(args.batch, "batch file"), args)
+    else:
+        if args.prompt is None:
+            raise InputError("no prompt given: centwise ask \"your prompt\" (or '-' for stdin)")
+        prompt = read_text_file("-", "stdin") if args.prompt == "-" else args.prompt
+        jobs = [Job(prompt, args.system, args.model)]
+    return asyncio.run(_run_jobs(args, jobs))
+
+
+def parse_batch(text: str, args: argparse.Namespace) -> list[Job]:
+    """Validate every line before running any, so a bad file costs nothing."""
+    jobs = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"batch line {n}: not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"batch line {n}: expected an object like {{\"prompt\": ...}}")
+        unknown = set(obj) - {"prompt", "system", "model"}
+        if unknown:
+            raise InputError(f"batch line {n}: unknown key(s) {', '.join(sorted(unknown))}")
+        prompt, system, model = obj.get("prompt"), obj.get("system"), obj.get("model")
+        if not isinstance(prompt, str):
+            raise InputError(f"batch line {n}: \"prompt\" must be a string")
+        for key, val in (("system", system), ("model", model)):
+            if val is not None and not isinstance(val, str):
+                raise InputError(f"batch line {n}: \"{key}\" must be a string")
+        jobs.append(Job(prompt, system or args.system, model or args.model))
+    if not jobs:
+        raise InputError("the batch file has no requests")
+    return jobs
+
+
+async def _run_jobs(args: argparse.Namespace, jobs: list[Job]) -> int:
+    engine = open_engine(args)
+    code = EXIT_OK
+    try:
+        for job in jobs:
+            rc = await _run_one(engine, job, args)
+            code = code or rc
+    finally:
+        await engine.aclose()
+    return code
+
+
+async def _run_one(engine: Engine, job: Job, args: argparse.Namespace) -> int:
+    reply = engine.ask(
+        job.prompt,
+        system=job.system,
+        model=job.model,
+        max_output_tokens=args.max_output_tokens,
+        temperature=args.temperature,
+    )
+    error: CentwiseError | None = None
+    try:
+        async for delta in reply:
+            if not args.json:
+                sys.stdout.write(delta)
+                sys.stdout.flush()
+    except CentwiseError as e:
+        error = e
+    record = reply.record
+    assert record is not None
+    if args.json:
+        print_json(record_to_json(record))
+    else:
+        if record.response:
+            sys.stdout.write("\n")
+        if error is not None:
+            print(f"centwise: {error}", file=sys.stderr)
+        print(summary_line(record), file=sys.stderr)
+    if error is None:
+        return EXIT_OK
+    return error.exit_code if error.exit_code in (2, 3, 4) else EXIT_USAGE
+
+
+def summary_line(rec: RequestRecord) -> str:
+    """A one-line account of a request, for people reading the terminal."""
+    parts = [rec.tier or "-", f"{rec.provider}/{rec.model}"]
+    if rec.simulated:
+        parts.append("simulated, priced as the real model")
+    est = " (estimated)" if rec.usage_estimated else ""
+    parts.append(f"{rec.usage.input_tokens} in / {rec.usage.output_tokens} out tokens{est}")
+    if rec.cache_outcome != "miss":
+        parts.append(f"cache {rec.cache_outcome}, saved {format_usd(rec.saved_usd)}")
+    parts.append(format_usd(rec.cost_usd) if rec.cost_known else "cost unknown")
+    if rec.latency_ms is not None:
+        parts.append(f"{rec.latency_ms:.0f} ms")
+    parts.append(rec.status)
+    return "[" + " · ".join(parts) + "]"

@@ -1,0 +1,253 @@
+"""Typed, versioned configuration, loaded once from TOML and passed in.
+
+Sections follow the seed's configuration template. Every error names the file, the
+key and what was expected; unknown keys are errors, never silently ignored. Money is
+parsed from TOML straight into :class:`~decimal.Decimal` (``parse_float=Decimal``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import ConfigError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BudgetConfig",
+    "CacheConfig",
+    "CentwiseConfig",
+    "ContextConfig",
+    "FallbackTarget",
+    "ObservabilityConfig",
+    "ProviderConfig",
+    "RoutingConfig",
+    "TierConfig",
+    "load_config",
+    "parse_config",
+]
+
+SCHEMA_VERSION = 1
+
+ProviderKind = Literal["simulator", "openai", "anthropic", "gemini", "ollama", "openai-compatible"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BudgetConfig(_Section):
+    max_input_tokens: int = Field(8000, gt=0)
+    max_output_tokens: int = Field(1024, gt=0)
+    daily_usd: Decimal | None = Field(None, ge=0)
+    monthly_usd: Decimal | None = Field(None, ge=0)
+    hard_limit: bool = True
+    alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _thresholds(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        for t in v:
+            if not 0 < t <= 1.5:
+                raise ValueError(f"each threshold must be a fraction in (0, 1.5], got {t}")
+        return tuple(sorted(set(v)))
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    similarity_threshold: float = Field(0.92, ge=0, le=1)
+    ttl_seconds: int = Field(3600, gt=0)
+    max_entries: int = Field(50000, gt=0)
+
+
+class FallbackTarget(_Section):
+    provider: str
+    model: str
+
+
+class TierConfig(_Section):
+    id: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    max_complexity: float = Field(ge=0, le=10)
+    fallbacks: tuple[FallbackTarget, ...] = ()
+
+
+def _default_tiers() -> tuple[TierConfig, ...]:
+    return (
+        TierConfig(id="fast", provider="simulator", model="gpt-4.1-nano", max_complexity=3),
+        TierConfig(id="balanced", provider="simulator", model="gpt-4.1-mini", max_complexity=6),
+        TierConfig(id="premium", provider="simulator", model="gpt-4.1", max_complexity=10),
+    )
+
+
+class RoutingConfig(_Section):
+    enabled: bool = True
+    tiers: tuple[TierConfig, ...] = Field(default_factory=_default_tiers)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, v: tuple[TierConfig, ...]) -> tuple[TierConfig, ...]:
+        if not v:
+            raise ValueError("at least one tier is needed")
+        ids = [t.id for t in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"tier ids must be unique, got {ids}")
+        ordered = sorted(v, key=lambda t: t.max_complexity)
+        if ordered[-1].max_complexity < 10:
+            raise ValueError("the highest tier's max_complexity must be 10 so every score has a tier")
+        return tuple(ordered)
+
+
+class ContextConfig(_Section):
+    max_history_messages: int = Field(20, ge=0)
+    summarize_after_tokens: int = Field(4000, gt=0)
+    strip_metadata: bool = True
+
+
+class ObservabilityConfig(_Section):
+    cost_alert_usd_per_day: Decimal = Field(Decimal(500), ge=0)
+    min_cache_hit_rate: float = Field(0.4, ge=0, le=1)
+    quality_sampling_rate: float = Field(0.05, ge=0, le=1)
+
+
+class ProviderConfig(_Section):
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_seconds: float = Field(60.0, gt=0)
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    # Simulator only: 1.0 is realistic per-tier latency, 0 answers instantly.
+    latency_scale: float = Field(1.0, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v.rstrip("/") if v else v
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"simulator": ProviderConfig(kind="simulator")}
+
+
+class CentwiseConfig(_Section):
+    """The whole configuration. Build it with :func:`load_config` or :func:`parse_config`."""
+
+    schema_version: int = SCHEMA_VERSION
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    context: ContextConfig = Field(default_factory=ContextConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _merge_default_providers(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "simulator" not in v:
+            return {"simulator": {"kind": "simulator"}, **v}
+        return v
+
+    @model_validator(mode="after")
+    def _tiers_name_known_providers(self) -> CentwiseConfig:
+        for i, tier in enumerate(self.routing.tiers):
+            for name in [tier.provider, *(f.provider for f in tier.fallbacks)]:
+                if name not in self.providers:
+                    known = ", ".join(sorted(self.providers))
+                    raise ValueError(
+                        f"routing.tiers[{i}] ({tier.id}): provider {name!r} is not defined "
+                        f"under [providers]; known: {known}"
+                    )
+        return self
+
+    def tier(self, tier_id: str) -> TierConfig | None:
+        return next((t for t in self.routing.tiers if t.id == tier_id), None)
+
+
+def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Bring an older schema up to :data:`SCHEMA_VERSION` (none older than 1 exists yet)."""
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ConfigError(f"{source}: schema_version: expected an integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"{source}: schema_version {version} is newer than this Centwise understands "
+            f"({SCHEMA_VERSION}); upgrade Centwise"
+        )
+    if version < 1:
+        raise ConfigError(f"{source}: schema_version: expected 1 or more, got {version}")
+    data["schema_version"] = SCHEMA_VERSION
+    return data
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        key = _loc(tuple(p for p in e["loc"] if p not in ("function-after", "function-before")))
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: {key}: unknown key")
+        elif e["type"] == "missing":
+            lines.append(f"{source}: {key}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            got = e.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"{source}: {key}: {msg}{shown}")
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def parse_config(text: str, source: str = "<config>") -> CentwiseConfig:
+    """Parse TOML text into a validated config; errors name ``source`` and the key."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    data = _migrate(data, source)
+    try:
+        return CentwiseConfig.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, source) from None
+
+
+def load_config(path: Path | None) -> CentwiseConfig:
+    """Load ``path``; ``None`` (or a missing default file) gives the built-in defaults."""
+    if path is None:
+        return CentwiseConfig()
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
+    return parse_config(text, str(path))
+
+
+def config_from_env(explicit: str | None) -> Path | None:
+    """The config path from ``--config``, then ``CENTWISE_CONFIG``; None means defaults."""
+    value = explicit or os.environ.get("CENTWISE_CONFIG")
+    return Path(value).expanduser() if value else None
+
+
+__all__ += ["config_from_env"]

@@ -1,0 +1,314 @@
+"""The engine facade: the one object the CLI, the GUI and tests drive.
+
+``Engine.open(config, data_dir)`` wires the tokenizer, the price table, the ledger,
+the budget policy, the providers and the pipeline. ``engine.ask(...)`` returns a
+:class:`Reply`, an async iterator of text deltas whose :attr:`Reply.record` holds the
+ledger row once the stream has ended, been cancelled, or failed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from core.budget import BudgetPolicy, Forecast
+from core.config import CentwiseConfig
+from core.errors import ConfigError
+from core.events import WARNING, EventHub
+from core.ledger import GroupTotal, Ledger, Totals
+from core.pipeline import Next, RequestContext, Stage, compose
+from core.prices import (
+    ModelPrice,
+    PriceDiff,
+    PriceTable,
+    diff_tables,
+    import_price_file,
+    worst_case_cost,
+)
+from core.providers.base import Provider, Secret, load_provider_class
+from core.router import TierRouter
+from core.stages import BudgetStage, CacheStage, CallStage, ContextStage, RecordStage, RouteStage
+from core.tokens import TokenCounter
+from core.types import Message, RequestRecord
+
+__all__ = ["Engine", "Estimate", "Reply", "Services", "SpendSummary", "build_stages"]
+
+LEDGER_FILE = "ledger.sqlite"
+IMPORTED_PRICES_FILE = "prices.json"
+
+
+class Services:
+    """What the stages share; owned by one :class:`Engine`."""
+
+    def __init__(
+        self,
+        config: CentwiseConfig,
+        tokens: TokenCounter,
+        prices: PriceTable,
+        ledger: Ledger,
+        events: EventHub,
+        clock: Callable[[], float],
+        key_lookup: Callable[[str], Secret | None],
+        client_factory: Callable[[], httpx.AsyncClient],
+    ) -> None:
+        self.config = config
+        self.tokens = tokens
+        self.prices = prices
+        self.ledger = ledger
+        self.events = events
+        self.clock = clock
+        self.budget = BudgetPolicy(config.budget, config.observability, ledger, events, clock)
+        self._key_lookup = key_lookup
+        self._client_factory = client_factory
+        self._client: httpx.AsyncClient | None = None
+        self._providers: dict[str, Provider] = {}
+
+    def provider(self, name: str) -> Provider:
+        """The provider called ``name`` in the config, created on first use."""
+        if name not in self._providers:
+            settings = self.config.providers.get(name)
+            if settings is None:
+                raise ConfigError(f"provider {name!r} is not defined under [providers]")
+            cls = load_provider_class(settings.kind)
+            if self._client is None:
+                self._client = self._client_factory()
+            provider = cls(name, settings, self._client, self._key_lookup(name))
+            provider.token_counter = self.tokens
+            self._providers[name] = provider
+        return self._providers[name]
+
+    def price_for(self, provider_name: str, model: str) -> ModelPrice | None:
+        settings = self.config.providers.get(provider_name)
+        kind = settings.kind if settings else None
+        price = self.prices.lookup(model, None if kind == "simulator" else kind)
+        if price is None and kind == "ollama":
+            zero = Decimal(0)
+            return ModelPrice(model, "ollama", zero, zero, None, None, None, None, None)
+        return price
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def build_stages(services: Services) -> list[Stage]:
+    """The pipeline, outermost first. Adding a stage is one line here."""
+    return [
+        RecordStage(services),
+        ContextStage(),
+        RouteStage(TierRouter(services.config), services),
+        CacheStage(),
+        BudgetStage(services.budget),
+        CallStage(services),
+    ]
+
+
+class Reply:
+    """A streaming answer. Iterate for text deltas; :attr:`record` is set at the end."""
+
+    def __init__(self, ctx: RequestContext, app: Next) -> None:
+        self.ctx = ctx
+        self._stream: AsyncIterator[str] = app(ctx)
+
+    @property
+    def request_id(self) -> str:
+        return self.ctx.request_id
+
+    @property
+    def record(self) -> RequestRecord | None:
+        return self.ctx.record
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._stream
+
+    async def collect(self) -> RequestRecord:
+        """Drain the stream and return the record; a failure is recorded, then raised."""
+        async for _ in self._stream:
+            pass
+        assert self.ctx.record is not None
+        return self.ctx.record
+
+    async def cancel(self) -> RequestRecord | None:
+        """Stop mid-stream; the partial usage and cost are recorded as cancelled."""
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        return self.ctx.record
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What the playground shows while typing: tokens and the worst-case cost."""
+
+    tier: str
+    provider: str
+    model: str
+    input_tokens: int
+    estimated: bool
+    max_output_tokens: int
+    worst_case_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSummary:
+    totals: Totals
+    today: Totals
+    month: Totals
+    by_tier: list[GroupTotal]
+    by_model: list[GroupTotal]
+    forecast: Forecast
+    daily_usd: Decimal | None
+    monthly_usd: Decimal | None
+
+
+class Engine:
+    """The Centwise engine. Build with :meth:`open`; close with :meth:`aclose`."""
+
+    def __init__(self, services: Services, data_dir: Path) -> None:
+        self.services = services
+        self.data_dir = data_dir
+        self.config = services.config
+        self.events = services.events
+        self.ledger = services.ledger
+        self.prices = services.prices
+        self.tokens = services.tokens
+        self.router = TierRouter(services.config)
+        self._app = compose(build_stages(services))
+
+    @classmethod
+    def open(
+        cls,
+        config: CentwiseConfig,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        key_lookup: Callable[[str], Secret | None] | None = None,
+        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+        recover_ledger: bool = False,
+        events: EventHub | None = None,
+    ) -> Engine:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        events = events or EventHub()
+        prices = load_prices(config, data_dir)
+        ledger = Ledger.open(data_dir / LEDGER_FILE, recover=recover_ledger)
+        if ledger.recovered_from is not None:
+            events.emit(WARNING, f"the ledger was unreadable and kept at {ledger.recovered_from}")
+        tokens = TokenCounter()
+        tokens.count_text("", "gpt-4o")  # load the common encoding now, not mid-request
+        services = Services(
+            config,
+            tokens,
+            prices,
+            ledger,
+            events,
+            clock,
+            key_lookup or (lambda name: None),
+            client_factory or _default_client,
+        )
+        return cls(services, data_dir)
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str = "auto",
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        history: Sequence[Message] = (),
+        purpose: str = "user",
+        use_cache: bool = True,
+        conversation_id: str | None = None,
+    ) -> Reply:
+        """Start one request through the whole pipeline."""
+        ctx = RequestContext(
+            request_id=new_request_id(),
+            prompt=prompt,
+            started_at=self.services.clock(),
+            system=system,
+            history=tuple(history),
+            requested_model=model or "auto",
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            purpose=purpose,
+            use_cache=use_cache,
+            conversation_id=conversation_id,
+        )
+        return Reply(ctx, self._app)
+
+    def estimate(self, prompt: str, *, system: str | None = None, model: str = "auto",
+                 max_output_tokens: int | None = None) -> Estimate:
+        """Tokens and worst-case cost for a prompt, without calling anything."""
+        probe = self.tokens.count_text(prompt, "gpt-4o")
+        decision = self.router.route(prompt, probe.tokens, model)
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", prompt))
+        counted = self.tokens.count_messages(messages, decision.model)
+        price = self.services.price_for(decision.provider, decision.model)
+        model_max = price.max_output_tokens if price else None
+        max_tokens = self.services.budget.max_tokens(max_output_tokens, model_max)
+        worst = worst_case_cost(counted.tokens, max_tokens, price) if price else None
+        return Estimate(decision.tier.id, decision.provider, decision.model, counted.tokens,
+                        counted.estimated, max_tokens, worst)
+
+    def spend_summary(self, since: date | None = None) -> SpendSummary:
+        now = self.services.clock()
+        today = date.fromtimestamp(now)
+        return SpendSummary(
+            totals=self.ledger.totals(since=since),
+            today=self.ledger.totals(since=today, until=today),
+            month=self.ledger.totals(since=today.replace(day=1), until=today),
+            by_tier=self.ledger.breakdown("tier", since=since),
+            by_model=self.ledger.breakdown("model", since=since),
+            forecast=self.services.budget.forecast(now),
+            daily_usd=self.config.budget.daily_usd,
+            monthly_usd=self.config.budget.monthly_usd,
+        )
+
+    def export(self, fmt: str, out: TextIO, since: date | None = None) -> int:
+        if fmt not in ("csv", "jsonl"):
+            raise ConfigError(f"unknown export format {fmt!r}: use csv or jsonl")
+        return self.ledger.export(fmt, out, since)  # type: ignore[arg-type]
+
+    def import_prices(self, path: Path) -> PriceDiff:
+        """Validate a LiteLLM-format price file and make it this engine's table."""
+        before = self.prices
+        import_price_file(path, self.data_dir / IMPORTED_PRICES_FILE, before)
+        self.services.prices = self.prices = load_prices(self.config, self.data_dir)
+        return diff_tables(before, self.prices)
+
+    async def aclose(self) -> None:
+        await self.services.aclose()
+        self.ledger.close()
+
+
+def load_prices(config: CentwiseConfig, data_dir: Path) -> PriceTable:
+    """Bundled table, then an imported file, then config overrides (which win)."""
+    table = PriceTable.bundled()
+    imported = data_dir / IMPORTED_PRICES_FILE
+    if imported.exists():
+        table = table.layered(PriceTable.load(imported))
+    if config.prices:
+        table = table.with_overrides(config.prices, "config [prices]")
+    return table
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:20]
+
+
+def _default_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(http2=False, follow_redirects=False)
+

@@ -1,0 +1,233 @@
+"""Turning a :class:`~core.types.RequestRecord` into ledger rows and back, exactly.
+
+Money goes to integer picodollars; lists go to JSON text (an attempt's cost as a
+decimal string); usage is split into one integer column per field.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from core.money import from_pusd, to_pusd, usd_str
+from core.types import Attempt, RequestRecord, Usage
+
+__all__ = [
+    "COLUMNS",
+    "ROLLUP_KEYS",
+    "ROLLUP_SUMS",
+    "dumps_json",
+    "local_day",
+    "local_month",
+    "record_to_json",
+    "record_to_row",
+    "rollup_values",
+    "row_to_record",
+]
+
+#: Every column of ``requests`` in insert/select order.
+COLUMNS: tuple[str, ...] = (
+    "request_id", "started_at", "finished_at", "day", "month", "purpose",
+    "provider", "model", "tier", "route_score", "route_reasons", "route_mode",
+    "cache_outcome", "cache_similarity", "cache_matched_request_id",
+    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "reasoning_tokens", "estimated_input_tokens", "estimated_output_tokens",
+    "usage_estimated", "cost_pusd", "cost_known", "saved_pusd", "latency_ms",
+    "ttft_ms", "retries", "attempts", "status", "error", "error_kind", "simulated",
+    "degraded", "prompt", "system", "response", "finish_reason", "conversation_id",
+    "warnings",
+)  # fmt: skip
+
+#: The rollup's grouping columns (NULL stored as '' so the UNIQUE key holds) ...
+ROLLUP_KEYS: tuple[str, ...] = (
+    "day", "purpose", "tier", "model", "provider", "status", "cache_outcome", "simulated",
+)  # fmt: skip
+#: ... and its summed columns.
+ROLLUP_SUMS: tuple[str, ...] = (
+    "n", "cost_pusd", "unknown_cost_n", "saved_pusd", "cache_hit_n", "input_tokens",
+    "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
+)  # fmt: skip
+
+
+def local_day(epoch: float) -> str:
+    """The local calendar day of an epoch time, ``YYYY-MM-DD``."""
+    return time.strftime("%Y-%m-%d", time.localtime(epoch))
+
+
+def local_month(epoch: float) -> str:
+    """The local calendar month of an epoch time, ``YYYY-MM``."""
+    return time.strftime("%Y-%m", time.localtime(epoch))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return usd_str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the ledger")
+
+
+def dumps_json(value: object) -> str:
+    """Compact JSON text as stored in the ledger (Decimals as strings)."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def _usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
+
+
+def _attempt_dict(att: Attempt) -> dict[str, object]:
+    return {
+        "provider": att.provider,
+        "model": att.model,
+        "status": att.status,
+        "error": att.error,
+        "usage": None if att.usage is None else _usage_dict(att.usage),
+        "cost_usd": usd_str(att.cost_usd),
+        "latency_ms": att.latency_ms,
+    }
+
+
+def _attempt_from(data: dict[str, Any]) -> Attempt:
+    usage = data.get("usage")
+    cost = data.get("cost_usd")
+    return Attempt(
+        provider=data["provider"],
+        model=data["model"],
+        status=data["status"],
+        error=data.get("error"),
+        usage=None if usage is None else Usage(**usage),
+        cost_usd=None if cost is None else Decimal(cost),
+        latency_ms=data.get("latency_ms"),
+    )
+
+
+def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
+    """The ``requests`` row for ``rec``, in :data:`COLUMNS` order."""
+    u = rec.usage
+    return (
+        rec.request_id, rec.started_at, rec.finished_at,
+        local_day(rec.finished_at), local_month(rec.finished_at), rec.purpose,
+        rec.provider, rec.model, rec.tier, rec.route_score, dumps_json(rec.route_reasons),
+        rec.route_mode, rec.cache_outcome, rec.cache_similarity,
+        rec.cache_matched_request_id, u.input_tokens, u.output_tokens,
+        u.cached_input_tokens, u.cache_write_tokens, u.reasoning_tokens,
+        rec.estimated_input_tokens, rec.estimated_output_tokens, int(rec.usage_estimated),
+        None if rec.cost_usd is None else to_pusd(rec.cost_usd), int(rec.cost_known),
+        to_pusd(rec.saved_usd), rec.latency_ms, rec.ttft_ms, rec.retries,
+        dumps_json([_attempt_dict(a) for a in rec.attempts]), rec.status, rec.error,
+        rec.error_kind, int(rec.simulated), int(rec.degraded), rec.prompt, rec.system,
+        rec.response, rec.finish_reason, rec.conversation_id, dumps_json(rec.warnings),
+    )  # fmt: skip
+
+
+_IX = {name: i for i, name in enumerate(COLUMNS)}
+
+
+def rollup_values(row: Sequence[Any]) -> tuple[tuple[object, ...], tuple[int, ...]]:
+    """The rollup key and the amounts one ``requests`` row adds to it.
+
+    A request counts as unknown-cost when its price is unknown (NULL cost) or the
+    record says its cost is not known; a known part of its cost still adds up.
+    """
+    key = tuple("" if row[_IX[k]] is None else row[_IX[k]] for k in ROLLUP_KEYS)
+    cost = row[_IX["cost_pusd"]]
+    unknown = cost is None or not row[_IX["cost_known"]]
+    sums = (
+        1,
+        0 if cost is None else int(cost),
+        int(unknown),
+        row[_IX["saved_pusd"]],
+        int(row[_IX["cache_outcome"]] != "miss"),
+        row[_IX["input_tokens"]],
+        row[_IX["output_tokens"]],
+        row[_IX["cached_input_tokens"]],
+        row[_IX["cache_write_tokens"]],
+        row[_IX["reasoning_tokens"]],
+    )
+    return key, sums
+
+
+def row_to_record(row: Sequence[Any]) -> RequestRecord:
+    """Rebuild the record from a row selected as :data:`COLUMNS`."""
+    r = dict(zip(COLUMNS, row, strict=True))
+    return RequestRecord(
+        request_id=r["request_id"], started_at=r["started_at"], finished_at=r["finished_at"],
+        purpose=r["purpose"], provider=r["provider"], model=r["model"], tier=r["tier"],
+        route_score=r["route_score"], route_reasons=json.loads(r["route_reasons"]),
+        route_mode=r["route_mode"], cache_outcome=r["cache_outcome"],
+        cache_similarity=r["cache_similarity"],
+        cache_matched_request_id=r["cache_matched_request_id"],
+        usage=Usage(
+            r["input_tokens"], r["output_tokens"], r["cached_input_tokens"],
+            r["cache_write_tokens"], r["reasoning_tokens"],
+        ),
+        estimated_input_tokens=r["estimated_input_tokens"],
+        estimated_output_tokens=r["estimated_output_tokens"],
+        usage_estimated=bool(r["usage_estimated"]),
+        cost_usd=None if r["cost_pusd"] is None else from_pusd(r["cost_pusd"]),
+        cost_known=bool(r["cost_known"]), saved_usd=from_pusd(r["saved_pusd"]),
+        latency_ms=r["latency_ms"], ttft_ms=r["ttft_ms"], retries=r["retries"],
+        attempts=[_attempt_from(a) for a in json.loads(r["attempts"])],
+        status=r["status"], error=r["error"], error_kind=r["error_kind"],
+        simulated=bool(r["simulated"]), degraded=bool(r["degraded"]), prompt=r["prompt"],
+        system=r["system"], response=r["response"], finish_reason=r["finish_reason"],
+        conversation_id=r["conversation_id"], warnings=json.loads(r["warnings"]),
+    )  # fmt: skip
+
+
+def record_to_json(rec: RequestRecord) -> dict[str, object]:
+    """The nested JSON shape of a record (usage, route, cache), money as strings."""
+    return {
+        "request_id": rec.request_id,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "day": local_day(rec.finished_at),
+        "purpose": rec.purpose,
+        "status": rec.status,
+        "provider": rec.provider,
+        "model": rec.model,
+        "route": {
+            "tier": rec.tier,
+            "score": rec.route_score,
+            "mode": rec.route_mode,
+            "reasons": json.loads(dumps_json(rec.route_reasons)),
+        },
+        "cache": {
+            "outcome": rec.cache_outcome,
+            "similarity": rec.cache_similarity,
+            "matched_request_id": rec.cache_matched_request_id,
+        },
+        "usage": {
+            **_usage_dict(rec.usage),
+            "estimated": rec.usage_estimated,
+            "estimated_input_tokens": rec.estimated_input_tokens,
+            "estimated_output_tokens": rec.estimated_output_tokens,
+        },
+        "cost_usd": usd_str(rec.cost_usd),
+        "cost_known": rec.cost_known,
+        "saved_usd": usd_str(rec.saved_usd),
+        "latency_ms": rec.latency_ms,
+        "ttft_ms": rec.ttft_ms,
+        "retries": rec.retries,
+        "attempts": [_attempt_dict(a) for a in rec.attempts],
+        "error": rec.error,
+        "error_kind": rec.error_kind,
+        "simulated": rec.simulated,
+        "degraded": rec.degraded,
+        "finish_reason": rec.finish_reason,
+        "conversation_id": rec.conversation_id,
+        "system": rec.system,
+        "prompt": rec.prompt,
+        "response": rec.response,
+        "warnings": list(rec.warnings),
+    }

@@ -1,0 +1,152 @@
+"""The ledger's schema: ordered migrations, the Centwise marker and the version.
+
+The schema version lives in ``PRAGMA user_version`` (mirrored in ``centwise_meta``).
+Migration *n* turns a version *n-1* database into version *n*; adding version 2 means
+writing one ``_v2(db)`` function and appending it to :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from core.errors import CorruptLedgerError, LedgerError
+from core.ledger.codec import COLUMNS, ROLLUP_KEYS, ROLLUP_SUMS
+
+__all__ = [
+    "APPLICATION_ID",
+    "MARKER_TABLE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "is_centwise",
+    "migrate",
+]
+
+#: ``PRAGMA application_id`` of every Centwise ledger: ASCII "CWLG".
+APPLICATION_ID = 0x43574C47
+MARKER_TABLE = "centwise_meta"
+
+Migration = Callable[[Database], None]
+
+
+def _v1(db: Database) -> None:
+    """The first schema: requests, the daily rollup, reservations, alerts, meta."""
+    db.table(MARKER_TABLE).create({"key": str, "value": str}, pk="key")
+    db.execute(
+        f"INSERT INTO {MARKER_TABLE}(key, value) VALUES ('app', 'centwise'),"
+        " ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+    )
+    _create_requests(db)
+    _create_rollup(db)
+    db.table("reservations").create(
+        {
+            "id": str,
+            "request_id": str,
+            "amount_pusd": int,
+            "day": str,
+            "month": str,
+            "created_at": float,
+            "expires_at": float,
+        },
+        pk="id",
+        not_null={"request_id", "amount_pusd", "day", "month", "created_at", "expires_at"},
+    )
+    db.table("reservations").create_index(["expires_at"])
+    db.table("reservations").create_index(["day"])
+    db.table("reservations").create_index(["month"])
+    db.table("alerts").create({"key": str, "fired_at": float}, pk="key")
+
+
+def _create_requests(db: Database) -> None:
+    real = {"started_at", "finished_at", "route_score", "cache_similarity", "latency_ms", "ttft_ms"}
+    integer = {
+        "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+        "reasoning_tokens", "estimated_input_tokens", "estimated_output_tokens",
+        "usage_estimated", "cost_pusd", "cost_known", "saved_pusd", "retries", "simulated",
+        "degraded",
+    }  # fmt: skip
+    columns: dict[str, type] = {
+        name: float if name in real else int if name in integer else str for name in COLUMNS
+    }
+    nullable = {
+        "provider", "model", "tier", "route_score", "route_mode", "cache_similarity",
+        "cache_matched_request_id", "estimated_input_tokens", "estimated_output_tokens",
+        "cost_pusd", "latency_ms", "ttft_ms", "error", "error_kind", "system",
+        "finish_reason", "conversation_id",
+    }  # fmt: skip
+    table = db.table("requests")
+    table.create(
+        columns,
+        pk="request_id",
+        not_null=set(COLUMNS) - nullable,
+    )
+    table.create_index(["finished_at"])
+    for name in ("tier", "model", "status", "cache_outcome", "purpose"):
+        table.create_index([name, "finished_at"])
+
+
+def _create_rollup(db: Database) -> None:
+    columns: dict[str, type] = {"day": str, "month": str}
+    columns.update({k: str for k in ROLLUP_KEYS if k not in columns})
+    columns["simulated"] = int
+    columns.update({s: int for s in ROLLUP_SUMS})
+    table = db.table("daily_rollup")
+    table.create(columns, not_null=set(columns))
+    table.create_index(list(ROLLUP_KEYS), unique=True)
+    table.create_index(["month"])
+
+
+#: Ordered migrations; index i builds version i + 1.
+MIGRATIONS: tuple[Migration, ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def is_centwise(conn: sqlite3.Connection) -> bool | None:
+    """True for a Centwise ledger, None for an empty database, False for anything else."""
+    (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+    if app_id == APPLICATION_ID:
+        return True
+    if app_id != 0:
+        return False
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return None
+    if MARKER_TABLE not in tables:
+        return False
+    row = conn.execute(f"SELECT value FROM {MARKER_TABLE} WHERE key='app'").fetchone()
+    return row is not None and row[0] == "centwise"
+
+
+def migrate(db: Database, path: str) -> int:
+    """Bring the ledger to :data:`SCHEMA_VERSION` in one write transaction.
+
+    Safe when several processes open a new ledger at once: the version is read again
+    under the write lock, so only the first one migrates. Returns the old version.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (current,) = conn.execute("PRAGMA user_version").fetchone()
+        if current > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{path} is a ledger of a newer Centwise (schema {current}, this version"
+                f" reads up to {SCHEMA_VERSION}); upgrade Centwise to open it"
+            )
+        if current == 0 and is_centwise(conn) is False:
+            raise CorruptLedgerError(f"{path} is not a Centwise ledger; it was left untouched")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version - 1](db)
+        if current < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(
+                f"INSERT OR REPLACE INTO {MARKER_TABLE}(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(current)

@@ -1,0 +1,300 @@
+"""The :class:`Ledger`: one SQLite file shared by the engine, CLI, GUI and gateway."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.errors import LedgerError
+from core.events import EventHub
+from core.ledger import aggregates as agg
+from core.ledger import queries
+from core.ledger.codec import (
+    COLUMNS,
+    ROLLUP_KEYS,
+    ROLLUP_SUMS,
+    local_day,
+    local_month,
+    record_to_row,
+    rollup_values,
+)
+from core.ledger.export import ExportFormat, write_export
+from core.ledger.models import (
+    BreakdownKey,
+    DayPoint,
+    GroupTotal,
+    LedgerFilter,
+    PeriodSpend,
+    Totals,
+)
+from core.ledger.opening import open_database
+from core.types import RequestRecord
+
+__all__ = ["Ledger"]
+
+_INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_ROLLUP_COLUMNS = (*ROLLUP_KEYS, "month", *ROLLUP_SUMS)
+_UPSERT = (
+    f"INSERT INTO daily_rollup ({', '.join(_ROLLUP_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_ROLLUP_COLUMNS))})"
+    f" ON CONFLICT ({', '.join(ROLLUP_KEYS)}) DO UPDATE SET "
+    + ", ".join(f"{s} = {s} + excluded.{s}" for s in ROLLUP_SUMS)
+)
+_MONTH = COLUMNS.index("month")
+_ITER_BATCH = 500
+
+Check = Callable[[PeriodSpend], None]
+
+
+class Ledger:
+    """Every finished request, exact spend aggregates and cross-process budget holds.
+
+    One SQLite connection per instance, guarded by a lock so worker threads can share
+    it; WAL mode and a busy timeout let several processes use the same file. Writes run
+    in ``BEGIN IMMEDIATE`` transactions and update the daily rollup in the same
+    transaction, so aggregates read the small rollup and are always consistent.
+    The ledger never emits events; the engine does. ``events`` is kept for callers.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, recover: bool = False, events: EventHub | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.events = events
+        self._db, self.recovered_from = open_database(self.path, recover=recover)
+        self._conn = self._db.conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, recover: bool = False, events: EventHub | None = None
+    ) -> Ledger:
+        """Open or create the ledger at ``path``.
+
+        A damaged file raises :class:`~core.errors.CorruptLedgerError` and is left as it
+        was, unless ``recover`` is true: then it is kept aside as
+        ``<name>.corrupt-<timestamp>`` (see :attr:`recovered_from`) and a fresh ledger
+        starts. Someone else's SQLite database is always refused and never moved.
+        """
+        return cls(path, recover=recover, events=events)
+
+    def close(self) -> None:
+        """Close the connection; the ledger cannot be used afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; any exception rolls it back and propagates."""
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file (``PRAGMA user_version``)."""
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writing ---------------------------------------------------------------
+
+    def record(self, rec: RequestRecord, reservation_id: str | None = None) -> None:
+        """Store ``rec``, add it to the rollup and drop its reservation, atomically."""
+        row = record_to_row(rec)
+        key, sums = rollup_values(row)
+        with self._write() as conn:
+            try:
+                conn.execute(_INSERT, row)
+            except sqlite3.IntegrityError as exc:
+                raise LedgerError(
+                    f"request {rec.request_id} is already in the ledger",
+                    request_id=rec.request_id,
+                ) from exc
+            conn.execute(_UPSERT, (*key, row[_MONTH], *sums))
+            if reservation_id is not None:
+                conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+
+    def record_many(self, records: Iterable[RequestRecord]) -> int:
+        """Store many records in one transaction (imports, benchmarks); returns the count."""
+        rows = [record_to_row(r) for r in records]
+        rollup: dict[tuple[object, ...], list[Any]] = {}
+        for row in rows:
+            key, sums = rollup_values(row)
+            acc = rollup.get(key)
+            if acc is None:
+                rollup[key] = [row[_MONTH], *sums]
+            else:
+                for i, v in enumerate(sums, start=1):
+                    acc[i] += v
+        with self._write() as conn:
+            conn.executemany(_INSERT, rows)
+            conn.executemany(_UPSERT, [(*k, *v) for k, v in rollup.items()])
+        return len(rows)
+
+    def reserve(
+        self,
+        request_id: str,
+        amount_pusd: int,
+        now: float,
+        check: Check,
+        ttl_s: float = 900,
+    ) -> str:
+        """Hold ``amount_pusd`` for a request about to run; returns the reservation id.
+
+        Under the database write lock: expired holds are dropped, ``check`` sees the
+        :class:`PeriodSpend` for ``now`` (it raises to refuse, which rolls back and
+        propagates), then the hold is stored. Processes therefore cannot jointly
+        overshoot a limit that ``check`` enforces.
+        """
+        if amount_pusd < 0 or ttl_s <= 0:
+            raise ValueError("amount_pusd must be >= 0 and ttl_s > 0")
+        day, month = local_day(now), local_month(now)
+        reservation_id = uuid.uuid4().hex
+        with self._write() as conn:
+            conn.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,))
+            check(agg.period_spend(conn, day, month, now))
+            conn.execute(
+                "INSERT INTO reservations (id, request_id, amount_pusd, day, month,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (reservation_id, request_id, amount_pusd, day, month, now, now + ttl_s),
+            )
+        return reservation_id
+
+    def release(self, reservation_id: str) -> bool:
+        """Drop a reservation (the request did not run); False if it was already gone."""
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            return cur.rowcount > 0
+
+    def claim_alert(self, key: str, now: float | None = None) -> bool:
+        """True only for the first caller, in any process, to claim ``key``."""
+        fired_at = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO alerts (key, fired_at) VALUES (?, ?)", (key, fired_at)
+            )
+            return cur.rowcount == 1
+
+    # -- aggregates (from the rollup) ------------------------------------------
+
+    def period_spend(self, now: float) -> PeriodSpend:
+        """Spent and unexpired reserved picodollars for the local day and month of ``now``."""
+        with self._read() as conn:
+            return agg.period_spend(conn, local_day(now), local_month(now), now)
+
+    def totals(
+        self, since: date | None = None, until: date | None = None, purpose: str | None = None
+    ) -> Totals:
+        """Exact totals over inclusive local dates, optionally for one purpose."""
+        with self._read() as conn:
+            return agg.totals(conn, since, until, purpose)
+
+    def breakdown(
+        self, by: BreakdownKey, since: date | None = None, until: date | None = None
+    ) -> list[GroupTotal]:
+        """Totals per tier, model, provider, purpose, cache outcome or status."""
+        with self._read() as conn:
+            return agg.breakdown(conn, by, since, until)
+
+    def daily_series(
+        self, since: date | None = None, until: date | None = None, by: BreakdownKey | None = None
+    ) -> list[DayPoint]:
+        """Per-day points for plots, oldest first, optionally split by ``by``."""
+        with self._read() as conn:
+            return agg.daily_series(conn, since, until, by)
+
+    def day_spend(self, day: date) -> Decimal:
+        """Dollars spent on a local day, every purpose."""
+        with self._read() as conn:
+            return agg.day_spend(conn, day)
+
+    def month_spend(self, month: str | date) -> Decimal:
+        """Dollars spent in a local month (``YYYY-MM`` or any date in it)."""
+        key = month.strftime("%Y-%m") if isinstance(month, date) else month
+        with self._read() as conn:
+            return agg.month_spend(conn, key)
+
+    def spend_between(self, t0: float, t1: float) -> Decimal:
+        """Dollars of requests finished in ``[t0, t1)``, for short recent windows."""
+        with self._read() as conn:
+            return agg.spend_between(conn, t0, t1)
+
+    # -- rows ------------------------------------------------------------------
+
+    def get(self, request_id: str) -> RequestRecord | None:
+        """The record with ``request_id``, or None."""
+        with self._read() as conn:
+            return queries.get(conn, request_id)
+
+    def page(
+        self, offset: int, limit: int, filters: LedgerFilter | None = None
+    ) -> list[RequestRecord]:
+        """One page of matching records, newest first."""
+        with self._read() as conn:
+            return queries.page(conn, offset, limit, filters)
+
+    def count(self, filters: LedgerFilter | None = None) -> int:
+        """How many records match ``filters``."""
+        with self._read() as conn:
+            return queries.count(conn, filters)
+
+    def iter_records(self, since: date | None = None) -> Iterator[RequestRecord]:
+        """Every record (from local date ``since``), oldest first, read in batches."""
+        after: tuple[float, int] | None = None
+        while True:
+            with self._read() as conn:
+                batch = queries.keyset_batch(conn, since, after, _ITER_BATCH)
+            for mark, rec in batch:
+                after = mark
+                yield rec
+            if len(batch) < _ITER_BATCH:
+                return
+
+    def export(self, fmt: ExportFormat, out: TextIO, since: date | None = None) -> int:
+        """Write records as ``csv`` or ``jsonl`` to ``out``; returns rows written."""
+        return write_export(fmt, out, self.iter_records(since))
+
+    def latest_rowid(self) -> int:
+        """The newest row number, for polling with :meth:`changes_since`."""
+        with self._read() as conn:
+            return queries.latest_rowid(conn)
+
+    def changes_since(
+        self, rowid: int, upto: int | None = None, limit: int | None = None
+    ) -> list[RequestRecord]:
+        """Records any process wrote after ``rowid`` (through ``upto``), in write order.
+
+        Poll with ``mark = latest_rowid(); new = changes_since(last, upto=mark);
+        last = mark`` so no row is missed or seen twice.
+        """
+        with self._read() as conn:
+            return queries.changes_since(conn, rowid, upto, limit)

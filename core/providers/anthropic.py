@@ -1,0 +1,282 @@
+"""Anthropic's Messages API (``POST {base}/v1/messages``).
+
+Anthropic's ``input_tokens`` excludes cache reads and writes, so the normalised
+input is ``input + cache_creation + cache_read``. In streams ``message_start``
+carries the prompt usage and each ``message_delta`` a *cumulative* output count:
+the last value wins, nothing is summed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from core.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContentFilteredError,
+    OverloadedError,
+    ProviderContextLengthError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+)
+from core.providers._http import HTTPProvider
+from core.providers._wire import (
+    CallContext,
+    SSEParser,
+    StreamOutcome,
+    decode_json,
+    get_int,
+    get_list,
+    get_map,
+    get_str,
+)
+from core.types import ProviderRequest, TextDelta, Usage
+
+__all__ = [
+    "PROVIDER",
+    "AnthropicProvider",
+    "AnthropicStreamDecoder",
+    "anthropic_error_class",
+    "anthropic_usage",
+    "parse_anthropic_reply",
+]
+
+API_VERSION = "2023-06-01"
+
+_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+_ERROR_CLASSES: dict[str, type[ProviderError]] = {
+    "overloaded_error": OverloadedError,
+    "api_error": OverloadedError,
+    "rate_limit_error": RateLimitError,
+    "timeout_error": ProviderTimeoutError,
+    "authentication_error": AuthenticationError,
+    "permission_error": AuthenticationError,
+    "invalid_request_error": BadRequestError,
+    "not_found_error": BadRequestError,
+    "request_too_large": BadRequestError,
+}
+
+
+def anthropic_usage(fields: dict[str, int]) -> Usage:
+    """Normalise Anthropic's usage numbers (cache reads/writes added back to input)."""
+    read = fields.get("cache_read_input_tokens", 0)
+    write = fields.get("cache_creation_input_tokens", 0)
+    return Usage(
+        input_tokens=fields.get("input_tokens", 0) + read + write,
+        output_tokens=fields.get("output_tokens", 0),
+        cached_input_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def _usage_fields(obj: Any, ctx: CallContext) -> dict[str, int]:
+    """The usage numbers present in ``obj`` (absent or null ones are left out)."""
+    found = {}
+    for key in _USAGE_KEYS:
+        value = get_int(obj, key, ctx)
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def anthropic_error_class(err: Any) -> type[ProviderError] | None:
+    """The class an Anthropic error object names, if it names a known one."""
+    if not isinstance(err, dict):
+        return None
+    kind = err.get("type")
+    if kind == "invalid_request_error":
+        message = err.get("message")
+        if isinstance(message, str) and "too long" in message.lower():
+            return ProviderContextLengthError
+    return _ERROR_CLASSES.get(kind) if isinstance(kind, str) else None
+
+
+def _raise_error(obj: Any, ctx: CallContext) -> None:
+    err = obj.get("error") if isinstance(obj, dict) else None
+    message = err.get("message") if isinstance(err, dict) else None
+    kind = err.get("type") if isinstance(err, dict) else None
+    text = message if isinstance(message, str) else "no message"
+    cls = anthropic_error_class(err) or ProviderError
+    raise ctx.error(cls, f"{ctx.provider} reported {kind or 'an error'}: {ctx.redact(text)}")
+
+
+def _check_filtered(text: str, reason: str, ctx: CallContext) -> None:
+    if reason == "content_filter" and not text:
+        raise ctx.error(ContentFilteredError, f"{ctx.provider} refused to answer this prompt")
+
+
+def parse_anthropic_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
+    """Decode a non-streamed ``message`` object."""
+    if not isinstance(obj, dict):
+        raise ctx.malformed("the reply is not a JSON object")
+    if obj.get("type") == "error":
+        _raise_error(obj, ctx)
+    parts = []
+    for block in get_list(obj, "content", ctx, required=True):
+        if get_str(block, "type", ctx) == "text":
+            parts.append(get_str(block, "text", ctx) or "")
+    text = "".join(parts)
+    raw = get_str(obj, "stop_reason", ctx)
+    reason = _STOP.get(raw, raw) if raw else "stop"
+    usage_obj = obj.get("usage")
+    usage = None if usage_obj is None else anthropic_usage(_usage_fields(usage_obj, ctx))
+    _check_filtered(text, reason, ctx)
+    return StreamOutcome(text, usage, reason)
+
+
+class AnthropicStreamDecoder:
+    """Decodes a Messages SSE stream; pure (bytes in, deltas out)."""
+
+    __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_usage")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self._ctx = ctx
+        self._parser = SSEParser(ctx)
+        self._parts: list[str] = []
+        self._reason: str | None = None
+        self._usage: dict[str, int] | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[TextDelta]:
+        out: list[TextDelta] = []
+        for event in self._parser.feed(chunk):
+            if self._done:
+                continue
+            text = self._event(event.event, decode_json(event.data, self._ctx))
+            if text:
+                self._parts.append(text)
+                out.append(TextDelta(text))
+        return out
+
+    def _event(self, name: str, obj: Any) -> str | None:
+        ctx = self._ctx
+        if not isinstance(obj, dict):
+            raise ctx.malformed(f"the {name!r} event is not a JSON object")
+        kind = get_str(obj, "type", ctx) or name
+        if kind == "content_block_delta":
+            delta = get_map(obj, "delta", ctx)
+            return get_str(delta, "text", ctx) if delta.get("type") == "text_delta" else None
+        if kind == "content_block_start":
+            block = get_map(obj, "content_block", ctx)
+            return get_str(block, "text", ctx) if block.get("type") == "text" else None
+        if kind == "message_start":
+            usage = get_map(get_map(obj, "message", ctx), "usage", ctx)
+            self._usage = {**(self._usage or {}), **_usage_fields(usage, ctx)}
+        elif kind == "message_delta":
+            raw = get_str(get_map(obj, "delta", ctx), "stop_reason", ctx)
+            if raw:
+                self._reason = _STOP.get(raw, raw)
+            fields = _usage_fields(get_map(obj, "usage", ctx), ctx)
+            if fields:  # cumulative: the latest numbers replace the earlier ones
+                self._usage = {**(self._usage or {}), **fields}
+        elif kind == "message_stop":
+            self._done = True
+        elif kind == "error":
+            _raise_error(obj, ctx)
+        return None  # ping, content_block_stop and future event types
+
+    def close(self) -> StreamOutcome:
+        """End of the byte stream: a complete reply ends with ``message_stop``."""
+        if not self._done:
+            self._parser.close()
+            raise self._ctx.malformed("the stream ended before message_stop")
+        text = "".join(self._parts)
+        reason = self._reason or "stop"
+        _check_filtered(text, reason, self._ctx)
+        usage = None if self._usage is None else anthropic_usage(self._usage)
+        return StreamOutcome(text, usage, reason)
+
+
+def _messages(request: ProviderRequest) -> tuple[str, list[dict[str, str]]]:
+    """System text apart; consecutive same-role turns merged, as the API requires."""
+    system = [m.content for m in request.messages if m.role == "system"]
+    turns: list[dict[str, str]] = []
+    for m in request.messages:
+        if m.role == "system":
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": role, "content": m.content})
+    return "\n\n".join(system), turns
+
+
+class AnthropicProvider(HTTPProvider):
+    """api.anthropic.com, Messages API version 2023-06-01."""
+
+    kind: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+    default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if self.api_key:
+            headers["x-api-key"] = self.api_key.reveal()
+        return headers
+
+    def _chat_call(self, request: ProviderRequest, stream: bool) -> tuple[str, dict[str, Any]]:
+        system, turns = _messages(request)
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": turns,
+        }
+        if system:
+            body["system"] = system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+        return f"{self.base_url}/v1/messages", body
+
+    def _stream_decoder(self, ctx: CallContext) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(ctx)
+
+    def _parse_reply(self, obj: Any, ctx: CallContext) -> StreamOutcome:
+        return parse_anthropic_reply(obj, ctx)
+
+    def _error_detail(self, obj: Any) -> tuple[str, type[ProviderError] | None]:
+        message, _ = super()._error_detail(obj)
+        err = obj.get("error") if isinstance(obj, dict) else None
+        cls = anthropic_error_class(err)
+        # The status already says auth/bad request; the body only refines the rest.
+        if cls in (AuthenticationError, BadRequestError):
+            cls = None
+        return message, cls
+
+    async def list_models(self) -> list[str]:
+        ctx = self._ctx()
+        models: list[str] = []
+        after: str | None = None
+        for _ in range(100):  # a bound, in case a server pages forever
+            url = f"{self.base_url}/v1/models?limit=1000"
+            if after:
+                url += "&after_id=" + quote(after, safe="")
+            obj = await self._request_json("GET", url, ctx)
+            models += [m for m in (get_str(x, "id", ctx) for x in get_list(obj, "data", ctx)) if m]
+            after = get_str(obj, "last_id", ctx)
+            if not (isinstance(obj, dict) and obj.get("has_more") is True and after):
+                break
+        return sorted(set(models))
+
+
+PROVIDER = AnthropicProvider

@@ -1,0 +1,123 @@
+"""The one interface every provider implements.
+
+A provider module (``core/providers/<kind>.py``, dashes as underscores) defines a
+subclass of :class:`Provider` and names it ``PROVIDER``. The engine finds it by the
+config's ``kind``; adding a provider never touches a central switch.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from core.config import ProviderConfig
+from core.errors import ConfigError
+from core.types import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage, UsageReport
+
+__all__ = ["Completion", "Provider", "Secret", "load_provider_class"]
+
+
+class Secret:
+    """An API key that never shows itself in ``repr``, ``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    usage: Usage | None
+    usage_estimated: bool
+    finish_reason: str | None
+
+
+class Provider(abc.ABC):
+    """One LLM service. Subclasses take an injected ``httpx.AsyncClient``."""
+
+    kind: ClassVar[str]
+    #: True when replies are produced locally and priced "as if" (the Simulator).
+    simulated: ClassVar[bool] = False
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        name: str,
+        settings: ProviderConfig,
+        client: httpx.AsyncClient,
+        api_key: Secret | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.client = client
+        self.api_key = api_key
+        self.base_url = (settings.base_url or self.default_base_url or "").rstrip("/")
+        #: Set by the engine: counts tokens when a reply carries no usage (then the
+        #: record is marked estimated). Duck-typed: ``count_text`` / ``count_messages``.
+        self.token_counter: Any = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
+
+    @abc.abstractmethod
+    def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        """Yield text deltas, then usage (if reported) and a :class:`Finish`.
+
+        Raises only :class:`core.errors.ProviderError` subclasses.
+        """
+
+    async def complete(self, request: ProviderRequest) -> Completion:
+        """A non-streamed reply. The default drains :meth:`stream`; real providers
+        override it with their non-streaming endpoint."""
+        parts: list[str] = []
+        usage: Usage | None = None
+        estimated = False
+        reason: str | None = None
+        async for event in self.stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, UsageReport):
+                usage, estimated = event.usage, event.estimated
+            elif isinstance(event, Finish):
+                reason = event.reason
+        return Completion("".join(parts), usage, estimated, reason)
+
+    async def list_models(self) -> list[str]:
+        """The models this provider offers (for settings and ``centwise models``)."""
+        return []
+
+    async def aclose(self) -> None:
+        """Release anything the provider holds beyond the shared client."""
+
+
+def load_provider_class(kind: str) -> type[Provider]:
+    """Import ``core.providers.<kind>`` and return its ``PROVIDER`` class."""
+    module_name = "core.providers." + kind.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            raise ConfigError(f"provider kind {kind!r} is not available in this build") from None
+        raise
+    cls = getattr(module, "PROVIDER", None)
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise ConfigError(f"provider module {module_name} does not define PROVIDER")
+    return cls

@@ -1,0 +1,222 @@
+"""OpenAI's Chat Completions API (``POST {base}/chat/completions``).
+
+Usage already has our meaning: ``prompt_tokens`` includes cached tokens and
+``completion_tokens`` includes reasoning tokens. Streams ask for
+``stream_options.include_usage``, so usage arrives in a last chunk with no choices,
+then ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from core.errors import (
+    ContentFilteredError,
+    OverloadedError,
+    ProviderContextLengthError,
+    ProviderError,
+    RateLimitError,
+)
+from core.providers._http import HTTPProvider
+from core.providers._wire import (
+    CallContext,
+    SSEParser,
+    StreamOutcome,
+    decode_json,
+    get_int,
+    get_list,
+    get_map,
+    get_str,
+)
+from core.types import ProviderRequest, TextDelta, Usage
+
+__all__ = [
+    "PROVIDER",
+    "OpenAIProvider",
+    "OpenAIStreamDecoder",
+    "openai_error_class",
+    "openai_usage",
+    "parse_openai_reply",
+]
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def openai_usage(obj: Any, ctx: CallContext) -> Usage:
+    """Normalise an OpenAI ``usage`` object (already inclusive, just validated)."""
+    prompt = get_int(obj, "prompt_tokens", ctx) or 0
+    completion = get_int(obj, "completion_tokens", ctx) or 0
+    cached = get_int(get_map(obj, "prompt_tokens_details", ctx), "cached_tokens", ctx) or 0
+    details = get_map(obj, "completion_tokens_details", ctx)
+    reasoning = get_int(details, "reasoning_tokens", ctx) or 0
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        cached_input_tokens=min(cached, prompt),
+        reasoning_tokens=min(reasoning, completion),
+    )
+
+
+def openai_error_class(err: Any) -> type[ProviderError] | None:
+    """The class an OpenAI error object asks for beyond its HTTP status, if any."""
+    if not isinstance(err, dict):
+        return None
+    code, kind = err.get("code"), err.get("type")
+    if code == "context_length_exceeded":
+        return ProviderContextLengthError
+    if code in ("rate_limit_exceeded",) or kind in ("rate_limit_error", "rate_limit_exceeded"):
+        return RateLimitError
+    if kind in ("server_error", "overloaded_error") or code in ("server_error", "overloaded"):
+        return OverloadedError
+    return None
+
+
+def _raise_body_error(obj: dict[str, Any], ctx: CallContext) -> None:
+    err = obj["error"]
+    message = err.get("message") if isinstance(err, dict) else err
+    text = message if isinstance(message, str) else repr(err)
+    cls = openai_error_class(err) or ProviderError
+    raise ctx.error(cls, f"{ctx.provider} reported an error: {ctx.redact(text)}")
+
+
+def _finish_reason(raw: str | None) -> str | None:
+    return None if raw is None else _FINISH.get(raw, raw)
+
+
+def _check_filtered(text: str, reason: str, ctx: CallContext) -> None:
+    if reason == "content_filter" and not text:
+        raise ctx.error(ContentFilteredError, f"{ctx.provider} filtered the reply to this prompt")
+
+
+def parse_openai_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
+    """Decode a non-streamed ``chat.completion`` object."""
+    if not isinstance(obj, dict):
+        raise ctx.malformed("the reply is not a JSON object")
+    if obj.get("error") is not None:
+        _raise_body_error(obj, ctx)
+    choices = get_list(obj, "choices", ctx, required=True)
+    if not choices:
+        raise ctx.malformed("the reply has no choices")
+    message = get_map(choices[0], "message", ctx)
+    text = get_str(message, "content", ctx) or ""
+    reason = _finish_reason(get_str(choices[0], "finish_reason", ctx)) or "stop"
+    usage_obj = obj.get("usage")
+    usage = None if usage_obj is None else openai_usage(get_map(obj, "usage", ctx), ctx)
+    _check_filtered(text, reason, ctx)
+    return StreamOutcome(text, usage, reason)
+
+
+class OpenAIStreamDecoder:
+    """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out)."""
+
+    __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_usage")
+
+    def __init__(self, ctx: CallContext) -> None:
+        self._ctx = ctx
+        self._parser = SSEParser(ctx)
+        self._parts: list[str] = []
+        self._reason: str | None = None
+        self._usage: Usage | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes) -> list[TextDelta]:
+        out: list[TextDelta] = []
+        for event in self._parser.feed(chunk):
+            if self._done:
+                continue
+            if event.data == "[DONE]":
+                self._done = True
+                continue
+            text = self._chunk(decode_json(event.data, self._ctx))
+            if text:
+                self._parts.append(text)
+                out.append(TextDelta(text))
+        return out
+
+    def _chunk(self, obj: Any) -> str | None:
+        ctx = self._ctx
+        if not isinstance(obj, dict):
+            raise ctx.malformed("a stream chunk is not a JSON object")
+        if obj.get("error") is not None:
+            _raise_body_error(obj, ctx)
+        if obj.get("usage") is not None:
+            self._usage = openai_usage(get_map(obj, "usage", ctx), ctx)
+        choices = get_list(obj, "choices", ctx)
+        if not choices:
+            return None
+        choice = choices[0]
+        reason = get_str(choice, "finish_reason", ctx)
+        if reason is not None:
+            self._reason = _finish_reason(reason)
+        return get_str(get_map(choice, "delta", ctx), "content", ctx)
+
+    def close(self) -> StreamOutcome:
+        """End of the byte stream: a reply needs ``[DONE]`` or a finish reason."""
+        if not self._done:
+            self._parser.close()
+            if self._reason is None:
+                raise self._ctx.malformed("the stream ended before [DONE]")
+        text = "".join(self._parts)
+        reason = self._reason or "stop"
+        _check_filtered(text, reason, self._ctx)
+        return StreamOutcome(text, self._usage, reason)
+
+
+class OpenAIProvider(HTTPProvider):
+    """api.openai.com, or anything speaking exactly its Chat Completions dialect."""
+
+    kind: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+    default_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    #: The body field carrying the output cap (compatible servers want ``max_tokens``).
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    def _headers(self) -> dict[str, str]:
+        if self.api_key:
+            return {"Authorization": f"Bearer {self.api_key.reveal()}"}
+        return {}
+
+    def _chat_call(self, request: ProviderRequest, stream: bool) -> tuple[str, dict[str, Any]]:
+        messages = []
+        for m in request.messages:
+            entry = {"role": m.role, "content": m.content}
+            if m.name:
+                entry["name"] = m.name
+            messages.append(entry)
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            self.max_tokens_field: request.max_tokens,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return f"{self.base_url}/chat/completions", body
+
+    def _stream_decoder(self, ctx: CallContext) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder(ctx)
+
+    def _parse_reply(self, obj: Any, ctx: CallContext) -> StreamOutcome:
+        return parse_openai_reply(obj, ctx)
+
+    def _error_detail(self, obj: Any) -> tuple[str, type[ProviderError] | None]:
+        message, _ = super()._error_detail(obj)
+        err = obj.get("error") if isinstance(obj, dict) else None
+        return message, openai_error_class(err)
+
+    async def list_models(self) -> list[str]:
+        ctx = self._ctx()
+        obj = await self._request_json("GET", f"{self.base_url}/models", ctx)
+        models = [get_str(m, "id", ctx) for m in get_list(obj, "data", ctx, required=True)]
+        return sorted(m for m in models if m)
+
+
+PROVIDER = OpenAIProvider

@@ -1,0 +1,188 @@
+"""The offline Simulator: a provider that behaves like a real one, with no network.
+
+* Replies are deterministic for a given prompt, system prompt and tier, built from the
+  prompt's own terms; higher tiers answer at greater length and in more detail.
+* Latency is realistic per tier (time to first token, then a steady token rate),
+  scaled by ``latency_scale`` (0 answers instantly, for tests and benchmarks).
+* Usage is counted with the priced model's tokenizer and reported the way OpenAI
+  reports it, so the ledger prices a simulated call "as if" it went to the real model
+  the tier stands for. Every simulated record is flagged ``simulated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from core.providers.base import Provider
+from core.types import (
+    Finish,
+    Message,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
+
+__all__ = ["SimulatorProvider", "TierProfile", "PROVIDER"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierProfile:
+    """How one tier of the Simulator answers: detail, first-token delay and speed."""
+
+    sentences: tuple[int, int]
+    bullets: int
+    ttft_s: float
+    tokens_per_s: float
+
+
+_PROFILES = {
+    "fast": TierProfile(sentences=(2, 3), bullets=0, ttft_s=0.25, tokens_per_s=160.0),
+    "balanced": TierProfile(sentences=(4, 6), bullets=3, ttft_s=0.45, tokens_per_s=90.0),
+    "premium": TierProfile(sentences=(7, 10), bullets=5, ttft_s=0.8, tokens_per_s=50.0),
+}
+
+_STOP = frozenset(
+    """a an the and or but if then else of to in on at by for with from as is are was were be
+    been being it its this that these those i you he she we they me my your our their what which
+    who whom whose when where why how can could should would will shall may might must do does
+    did done have has had not no yes please tell explain give write make about into over under
+    than so very just also any some all each more most much many such there here""".split()
+)
+
+_OPENERS = (
+    "Here is a clear answer about {t}.",
+    "In short, {t} comes down to a few points.",
+    "Let's look at {t} step by step.",
+    "Good question about {t}.",
+)
+_BODY = (
+    "The key idea behind {t} is that it depends on the context you apply it in.",
+    "A practical approach to {t} starts with the simplest case and builds from there.",
+    "Most problems with {t} come from unclear assumptions, so state them first.",
+    "When comparing options for {t}, weigh cost, speed and reliability together.",
+    "A common mistake with {t} is skipping verification of the result.",
+    "It helps to relate {t} to {u}, since the two often interact.",
+    "For {t}, measure before and after any change so the effect is visible.",
+    "Edge cases in {t} usually show up around limits and empty inputs.",
+    "Documented examples of {t} are the fastest way to confirm the details.",
+    "The trade-off with {t} is between simplicity now and flexibility later.",
+    "Keeping {t} small and explicit makes it easier to reason about.",
+    "If {t} must scale, plan how it behaves when the load doubles.",
+)
+_BULLETS = (
+    "Define what {t} must achieve.",
+    "Check the inputs that {t} depends on.",
+    "Try the simplest version of {t} first.",
+    "Compare the result against {u}.",
+    "Record what changed and why.",
+    "Review {t} again once it works.",
+)
+_CLOSERS = (
+    "I hope this helps with {t}.",
+    "That covers the essentials of {t}.",
+    "Let me know if you want more depth on {t}.",
+)
+
+
+def _terms(text: str) -> list[str]:
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_+-]{2,}", text)
+    seen: dict[str, None] = {}
+    for w in words:
+        if w.lower() not in _STOP:
+            seen.setdefault(w.lower(), None)
+    return list(seen) or ["your question"]
+
+
+def compose(prompt: str, system: str | None, tier: str) -> str:
+    """The deterministic reply for ``prompt`` at ``tier`` (exposed for tests)."""
+    profile = _PROFILES.get(tier, _PROFILES["balanced"])
+    seed = hashlib.sha256(f"{tier}\0{system or ''}\0{prompt}".encode()).digest()
+    rng = random.Random(seed)
+    terms = sorted(_terms(prompt), key=len, reverse=True)
+    t = terms[0]
+    u = terms[1] if len(terms) > 1 else "the alternatives"
+    lo, hi = profile.sentences
+    body = rng.sample(_BODY, k=min(len(_BODY), rng.randint(lo, hi)))
+    parts = [rng.choice(_OPENERS).format(t=t), *(s.format(t=t, u=u) for s in body)]
+    text = " ".join(parts)
+    if profile.bullets:
+        steps = rng.sample(_BULLETS, k=profile.bullets)
+        text += "\n\n" + "\n".join(f"{i}. {s.format(t=t, u=u)}" for i, s in enumerate(steps, 1))
+    return text + "\n\n" + rng.choice(_CLOSERS).format(t=t)
+
+
+class SimulatorProvider(Provider):
+    """Offline stand-in for a real provider; see the module docstring."""
+
+    kind: ClassVar[str] = "simulator"
+    simulated: ClassVar[bool] = True
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        tier = request.tier or "balanced"
+        profile = _PROFILES.get(tier, _PROFILES["balanced"])
+        scale = self.settings.latency_scale
+        prompt = _last_user(request.messages)
+        system = next((m.content for m in request.messages if m.role == "system"), None)
+        full = compose(prompt, system, tier)
+        ids = self._encode(full, request.model)
+        finish = "stop"
+        if ids is not None and len(ids) > request.max_tokens:
+            ids, finish = ids[: request.max_tokens], "length"
+            full = self.token_counter.decode(ids, request.model)
+        if scale:
+            await asyncio.sleep(profile.ttft_s * scale)
+        for chunk in _chunks(full):
+            if scale:
+                await asyncio.sleep(len(chunk) / 4 / profile.tokens_per_s * scale)
+            yield TextDelta(chunk)
+        yield self._usage(request, full)
+        yield Finish(finish)
+
+    def _encode(self, text: str, model: str) -> list[int] | None:
+        if self.token_counter is None:
+            return None
+        ids: list[int] = self.token_counter.encode(text, model)
+        return ids
+
+    def _usage(self, request: ProviderRequest, text: str) -> UsageReport:
+        if self.token_counter is None:
+            n_in = sum(len(m.content.encode()) for m in request.messages) // 4 + 1
+            return UsageReport(Usage(n_in, len(text.encode()) // 4 + 1), estimated=True)
+        counted_in = self.token_counter.count_messages(request.messages, request.model)
+        counted_out = self.token_counter.count_text(text, request.model)
+        usage = Usage(input_tokens=counted_in.tokens, output_tokens=counted_out.tokens)
+        return UsageReport(usage, estimated=counted_in.estimated or counted_out.estimated)
+
+    async def list_models(self) -> list[str]:
+        return sorted(_PROFILES)
+
+
+def _last_user(messages: tuple[Message, ...]) -> str:
+    for m in reversed(messages):
+        if m.role == "user":
+            return m.content
+    return ""
+
+
+def _chunks(text: str, size: int = 16) -> list[str]:
+    """Split at word boundaries into pieces of about ``size`` characters, like SSE deltas."""
+    out: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        space = text.find(" ", end)
+        end = len(text) if space == -1 or space - start > size * 2 else space + 1
+        out.append(text[start:end])
+        start = end
+    return out
+
+
+PROVIDER = SimulatorProvider

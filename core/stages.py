@@ -1,0 +1,268 @@
+"""The pipeline's stages: record, context, route, cache, budget and call.
+
+Record is outermost so that every path (success, cache hit, refusal, error and
+cancellation) is written to the ledger. The cache is consulted before the budget:
+a cached answer costs nothing, so an exhausted budget never refuses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from core.errors import CentwiseError, InputError, ProviderError
+from core.events import REQUEST_FINISHED, EventHub
+from core.pipeline import Next, RequestContext
+from core.prices import cost_of, worst_case_cost
+from core.types import (
+    Attempt,
+    Finish,
+    Message,
+    ProviderRequest,
+    RequestRecord,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
+
+if TYPE_CHECKING:
+    from core.budget import BudgetPolicy
+    from core.engine import Services
+    from core.ledger import Ledger
+    from core.router import TierRouter
+
+__all__ = ["BudgetStage", "CacheStage", "CallStage", "ContextStage", "RecordStage", "RouteStage"]
+
+
+class RecordStage:
+    """Outermost: collects what the user saw and writes one ledger row on every path."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        try:
+            async for delta in call_next(ctx):
+                if ctx.first_token_t is None:
+                    ctx.first_token_t = time.perf_counter()
+                ctx.text_parts.append(delta)
+                yield delta
+        except CentwiseError as e:
+            ctx.error = e
+            ctx.status = _status_for(e)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            ctx.status = "cancelled"
+            raise
+        except Exception as e:  # a bug must still leave a record behind
+            ctx.error = CentwiseError(f"internal error: {type(e).__name__}: {e}")
+            ctx.status = "error"
+            raise
+        finally:
+            self._finish(ctx)
+
+    def _finish(self, ctx: RequestContext) -> None:
+        record = build_record(ctx, self.services)
+        ctx.record = record
+        ledger: Ledger = self.services.ledger
+        ledger.record(record, ctx.reservation_id)
+        events: EventHub = self.services.events
+        events.emit(REQUEST_FINISHED, record)
+        if record.cost_usd:
+            self.services.budget.after_record()
+
+
+def _status_for(error: CentwiseError) -> str:
+    from core.errors import BudgetError
+
+    if isinstance(error, BudgetError):
+        return "refused"
+    if isinstance(error, InputError):
+        return "rejected"
+    return "error"
+
+
+class ContextStage:
+    """Builds the messages to send. Issue 7 adds windows, relevance and summaries."""
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        if not ctx.prompt.strip():
+            raise InputError("the prompt is empty; type something to ask", request_id=ctx.request_id)
+        messages = []
+        if ctx.system:
+            messages.append(Message("system", ctx.system))
+        messages.extend(ctx.history)
+        messages.append(Message("user", ctx.prompt))
+        ctx.messages = tuple(messages)
+        async for delta in call_next(ctx):
+            yield delta
+
+
+class RouteStage:
+    """Picks the tier (or honours an explicit tier/model) and records why."""
+
+    def __init__(self, router: TierRouter, services: Services) -> None:
+        self.router = router
+        self.services = services
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        counted = self.services.tokens.count_text(ctx.prompt, "gpt-4o")
+        decision = self.router.route(ctx.prompt, counted.tokens, ctx.requested_model)
+        ctx.route, ctx.tier = decision, decision.tier
+        ctx.provider_name, ctx.model = decision.provider, decision.model
+        ctx.price = self.services.price_for(decision.provider, decision.model)
+        est = self.services.tokens.count_messages(ctx.messages, decision.model)
+        ctx.estimated_input_tokens, ctx.estimate_is_approx = est.tokens, est.estimated
+        async for delta in call_next(ctx):
+            yield delta
+
+
+class CacheStage:
+    """Slot for the semantic cache (issue 4); passes through until it lands."""
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        async for delta in call_next(ctx):
+            yield delta
+
+
+class BudgetStage:
+    """Refuses oversize prompts, caps output, reserves the worst case, refuses overshoot."""
+
+    def __init__(self, budget: BudgetPolicy) -> None:
+        self.budget = budget
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        tokens = ctx.estimated_input_tokens or 0
+        self.budget.check_input(tokens, request_id=ctx.request_id, model=ctx.model)
+        model_max = ctx.price.max_output_tokens if ctx.price else None
+        ctx.max_tokens = self.budget.max_tokens(ctx.max_output_tokens, model_max)
+        worst = worst_case_cost(tokens, ctx.max_tokens, ctx.price) if ctx.price else None
+        if worst is None and self.budget.has_periodic_limits:
+            ctx.warnings.append(
+                f"no known price for {ctx.model}: this request cannot be held to the budget"
+            )
+        ctx.reservation_id = self.budget.reserve(ctx.request_id, worst, ctx.model)
+        async for delta in call_next(ctx):
+            yield delta
+
+
+class CallStage:
+    """Calls the provider and streams its text; usage comes from the provider."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        assert ctx.provider_name and ctx.model and ctx.max_tokens
+        provider = self.services.provider(ctx.provider_name)
+        ctx.simulated = provider.simulated
+        request = ProviderRequest(
+            request_id=ctx.request_id,
+            model=ctx.model,
+            messages=ctx.messages,
+            max_tokens=ctx.max_tokens,
+            temperature=ctx.temperature,
+            tier=ctx.tier.id if ctx.tier else None,
+        )
+        t0 = time.perf_counter()
+        attempt = Attempt(provider=ctx.provider_name, model=ctx.model, status="ok")
+        ctx.attempts.append(attempt)
+        try:
+            async for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    yield event.text
+                elif isinstance(event, UsageReport):
+                    ctx.usage, ctx.usage_estimated = event.usage, event.estimated
+                elif isinstance(event, Finish):
+                    ctx.finish_reason = event.reason
+        except ProviderError as e:
+            attempt.status, attempt.error = "error", str(e)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            attempt.status = "cancelled"
+            raise
+        finally:
+            attempt.latency_ms = (time.perf_counter() - t0) * 1000
+            attempt.usage = ctx.usage
+        async for delta in call_next(ctx):  # nothing sits below the call; kept for shape
+            yield delta
+
+
+def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
+    """Turn a finished context into its ledger row, pricing the usage exactly."""
+    usage, estimated = _final_usage(ctx, services)
+    cost: Decimal | None
+    if ctx.cache_outcome in ("exact", "semantic", "fallback"):
+        cost = Decimal(0)
+    elif usage == Usage():
+        cost = Decimal(0)
+    else:
+        cost = cost_of(usage, ctx.price) if ctx.price else None
+    if cost is None:
+        ctx.warnings.append(f"no price known for model {ctx.model!r}: cost is unknown")
+    for attempt in ctx.attempts:
+        if attempt.usage and ctx.price:
+            attempt.cost_usd = cost_of(attempt.usage, ctx.price)
+    now = services.clock()
+    route = ctx.route
+    err = ctx.error
+    first = ctx.first_token_t
+    return RequestRecord(
+        request_id=ctx.request_id,
+        started_at=ctx.started_at,
+        finished_at=now,
+        purpose=ctx.purpose,
+        provider=ctx.provider_name,
+        model=ctx.model,
+        tier=ctx.tier.id if ctx.tier else None,
+        route_score=route.score if route else None,
+        route_reasons=list(route.reasons) if route else [],
+        route_mode=route.mode if route else None,
+        cache_outcome=ctx.cache_outcome,
+        cache_similarity=ctx.cache_similarity,
+        cache_matched_request_id=ctx.cache_matched_request_id,
+        usage=usage,
+        estimated_input_tokens=ctx.estimated_input_tokens,
+        estimated_output_tokens=None,
+        usage_estimated=estimated,
+        cost_usd=cost,
+        cost_known=cost is not None,
+        saved_usd=ctx.saved_usd,
+        latency_ms=round((time.perf_counter() - ctx.t0) * 1000, 3),
+        ttft_ms=round((first - ctx.t0) * 1000, 3) if first is not None else None,
+        retries=max(0, len(ctx.attempts) - 1),
+        attempts=list(ctx.attempts),
+        status=ctx.status,
+        error=str(err) if err else None,
+        error_kind=err.kind if err else None,
+        simulated=ctx.simulated,
+        degraded=ctx.degraded,
+        prompt=ctx.prompt,
+        system=ctx.system,
+        response=ctx.text,
+        finish_reason=ctx.finish_reason,
+        conversation_id=ctx.conversation_id,
+        warnings=list(dict.fromkeys(ctx.warnings)),
+    )
+
+
+def _final_usage(ctx: RequestContext, services: Services) -> tuple[Usage, bool]:
+    """Provider usage when reported; otherwise (cancelled or cut) count what was sent
+    and what arrived, and mark it estimated."""
+    if ctx.usage is not None:
+        return ctx.usage, ctx.usage_estimated
+    if ctx.cache_outcome != "miss" or not ctx.attempts:
+        return Usage(), False
+    if not ctx.text and ctx.status != "cancelled":
+        return Usage(), False  # failed before any output: providers do not bill it
+    model = ctx.model or "gpt-4o"
+    out = services.tokens.count_text(ctx.text, model) if ctx.text else None
+    usage = Usage(
+        input_tokens=ctx.estimated_input_tokens or 0,
+        output_tokens=out.tokens if out else 0,
+    )
+    return usage, True
+

@@ -1,0 +1,144 @@
+"""Plain data shared by the stages, the providers and the ledger.
+
+Usage is normalised to OpenAI's meaning whatever the provider reported:
+
+* ``input_tokens`` is the whole prompt, **including** cached reads and cache writes
+  (Anthropic reports them apart; its adapter adds them back);
+* ``cached_input_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``;
+* ``output_tokens`` is everything billed as output, **including** ``reasoning_tokens``
+  (Gemini reports thoughts apart; its adapter adds them back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "Attempt",
+    "Finish",
+    "Message",
+    "ProviderEvent",
+    "ProviderRequest",
+    "RequestRecord",
+    "TextDelta",
+    "Usage",
+    "UsageReport",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRequest:
+    """What a provider is asked to do: one chat completion, ``max_tokens`` always set."""
+
+    request_id: str
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int
+    temperature: float | None = None
+    tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Provider-reported usage. ``estimated`` is True when we had to count ourselves."""
+
+    usage: Usage
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The stream ended normally. ``reason``: stop, length, content_filter, tool_calls."""
+
+    reason: str
+
+
+ProviderEvent = TextDelta | UsageReport | Finish
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try against one provider/model, kept in the record (issue 3 fills retries)."""
+
+    provider: str
+    model: str
+    status: str
+    error: str | None = None
+    usage: Usage | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One ledger row: everything known about a request once it has ended."""
+
+    request_id: str
+    started_at: float
+    finished_at: float
+    purpose: str = "user"
+    provider: str | None = None
+    model: str | None = None
+    tier: str | None = None
+    route_score: float | None = None
+    route_reasons: list[dict[str, object]] = field(default_factory=list)
+    route_mode: str | None = None
+    cache_outcome: str = "miss"
+    cache_similarity: float | None = None
+    cache_matched_request_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    estimated_input_tokens: int | None = None
+    estimated_output_tokens: int | None = None
+    usage_estimated: bool = False
+    cost_usd: Decimal | None = None
+    cost_known: bool = True
+    saved_usd: Decimal = Decimal(0)
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    retries: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    status: str = "ok"
+    error: str | None = None
+    error_kind: str | None = None
+    simulated: bool = False
+    degraded: bool = False
+    prompt: str = ""
+    system: str | None = None
+    response: str = ""
+    finish_reason: str | None = None
+    conversation_id: str | None = None
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,169 @@
+"""The ``centwise`` command: JSON shape, batches, spend, export and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+
+SIM = '[providers.simulator]\nkind = "simulator"\nlatency_scale = 0\n'
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    cfg = tmp_path / "centwise.toml"
+    cfg.write_text(SIM)
+    data = tmp_path / "data"
+
+    def run(*args: str, config: Path | None = cfg) -> tuple[int, str, str]:
+        argv = ["--data-dir", str(data)]
+        if config is not None:
+            argv += ["--config", str(config)]
+        code = main([*argv, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.tmp = tmp_path  # type: ignore[attr-defined]
+    run.data = data  # type: ignore[attr-defined]
+    return run
+
+
+def test_ask_json_has_every_documented_field(cli):
+    code, out, _ = cli("ask", "What is a semantic cache?", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    for key in ("request_id", "provider", "model", "tier", "simulated", "status", "error", "text",
+                "cost_usd", "saved_usd", "latency_ms", "ttft_ms"):
+        assert key in obj
+    assert set(obj["route"]) >= {"score", "reasons"}
+    assert set(obj["cache"]) == {"outcome", "similarity", "matched_request_id"}
+    assert set(obj["usage"]) == {"input_tokens", "output_tokens", "cached_input_tokens",
+                                 "cache_write_tokens", "reasoning_tokens",
+                                 "estimated_input_tokens", "estimated"}
+    assert obj["cache"]["outcome"] == "miss" and obj["simulated"] is True
+    assert isinstance(obj["cost_usd"], str) and Decimal(obj["cost_usd"]) > 0
+
+
+def test_plain_ask_streams_text_and_summarises_on_stderr(cli):
+    code, out, err = cli("ask", "Name three sorting algorithms", "--model", "fast")
+    assert code == 0 and len(out.strip()) > 20
+    assert "fast" in err and "gpt-4.1-nano" in err and "$" in err
+
+
+def test_batch_runs_in_order_one_object_per_line(cli):
+    batch = cli.tmp / "b.jsonl"
+    lines = [{"prompt": f"question {i} about rust"} for i in range(4)]
+    lines[2]["model"] = "premium"
+    batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    code, out, _ = cli("ask", "--batch", str(batch), "--json")
+    assert code == 0
+    objs = [json.loads(x) for x in out.splitlines()]
+    assert [o["prompt"] for o in objs] == [x["prompt"] for x in lines]
+    assert objs[2]["tier"] == "premium" and objs[2]["route"]["mode"] == "explicit"
+
+
+def test_batch_with_a_bad_line_names_it_and_runs_nothing(cli):
+    batch = cli.tmp / "b.jsonl"
+    batch.write_text('{"prompt": "ok"}\n{"prompt": 3}\n')
+    code, out, err = cli("ask", "--batch", str(batch), "--json")
+    assert code == 2 and "line 2" in err and out == ""
+    code, out, _ = cli("spend", "--json")
+    assert json.loads(out)["totals"]["requests"] == 0
+
+
+def test_non_utf8_batch_file_is_a_clear_error(cli):
+    batch = cli.tmp / "b.jsonl"
+    batch.write_bytes(b'{"prompt": "caf\xe9"}\n')
+    code, _, err = cli("ask", "--batch", str(batch))
+    assert code == 2 and "not UTF-8" in err and "Traceback" not in err
+
+
+def test_empty_prompt_exits_2_and_is_recorded(cli):
+    code, out, err = cli("ask", "", "--json")
+    assert code == 2
+    assert json.loads(out)["status"] == "rejected"
+    assert "empty" in err or "empty" in json.loads(out)["error"]
+
+
+def test_budget_refusal_exits_3(cli):
+    cfg = cli.tmp / "tight.toml"
+    cfg.write_text(SIM + "[budget]\ndaily_usd = 0.00000001\n")
+    code, out, _ = cli("ask", "hello", "--json", config=cfg)
+    assert code == 3
+    obj = json.loads(out)
+    assert obj["status"] == "refused" and "daily budget" in obj["error"]
+
+
+def test_malformed_config_exits_2_naming_file_and_key(cli):
+    cfg = cli.tmp / "bad.toml"
+    cfg.write_text('[budget]\ndaily_usd = "lots"\ncolour = "red"\n')
+    code, _, err = cli("ask", "hi", config=cfg)
+    assert code == 2 and "bad.toml" in err and "budget.daily_usd" in err
+    assert "budget.colour: unknown key" in err and "Traceback" not in err
+
+
+def test_spend_reports_totals_by_tier_and_model(cli):
+    cli("ask", "first", "--model", "fast")
+    cli("ask", "second", "--model", "premium")
+    code, out, _ = cli("spend", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["totals"]["requests"] == 2
+    assert {g["key"] for g in obj["by_tier"]} == {"fast", "premium"}
+    total = sum(Decimal(g["cost_usd"]) for g in obj["by_model"])
+    assert total == Decimal(obj["totals"]["cost_usd"]) > 0
+    assert "month_projected_usd" in obj["forecast"]
+    code, out, _ = cli("spend")
+    assert code == 0 and "By tier" in out
+
+
+def test_export_csv_and_jsonl(cli):
+    cli("ask", "export me", "--model", "fast")
+    out_file = cli.tmp / "x.csv"
+    code, _, _ = cli("export", "--format", "csv", "--out", str(out_file))
+    assert code == 0
+    with out_file.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and rows[0]["prompt"] == "export me" and rows[0]["tier"] == "fast"
+    code, out, _ = cli("export", "--format", "jsonl")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert len(rows) == 1 and rows[0]["prompt"] == "export me"
+
+
+def test_corrupt_ledger_is_a_clear_error_and_kept(cli):
+    cli.data.mkdir(parents=True)
+    db = cli.data / "ledger.sqlite"
+    db.write_bytes(b"this is not a database at all" * 100)
+    before = db.read_bytes()
+    code, _, err = cli("ask", "hi")
+    assert code == 2 and "ledger" in err and "Traceback" not in err
+    assert db.read_bytes() == before
+    code, _, err = cli("--recover", "ask", "hi")
+    assert code == 0
+    kept = [p for p in cli.data.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1 and kept[0].read_bytes() == before
+
+
+def test_prices_import_reports_changes_and_rejects_bad_files(cli):
+    good = cli.tmp / "new.json"
+    good.write_text(json.dumps({
+        "gpt-4.1": {"input_cost_per_token": 3e-06, "output_cost_per_token": 8e-06,
+                    "litellm_provider": "openai", "mode": "chat"},
+        "brand-new-model": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
+                            "litellm_provider": "openai", "mode": "chat"},
+    }))
+    code, out, _ = cli("prices", "import", str(good))
+    assert code == 0 and "brand-new-model" in out and "gpt-4.1" in out
+    code, out, _ = cli("prices", "show", "gpt-4.1")
+    assert "0.000003" in out
+    bad = cli.tmp / "bad.json"
+    bad.write_text('{"gpt-4.1": {"input_cost_per_token": "cheap"}}')
+    code, _, err = cli("prices", "import", str(bad))
+    assert code == 2 and "bad.json" in err and "input_cost_per_token" in err
+    code, out, _ = cli("prices", "show", "gpt-4.1")
+    assert "0.000003" in out  # the good import is still in force

@@ -1,0 +1,635 @@
+"""The SQLite ledger: exact round trips, rollup aggregates, reservations, recovery."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.errors import BudgetExceededError, CorruptLedgerError, LedgerError
+from core.ledger import (
+    APPLICATION_ID,
+    CSV_FIELDS,
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerFilter,
+    PeriodSpend,
+    Totals,
+)
+from core.ledger import schema as ledger_schema
+from core.money import from_pusd, to_pusd
+from core.types import Attempt, RequestRecord, Usage
+
+# A fixed local noon so every test record falls on a known local day.
+NOON = time.mktime((2025, 3, 14, 12, 0, 0, 0, 0, -1))
+TODAY = date(2025, 3, 14)
+
+
+def make_record(i: int, **kw: object) -> RequestRecord:
+    """A plain successful record ``i`` minutes after NOON; keywords override fields."""
+    fields: dict[str, object] = {
+        "request_id": f"r{i:06d}",
+        "started_at": NOON + 60 * i - 1.5,
+        "finished_at": NOON + 60 * i,
+        "provider": "openai",
+        "model": "gpt-4.1-mini",
+        "tier": "balanced",
+        "usage": Usage(100 + i, 20 + i),
+        "cost_usd": Decimal("0.000123") * (i + 1),
+        "prompt": f"prompt {i}",
+        "response": f"response {i}",
+    }
+    fields.update(kw)
+    return RequestRecord(**fields)  # type: ignore[arg-type]
+
+
+def full_record() -> RequestRecord:
+    """A record with every field away from its default."""
+    return RequestRecord(
+        request_id="req-full",
+        started_at=NOON - 2.25,
+        finished_at=NOON + 0.125,
+        purpose="eval",
+        provider="anthropic",
+        model="claude-sonnet",
+        tier="premium",
+        route_score=0.8125,
+        route_reasons=[{"rule": "length", "weight": 0.5, "why": ["long", "code"]}],
+        route_mode="auto",
+        cache_outcome="semantic",
+        cache_similarity=0.9731,
+        cache_matched_request_id="req-older",
+        usage=Usage(1200, 340, 800, 100, 90),
+        estimated_input_tokens=1190,
+        estimated_output_tokens=350,
+        usage_estimated=True,
+        cost_usd=Decimal("0.004567891234"),
+        cost_known=True,
+        saved_usd=Decimal("0.0123"),
+        latency_ms=812.5,
+        ttft_ms=120.25,
+        retries=1,
+        attempts=[
+            Attempt("anthropic", "claude-sonnet", "error", error="overloaded", latency_ms=30.0),
+            Attempt(
+                "anthropic",
+                "claude-sonnet",
+                "ok",
+                usage=Usage(1200, 340, 800, 100, 90),
+                cost_usd=Decimal("0.000000000001"),
+                latency_ms=782.5,
+            ),
+        ],
+        status="ok",
+        error="first try overloaded",
+        error_kind="overloaded",
+        simulated=True,
+        degraded=True,
+        prompt="Explain 100% of `x_y` — ünïcode",
+        system="be brief",
+        response="Sure.\nLine two, \"quoted\"",
+        finish_reason="stop",
+        conversation_id="conv-1",
+        warnings=["usage estimated", "degraded"],
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger.open(tmp_path / "ledger.db") as led:
+        yield led
+
+
+def random_records(n: int, seed: int = 7) -> list[RequestRecord]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        cost = None if rng.random() < 0.1 else Decimal(rng.randrange(0, 10**9)).scaleb(-12)
+        out.append(
+            make_record(
+                i * 97,  # spread over several local days
+                purpose=rng.choice(["user", "eval", "router"]),
+                tier=rng.choice(["fast", "balanced", "premium", None]),
+                model=rng.choice(["m1", "m2", "m3"]),
+                provider=rng.choice(["openai", "anthropic", None]),
+                status=rng.choice(["ok", "ok", "error", "refused"]),
+                cache_outcome=rng.choice(["miss", "miss", "exact", "semantic"]),
+                simulated=rng.random() < 0.3,
+                cost_usd=cost,
+                cost_known=cost is not None,
+                saved_usd=Decimal(rng.randrange(0, 10**6)).scaleb(-9),
+                usage=Usage(rng.randrange(5000), rng.randrange(900), rng.randrange(50), 0, 7),
+            )
+        )
+    return out
+
+
+# -- round trip ---------------------------------------------------------------
+
+
+def test_full_record_round_trips_exactly(ledger: Ledger) -> None:
+    rec = full_record()
+    ledger.record(rec)
+    back = ledger.get("req-full")
+    assert back == rec
+    assert back is not None and back.attempts[1].cost_usd == Decimal("0.000000000001")
+    assert ledger.get("missing") is None
+
+
+def test_default_record_round_trips(ledger: Ledger) -> None:
+    rec = RequestRecord("plain", NOON, NOON + 1)
+    ledger.record(rec)
+    assert ledger.get("plain") == rec
+
+
+def test_duplicate_request_id_is_refused_and_rollup_unchanged(ledger: Ledger) -> None:
+    ledger.record(make_record(1))
+    with pytest.raises(LedgerError, match="already in the ledger"):
+        ledger.record(make_record(1))
+    assert ledger.totals().requests == 1
+    assert ledger.count() == 1
+
+
+def test_day_and_month_are_local_time_of_finished_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        with Ledger.open(tmp_path / "tz.db") as led:
+            # 2024-01-01 03:00 UTC is still New Year's Eve in New York.
+            led.record(RequestRecord("tz", 1704078000.0, 1704078000.0, cost_usd=Decimal(1)))
+            assert led.daily_series()[0].day == "2023-12-31"
+            assert led.month_spend("2023-12") == Decimal(1)
+            assert led.month_spend("2024-01") == Decimal(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+# -- rollup aggregates ----------------------------------------------------------
+
+
+def brute_totals(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Totals:
+    row = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(cost_pusd), 0),"
+        " SUM(cost_pusd IS NULL OR cost_known = 0), SUM(saved_pusd), SUM(input_tokens),"
+        " SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens),"
+        " SUM(cache_outcome != 'miss'), SUM(status = 'error'), SUM(status = 'refused')"
+        f" FROM requests {where}",
+        params,
+    ).fetchone()
+    return Totals(
+        row[0],
+        from_pusd(row[1]),
+        row[2],
+        from_pusd(row[3]),
+        *row[4:],
+    )
+
+
+def test_rollup_totals_equal_brute_force_sums(tmp_path: Path) -> None:
+    path = tmp_path / "agg.db"
+    records = random_records(400)
+    with Ledger.open(path) as led:
+        for rec in records[:200]:
+            led.record(rec)
+        led.record_many(records[200:])
+        conn = sqlite3.connect(path)
+        assert led.totals() == brute_totals(conn)
+        since, until = TODAY + timedelta(days=3), TODAY + timedelta(days=9)
+        assert led.totals(since, until, purpose="eval") == brute_totals(
+            conn,
+            "WHERE day BETWEEN ? AND ? AND purpose = 'eval'",
+            (since.isoformat(), until.isoformat()),
+        )
+        for by in ("tier", "model", "provider", "purpose", "cache_outcome", "status"):
+            groups = led.breakdown(by)  # type: ignore[arg-type]
+            assert sum(g.totals.requests for g in groups) == 400
+            for g in groups:
+                cond = f"{by} IS NULL" if g.key is None else f"{by} = ?"
+                args = () if g.key is None else (g.key,)
+                assert g.totals == brute_totals(conn, f"WHERE {cond}", args), (by, g.key)
+        series = led.daily_series()
+        days = conn.execute(
+            "SELECT day, COUNT(*), COALESCE(SUM(cost_pusd), 0) FROM requests GROUP BY day"
+        ).fetchall()
+        assert [(p.day, p.requests, p.cost_usd) for p in series] == [
+            (d, n, from_pusd(c)) for d, n, c in days
+        ]
+        conn.close()
+
+
+def test_breakdown_orders_costliest_first_and_series_splits(ledger: Ledger) -> None:
+    ledger.record(make_record(1, tier="fast", cost_usd=Decimal("0.01")))
+    ledger.record(make_record(2, tier="premium", cost_usd=Decimal("0.50")))
+    ledger.record(make_record(3, tier="premium", cost_usd=Decimal("0.25")))
+    groups = ledger.breakdown("tier")
+    assert [(g.key, g.totals.requests, g.totals.cost_usd) for g in groups] == [
+        ("premium", 2, Decimal("0.75")),
+        ("fast", 1, Decimal("0.01")),
+    ]
+    split = ledger.daily_series(by="tier")
+    assert [(p.day, p.key, p.requests) for p in split] == [
+        ("2025-03-14", "fast", 1),
+        ("2025-03-14", "premium", 2),
+    ]
+    with pytest.raises(ValueError, match="cannot group by"):
+        ledger.breakdown("prompt; DROP TABLE requests")  # type: ignore[arg-type]
+
+
+def test_unknown_cost_is_counted_as_unknown_not_zero(ledger: Ledger) -> None:
+    ledger.record(make_record(1, cost_usd=Decimal("0.002")))
+    ledger.record(make_record(2, cost_usd=None, cost_known=False))
+    ledger.record(make_record(3, cost_usd=None, cost_known=False))
+    t = ledger.totals()
+    assert (t.requests, t.unknown_cost_requests, t.cost_usd) == (3, 2, Decimal("0.002"))
+    assert ledger.get("r000002") is not None
+    assert ledger.get("r000002").cost_usd is None  # type: ignore[union-attr]
+    assert ledger.daily_series()[0].unknown_cost_requests == 2
+
+
+def test_totals_count_cache_hits_errors_and_refusals(ledger: Ledger) -> None:
+    ledger.record(make_record(1, cache_outcome="exact", saved_usd=Decimal("0.1")))
+    ledger.record(make_record(2, cache_outcome="semantic", saved_usd=Decimal("0.2")))
+    ledger.record(make_record(3, status="error"))
+    ledger.record(make_record(4, status="refused", cost_usd=Decimal(0)))
+    t = ledger.totals()
+    assert (t.cache_hits, t.errors, t.refused, t.saved_usd) == (2, 1, 1, Decimal("0.3"))
+
+
+def test_day_month_and_window_spend(ledger: Ledger) -> None:
+    ledger.record(make_record(0, cost_usd=Decimal("1.5")))
+    ledger.record(make_record(10, cost_usd=Decimal("0.25")))
+    tomorrow = make_record(24 * 60, cost_usd=Decimal("2"))
+    ledger.record(tomorrow)
+    assert ledger.day_spend(TODAY) == Decimal("1.75")
+    assert ledger.day_spend(TODAY + timedelta(days=1)) == Decimal(2)
+    assert ledger.month_spend("2025-03") == ledger.month_spend(TODAY) == Decimal("3.75")
+    assert ledger.spend_between(NOON, NOON + 600) == Decimal("1.5")  # [t0, t1)
+    assert ledger.spend_between(NOON, NOON + 601) == Decimal("1.75")
+
+
+# -- reservations and alerts ------------------------------------------------------
+
+
+def limit_check(limit_pusd: int, amount_pusd: int) -> object:
+    def check(spend: PeriodSpend) -> None:
+        if spend.day_committed_pusd + amount_pusd > limit_pusd:
+            raise BudgetExceededError(
+                "over", budget="daily", spent_usd=spend.day_spent_pusd, limit_usd=limit_pusd
+            )
+
+    return check
+
+
+def test_reserve_record_and_release(ledger: Ledger) -> None:
+    seen: list[PeriodSpend] = []
+    rid = ledger.reserve("r000001", 500, NOON, seen.append)
+    assert seen == [PeriodSpend("2025-03-14", "2025-03", 0, 0, 0, 0)]
+    assert ledger.period_spend(NOON).day_reserved_pusd == 500
+    ledger.record(make_record(1, cost_usd=from_pusd(300)), reservation_id=rid)
+    spend = ledger.period_spend(NOON + 60)
+    assert (spend.day_spent_pusd, spend.day_reserved_pusd) == (300, 0)
+    assert (spend.month_spent_pusd, spend.month_reserved_pusd) == (300, 0)
+    other = ledger.reserve("r000002", 40, NOON, seen.append)
+    assert seen[-1].day_spent_pusd == 300
+    assert ledger.release(other) is True
+    assert ledger.release(other) is False
+    assert ledger.period_spend(NOON).day_committed_pusd == 300
+
+
+def test_refused_reservation_rolls_back(ledger: Ledger) -> None:
+    check = limit_check(1000, 600)
+    ledger.reserve("a", 600, NOON, check)  # type: ignore[arg-type]
+    with pytest.raises(BudgetExceededError):
+        ledger.reserve("b", 600, NOON, check)  # type: ignore[arg-type]
+    assert ledger.period_spend(NOON).day_reserved_pusd == 600
+
+
+def test_expired_reservations_stop_counting_and_are_deleted(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger.reserve("a", 700, NOON, lambda s: None, ttl_s=10)
+    assert ledger.period_spend(NOON + 9).day_reserved_pusd == 700
+    assert ledger.period_spend(NOON + 10).day_reserved_pusd == 0
+    check = limit_check(1000, 700)
+    ledger.reserve("b", 700, NOON + 11, check)  # type: ignore[arg-type]
+    rows = sqlite3.connect(tmp_path / "ledger.db").execute("SELECT request_id FROM reservations")
+    assert [r[0] for r in rows] == ["b"]
+
+
+def test_reserve_rejects_bad_arguments(ledger: Ledger) -> None:
+    with pytest.raises(ValueError):
+        ledger.reserve("a", -1, NOON, lambda s: None)
+    with pytest.raises(ValueError):
+        ledger.reserve("a", 1, NOON, lambda s: None, ttl_s=0)
+
+
+def test_claim_alert_only_once_across_instances(ledger: Ledger, tmp_path: Path) -> None:
+    assert ledger.claim_alert("daily:2025-03-14:80") is True
+    assert ledger.claim_alert("daily:2025-03-14:80") is False
+    with Ledger.open(tmp_path / "ledger.db") as other:
+        assert other.claim_alert("daily:2025-03-14:80") is False
+        assert other.claim_alert("daily:2025-03-14:100") is True
+    assert ledger.claim_alert("daily:2025-03-14:100") is False
+
+
+# -- reading rows -------------------------------------------------------------------
+
+
+def test_page_is_newest_first_with_offset_and_limit(ledger: Ledger) -> None:
+    for i in range(25):
+        ledger.record(make_record(i))
+    first = ledger.page(0, 10)
+    assert [r.request_id for r in first] == [f"r{i:06d}" for i in range(24, 14, -1)]
+    last = ledger.page(20, 10)
+    assert [r.request_id for r in last] == [f"r{i:06d}" for i in range(4, -1, -1)]
+    assert ledger.page(25, 10) == []
+    assert ledger.count() == 25
+
+
+def test_filters_page_and_count_agree(ledger: Ledger) -> None:
+    records = random_records(150, seed=3)
+    ledger.record_many(records)
+    filters = [
+        LedgerFilter(tier="fast"),
+        LedgerFilter(model="m2", status="error"),
+        LedgerFilter(cache_outcome="exact", purpose="eval"),
+        LedgerFilter(since=TODAY + timedelta(days=2), until=TODAY + timedelta(days=4)),
+        LedgerFilter(since=TODAY + timedelta(days=5), tier="premium"),
+        LedgerFilter(text="PROMPT 97"),
+    ]
+    for f in filters:
+        got = ledger.page(0, 1000, f)
+        day = {r.request_id: time.strftime("%Y-%m-%d", time.localtime(r.finished_at)) for r in records}
+        want = [
+            r
+            for r in records
+            if (f.tier is None or r.tier == f.tier)
+            and (f.model is None or r.model == f.model)
+            and (f.status is None or r.status == f.status)
+            and (f.cache_outcome is None or r.cache_outcome == f.cache_outcome)
+            and (f.purpose is None or r.purpose == f.purpose)
+            and (f.since is None or day[r.request_id] >= f.since.isoformat())
+            and (f.until is None or day[r.request_id] <= f.until.isoformat())
+            and (f.text is None or f.text.lower() in (r.prompt + "\0" + r.response).lower())
+        ]
+        want.sort(key=lambda r: r.finished_at, reverse=True)
+        assert got == want, f
+        assert ledger.count(f) == len(want), f
+        assert want, f"filter {f} should match something"
+
+
+def test_text_filter_treats_like_wildcards_literally(ledger: Ledger) -> None:
+    ledger.record(make_record(1, prompt="save 100% now"))
+    ledger.record(make_record(2, prompt="save 1000 now", response="a_b"))
+    ledger.record(make_record(3, response="axb"))
+    assert [r.request_id for r in ledger.page(0, 10, LedgerFilter(text="100%"))] == ["r000001"]
+    assert [r.request_id for r in ledger.page(0, 10, LedgerFilter(text="a_b"))] == ["r000002"]
+    assert ledger.count(LedgerFilter(text="a_b")) == 1
+
+
+def test_iter_records_is_oldest_first_across_batches(ledger: Ledger) -> None:
+    records = [make_record(i) for i in range(1203)]
+    ledger.record_many(reversed(records))
+    assert list(ledger.iter_records()) == records
+    since = TODAY + timedelta(days=1)
+    assert [r.request_id for r in ledger.iter_records(since)] == [
+        r.request_id for r in records if r.finished_at >= time.mktime(since.timetuple())
+    ]
+
+
+def test_changes_since_sees_rows_from_another_connection(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger.record(make_record(1))
+    mark = ledger.latest_rowid()
+    with Ledger.open(tmp_path / "ledger.db") as other:
+        other.record(make_record(2))
+        other.record(make_record(3))
+    upto = ledger.latest_rowid()
+    assert [r.request_id for r in ledger.changes_since(mark, upto=upto)] == [
+        "r000002",
+        "r000003",
+    ]
+    assert ledger.changes_since(upto) == []
+    assert [r.request_id for r in ledger.changes_since(0, limit=1)] == ["r000001"]
+
+
+def test_threads_share_one_ledger(ledger: Ledger) -> None:
+    def work(k: int) -> None:
+        for i in range(50):
+            ledger.record(make_record(k * 1000 + i))
+            ledger.totals()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ledger.count() == 200
+    assert ledger.totals().requests == 200
+
+
+# -- export ---------------------------------------------------------------------------
+
+
+def test_export_jsonl_is_nested_with_money_strings(ledger: Ledger) -> None:
+    ledger.record(full_record())
+    ledger.record(make_record(1, cost_usd=None, cost_known=False))
+    out = io.StringIO()
+    assert ledger.export("jsonl", out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    full = rows[0]
+    assert full["request_id"] == "req-full"
+    assert full["cost_usd"] == "0.004567891234"
+    assert full["saved_usd"] == "0.0123"
+    assert full["usage"]["cached_input_tokens"] == 800
+    assert full["usage"]["estimated"] is True
+    assert full["route"] == {
+        "tier": "premium",
+        "score": 0.8125,
+        "mode": "auto",
+        "reasons": [{"rule": "length", "weight": 0.5, "why": ["long", "code"]}],
+    }
+    assert full["cache"]["outcome"] == "semantic"
+    assert full["attempts"][1]["cost_usd"] == "0.000000000001"
+    assert rows[1]["cost_usd"] is None
+    assert "api_key" not in out.getvalue()
+
+
+def test_export_csv_is_flat_and_filters_by_date(ledger: Ledger) -> None:
+    ledger.record(full_record())
+    ledger.record(make_record(24 * 60 * 2, cost_usd=Decimal("0.5")))
+    out = io.StringIO()
+    assert ledger.export("csv", out) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == CSV_FIELDS
+    assert rows[0]["cost_usd"] == "0.004567891234"
+    assert rows[0]["simulated"] == "true"
+    assert rows[0]["response"] == 'Sure.\nLine two, "quoted"'
+    assert json.loads(rows[0]["attempts"])[0]["error"] == "overloaded"
+    assert rows[1]["cost_usd"] == "0.5"
+    later = io.StringIO()
+    assert ledger.export("csv", later, since=TODAY + timedelta(days=1)) == 1
+    assert "req-full" not in later.getvalue()
+    with pytest.raises(ValueError, match="unknown export format"):
+        ledger.export("xml", io.StringIO())  # type: ignore[arg-type]
+
+
+# -- schema, markers, migrations ------------------------------------------------------
+
+
+def test_new_ledger_is_marked_and_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with Ledger.open(path) as led:
+        assert led.schema_version == SCHEMA_VERSION == 1
+        assert led.recovered_from is None
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    meta = dict(conn.execute("SELECT key, value FROM centwise_meta").fetchall())
+    assert meta["app"] == "centwise" and meta["schema_version"] == "1"
+    conn.close()
+
+
+def test_a_v2_migration_is_one_appended_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    with Ledger.open(path) as led:
+        led.record(make_record(1))
+    calls: list[int] = []
+
+    def v2(db: object) -> None:
+        calls.append(2)
+        db.execute("ALTER TABLE requests ADD COLUMN note TEXT")  # type: ignore[attr-defined]
+
+    migrations = (*ledger_schema.MIGRATIONS, v2)
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", migrations)
+    monkeypatch.setattr(ledger_schema, "SCHEMA_VERSION", len(migrations))
+    with Ledger.open(path) as led:
+        assert led.schema_version == 2
+        assert led.get("r000001") == make_record(1)
+    with Ledger.open(path) as led:
+        assert led.schema_version == 2
+    assert calls == [2]  # v1 not rerun, v2 run once
+
+
+def test_ledger_from_a_newer_centwise_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    Ledger.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="newer Centwise"):
+        Ledger.open(path)
+
+
+# -- opening bad files ------------------------------------------------------------------
+
+
+def test_garbage_file_raises_and_is_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    garbage = bytes(range(256)) * 40
+    path.write_bytes(garbage)
+    with pytest.raises(CorruptLedgerError, match="not an SQLite database.*left untouched"):
+        Ledger.open(path, recover=False)
+    assert path.read_bytes() == garbage
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
+
+
+def test_garbage_file_with_recover_is_kept_aside_byte_identical(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    garbage = b"definitely not sqlite\x00\xff" * 500
+    path.write_bytes(garbage)
+    (tmp_path / "ledger.db-wal").write_bytes(b"stale wal")
+    with Ledger.open(path, recover=True) as led:
+        aside = led.recovered_from
+        assert aside is not None and aside.name.startswith("ledger.db.corrupt-")
+        assert aside.read_bytes() == garbage
+        assert Path(f"{aside}-wal").read_bytes() == b"stale wal"
+        led.record(make_record(1))
+        assert led.count() == 1
+    path.write_bytes(garbage)  # damaged again: a second aside, the first kept
+    with Ledger.open(path, recover=True) as led:
+        assert led.recovered_from is not None and led.recovered_from != aside
+    assert aside.read_bytes() == garbage
+
+
+def test_damaged_ledger_fails_quick_check(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as led:
+        led.record_many(random_records(300))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    data = bytearray(path.read_bytes())
+    for start in range(2 * page_size, len(data), 3 * page_size):
+        data[start + 8 : start + 200] = b"\xa5" * 192  # smash b-tree page headers
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptLedgerError, match="damaged"):
+        Ledger.open(path)
+    assert path.read_bytes() == bytes(data)
+    with Ledger.open(path, recover=True) as led:
+        assert led.recovered_from is not None
+        assert led.recovered_from.read_bytes() == bytes(data)
+        assert led.count() == 0
+
+
+@pytest.mark.parametrize("recover", [False, True])
+def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path, recover: bool) -> None:
+    path = tmp_path / "photos.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO photos (name) VALUES ('cat.jpg')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(CorruptLedgerError, match="not a Centwise ledger"):
+        Ledger.open(path, recover=recover)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos.db"]
+
+
+def test_empty_file_is_a_new_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"")
+    with Ledger.open(path) as led:
+        assert led.recovered_from is None
+        assert led.schema_version == SCHEMA_VERSION
+        led.record(make_record(1))
+    assert sorted(p.name for p in tmp_path.iterdir() if "corrupt" in p.name) == []
+
+
+def test_missing_parent_directory_is_created(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "a" / "b" / "ledger.db") as led:
+        assert led.count() == 0
+
+
+def test_closed_ledger_raises_ledger_error(tmp_path: Path) -> None:
+    led = Ledger.open(tmp_path / "ledger.db")
+    led.close()
+    with pytest.raises(LedgerError):
+        led.totals()
+
+
+def test_money_is_stored_as_integer_picodollars(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.record(make_record(1, cost_usd=Decimal("0.000000000003"), saved_usd=Decimal("2")))
+    row = sqlite3.connect(tmp_path / "ledger.db").execute(
+        "SELECT cost_pusd, typeof(cost_pusd), saved_pusd FROM requests"
+    ).fetchone()
+    assert row == (3, "integer", to_pusd(Decimal(2)))
