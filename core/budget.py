@@ -35,7 +35,7 @@ class BudgetAlert:
 
     @property
     def message(self) -> str:
-        pct = int(round(self.threshold * 100))
+        pct = round(self.threshold * 100)
         return (
             f"{self.budget} budget for {self.period} has reached {pct}%: "
             f"{format_usd(self.spent_usd)} of {format_usd(self.limit_usd)}"

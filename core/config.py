@@ -100,7 +100,9 @@ class RoutingConfig(_Section):
             raise ValueError(f"tier ids must be unique, got {ids}")
         ordered = sorted(v, key=lambda t: t.max_complexity)
         if ordered[-1].max_complexity < 10:
-            raise ValueError("the highest tier's max_complexity must be 10 so every score has a tier")
+            raise ValueError(
+                "the highest tier's max_complexity must be 10 so every score has a tier"
+            )
         return tuple(ordered)
 
 

@@ -23,7 +23,7 @@ from core.budget import BudgetPolicy, Forecast
 from core.config import CentwiseConfig
 from core.errors import ConfigError
 from core.events import WARNING, EventHub
-from core.ledger import GroupTotal, Ledger, Totals
+from core.ledger import BreakdownKey, DayPoint, GroupTotal, Ledger, LedgerFilter, Totals
 from core.pipeline import Next, RequestContext, Stage, compose
 from core.prices import (
     ModelPrice,
@@ -80,7 +80,8 @@ class Services:
             cls = load_provider_class(settings.kind)
             if self._client is None:
                 self._client = self._client_factory()
-            provider = cls(name, settings, self._client, self._key_lookup(name))
+            key = None if cls.simulated else self._key_lookup(name)
+            provider = cls(name, settings, self._client, key)
             provider.token_counter = self.tokens
             self._providers[name] = provider
         return self._providers[name]
@@ -248,8 +249,14 @@ class Engine:
         )
         return Reply(ctx, self._app)
 
-    def estimate(self, prompt: str, *, system: str | None = None, model: str = "auto",
-                 max_output_tokens: int | None = None) -> Estimate:
+    def estimate(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        model: str = "auto",
+        max_output_tokens: int | None = None,
+    ) -> Estimate:
         """Tokens and worst-case cost for a prompt, without calling anything."""
         probe = self.tokens.count_text(prompt, "gpt-4o")
         decision = self.router.route(prompt, probe.tokens, model)
@@ -260,8 +267,15 @@ class Engine:
         model_max = price.max_output_tokens if price else None
         max_tokens = self.services.budget.max_tokens(max_output_tokens, model_max)
         worst = worst_case_cost(counted.tokens, max_tokens, price) if price else None
-        return Estimate(decision.tier.id, decision.provider, decision.model, counted.tokens,
-                        counted.estimated, max_tokens, worst)
+        return Estimate(
+            decision.tier.id,
+            decision.provider,
+            decision.model,
+            counted.tokens,
+            counted.estimated,
+            max_tokens,
+            worst,
+        )
 
     def spend_summary(self, since: date | None = None) -> SpendSummary:
         now = self.services.clock()
@@ -276,6 +290,38 @@ class Engine:
             daily_usd=self.config.budget.daily_usd,
             monthly_usd=self.config.budget.monthly_usd,
         )
+
+    # -- the ledger, as the GUI and CLI read it --------------------------------
+
+    def history(
+        self, offset: int, limit: int, filters: LedgerFilter | None = None
+    ) -> list[RequestRecord]:
+        """One page of requests, newest first."""
+        return self.ledger.page(offset, limit, filters)
+
+    def history_count(self, filters: LedgerFilter | None = None) -> int:
+        return self.ledger.count(filters)
+
+    def get_record(self, request_id: str) -> RequestRecord | None:
+        return self.ledger.get(request_id)
+
+    def daily_series(
+        self, since: date | None = None, until: date | None = None, by: BreakdownKey | None = None
+    ) -> list[DayPoint]:
+        return self.ledger.daily_series(since, until, by)
+
+    def breakdown(self, by: BreakdownKey, since: date | None = None) -> list[GroupTotal]:
+        return self.ledger.breakdown(by, since)
+
+    def latest_change(self) -> int:
+        """A marker for :meth:`changes_since`: rows written by any process after it."""
+        return self.ledger.latest_rowid()
+
+    def changes_since(self, marker: int, upto: int | None = None) -> list[RequestRecord]:
+        return self.ledger.changes_since(marker, upto)
+
+    def forecast(self) -> Forecast:
+        return self.services.budget.forecast()
 
     def export(self, fmt: str, out: TextIO, since: date | None = None) -> int:
         if fmt not in ("csv", "jsonl"):
@@ -311,4 +357,3 @@ def new_request_id() -> str:
 
 def _default_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(http2=False, follow_redirects=False)
-

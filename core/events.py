@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EventHub", "REQUEST_FINISHED", "BUDGET_ALERT", "WARNING"]
+__all__ = ["BUDGET_ALERT", "REQUEST_FINISHED", "WARNING", "EventHub"]
 
 log = logging.getLogger(__name__)
 

@@ -145,6 +145,8 @@ class CircuitBreaker:
             return True
         if self.state == "open":
             return False
+        if self._probing:
+            return False
         self._state, self._probing = "half_open", True
         return True
 
@@ -224,12 +226,77 @@ def _admit(breaker: CircuitBreaker, request_id: str | None, cause: BaseException
     raise err from cause
 
 
-def _next_delay(
-    policy: RetryPolicy, attempt: int, error: ProviderError, elapsed: float
-) -> float | None:
-    if not policy.should_retry(attempt, error, elapsed):
-        return None
-    return policy.delay(attempt, error, elapsed)
+@dataclass(slots=True)
+class _Attempt:
+    """What the loop saw during one attempt."""
+
+    number: int
+    began: float
+    produced: bool = False
+    usage: UsageReport | None = None
+
+    def see(self, event: ProviderEvent) -> None:
+        if isinstance(event, TextDelta) and event.text:
+            self.produced = True
+        elif isinstance(event, UsageReport):
+            self.usage = event
+
+
+@dataclass(slots=True)
+class _Run:
+    """The state shared by the attempts of one call: breaker, policy and reporting."""
+
+    policy: RetryPolicy
+    breaker: CircuitBreaker
+    clock: Clock
+    request_id: str | None
+    on_attempt_end: Callable[[AttemptInfo], None] | None
+    start: float = 0.0
+    number: int = 0
+    last: ProviderError | None = None
+
+    def __post_init__(self) -> None:
+        self.start = self.clock()
+
+    def begin(self) -> _Attempt:
+        """Start the next attempt, or raise :class:`CircuitOpenError`."""
+        self.number += 1
+        _admit(self.breaker, self.request_id, self.last)
+        return _Attempt(self.number, self.clock())
+
+    def failed(self, seen: _Attempt, error: ProviderError) -> float | None:
+        """Record a failure; the wait before the next attempt, or None to give up."""
+        self.breaker.record_failure(error)
+        self.last = error
+        wait = None
+        # Text already shown cannot be taken back, so such a stream is never retried.
+        if not seen.produced and self.policy.should_retry(
+            seen.number, error, self.clock() - self.start
+        ):
+            wait = self.policy.delay(seen.number, error, self.clock() - self.start)
+        self._report(seen, error, wait)
+        return wait
+
+    def abandoned(self, seen: _Attempt) -> None:
+        self.breaker.release()
+        self._report(seen, None, None, cancelled=True)
+
+    def succeeded(self, seen: _Attempt) -> None:
+        self.breaker.record_success()
+        self._report(seen, None, None)
+
+    def _report(
+        self,
+        seen: _Attempt,
+        error: ProviderError | None,
+        wait: float | None,
+        cancelled: bool = False,
+    ) -> None:
+        if self.on_attempt_end is not None:
+            elapsed = self.clock() - seen.began
+            self.on_attempt_end(
+                AttemptInfo(seen.number, error, seen.produced, elapsed, seen.usage, wait, cancelled)
+            )
 
 
 async def call_with_retries(
@@ -246,65 +313,28 @@ async def call_with_retries(
     """Await ``attempt_fn(n)`` for n = 1, 2, … until it succeeds or ``policy`` stops.
 
     Raises the last :class:`ProviderError`, or :class:`CircuitOpenError` when the
-    breaker refuses an attempt. ``on_retry(attempt, error, delay)`` runs before
-    each wait.
+    breaker refuses an attempt. ``on_retry(attempt, error, delay)`` runs before each
+    wait; ``on_attempt_end`` once per attempt.
     """
-    start, attempt, last = clock(), 0, None
+    run = _Run(policy, breaker, clock, request_id, on_attempt_end)
     while True:
-        attempt += 1
-        _admit(breaker, request_id, last)
-        began = clock()
+        seen = run.begin()
         try:
-            result = await attempt_fn(attempt)
+            result = await attempt_fn(seen.number)
         except ProviderError as err:
-            breaker.record_failure(err)
-            wait = _next_delay(policy, attempt, err, clock() - start)
-            if on_attempt_end:
-                on_attempt_end(AttemptInfo(attempt, err, False, clock() - began, None, wait))
+            wait = run.failed(seen, err)
             if wait is None:
                 raise
-            if on_retry:
-                on_retry(attempt, err, wait)
+            if on_retry is not None:
+                on_retry(seen.number, err, wait)
             await sleep(wait)
-            last = err
             continue
         except BaseException:
-            breaker.release()
-            if on_attempt_end:
-                on_attempt_end(AttemptInfo(attempt, None, False, clock() - began, cancelled=True))
+            run.abandoned(seen)
             raise
-        breaker.record_success()
-        if on_attempt_end:
-            on_attempt_end(AttemptInfo(attempt, None, True, clock() - began))
+        seen.produced = True
+        run.succeeded(seen)
         return result
-
-
-@dataclass(slots=True)
-class _StreamAttempt:
-    """What the stream wrapper saw during one attempt."""
-
-    number: int
-    began: float
-    produced: bool = False
-    usage: UsageReport | None = None
-
-    def see(self, event: ProviderEvent) -> None:
-        if isinstance(event, TextDelta) and event.text:
-            self.produced = True
-        elif isinstance(event, UsageReport):
-            self.usage = event
-
-    def info(
-        self,
-        now: float,
-        error: ProviderError | None = None,
-        retry_delay: float | None = None,
-        cancelled: bool = False,
-    ) -> AttemptInfo:
-        elapsed = now - self.began
-        return AttemptInfo(
-            self.number, error, self.produced, elapsed, self.usage, retry_delay, cancelled
-        )
 
 
 async def _aclose(stream: AsyncIterator[ProviderEvent]) -> None:
@@ -324,40 +354,30 @@ async def stream_with_retries(
     request_id: str | None = None,
 ) -> AsyncIterator[ProviderEvent]:
     """Yield the events of ``open_stream(n)``, retrying failures that come before any
-    text reached the caller.
+    text reached the caller; a failure after text is re-raised.
 
-    A failure after text is re-raised (the user has seen partial text). Events of a
-    failed attempt (e.g. a usage report) are yielded too: everything yielded between
-    two ``on_attempt_end`` calls belongs to the attempt the second one reports, and
-    ``on_attempt_end`` runs for every attempt before the next one starts. Close the
-    generator (``contextlib.aclosing``) when abandoning it early.
+    Everything yielded between two ``on_attempt_end`` calls belongs to the attempt
+    the second one reports (a failed attempt's usage report too). Close the generator
+    (``contextlib.aclosing``) when abandoning it early.
     """
-    start, number, last = clock(), 0, None
-    report = on_attempt_end or (lambda info: None)
+    run = _Run(policy, breaker, clock, request_id, on_attempt_end)
     while True:
-        number += 1
-        _admit(breaker, request_id, last)
-        seen = _StreamAttempt(number, clock())
-        stream = open_stream(number)
+        seen = run.begin()
+        stream = open_stream(seen.number)
         try:
             async for event in stream:
                 seen.see(event)
                 yield event
         except ProviderError as err:
-            breaker.record_failure(err)
-            wait = None if seen.produced else _next_delay(policy, number, err, clock() - start)
-            report(seen.info(clock(), error=err, retry_delay=wait))
+            wait = run.failed(seen, err)
             if wait is None:
                 raise
-            await sleep(wait)
-            last = err
-            continue
         except BaseException:
-            breaker.release()
-            report(seen.info(clock(), cancelled=True))
+            run.abandoned(seen)
             raise
+        else:
+            run.succeeded(seen)
+            return
         finally:
             await _aclose(stream)
-        breaker.record_success()
-        report(seen.info(clock()))
-        return
+        await sleep(wait)

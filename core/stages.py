@@ -90,7 +90,9 @@ class ContextStage:
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
         if not ctx.prompt.strip():
-            raise InputError("the prompt is empty; type something to ask", request_id=ctx.request_id)
+            raise InputError(
+                "the prompt is empty; type something to ask", request_id=ctx.request_id
+            )
         messages = []
         if ctx.system:
             messages.append(Message("system", ctx.system))
@@ -195,9 +197,7 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
     """Turn a finished context into its ledger row, pricing the usage exactly."""
     usage, estimated = _final_usage(ctx, services)
     cost: Decimal | None
-    if ctx.cache_outcome in ("exact", "semantic", "fallback"):
-        cost = Decimal(0)
-    elif usage == Usage():
+    if ctx.cache_outcome in ("exact", "semantic", "fallback") or usage == Usage():
         cost = Decimal(0)
     else:
         cost = cost_of(usage, ctx.price) if ctx.price else None
@@ -265,4 +265,3 @@ def _final_usage(ctx: RequestContext, services: Services) -> tuple[Usage, bool]:
         output_tokens=out.tokens if out else 0,
     )
     return usage, True
-

@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from core.config import CentwiseConfig, parse_config  # noqa: E402
-from core.engine import Engine  # noqa: E402
+from core.config import CentwiseConfig, parse_config
+from core.engine import Engine
 
 INSTANT_SIM = """
 [providers.simulator]
@@ -21,7 +21,9 @@ latency_scale = 0
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test reads or writes the user's real config, data or keys."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
@@ -45,7 +47,9 @@ async def make_engine(tmp_path: Path) -> AsyncIterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
     def make(extra: str = "", **kw: object) -> Engine:
-        engine = Engine.open(parse_config(INSTANT_SIM + extra, "test.toml"), tmp_path / "data", **kw)  # type: ignore[arg-type]
+        engine = Engine.open(
+            parse_config(INSTANT_SIM + extra, "test.toml"), tmp_path / "data", **kw
+        )  # type: ignore[arg-type]
         engines.append(engine)
         return engine
 

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="See what every LLM call costs and why. With no command, opens the app.",
     )
     parser.add_argument("--config", metavar="PATH", help="config TOML (env CENTWISE_CONFIG)")
-    parser.add_argument("--data-dir", metavar="PATH", help="ledger and cache (env CENTWISE_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", metavar="PATH", help="ledger and cache (env CENTWISE_DATA_DIR)"
+    )
     parser.add_argument(
         "--recover",
         action="store_true",
@@ -50,7 +52,7 @@ def _open_gui(args: argparse.Namespace) -> int:
     except ImportError:
         print(
             "centwise: the desktop app is not available in this install; "
-            "try `centwise ask \"your prompt\"` (see `centwise --help`)",
+            'try `centwise ask "your prompt"` (see `centwise --help`)',
             file=sys.stderr,
         )
         return EXIT_USAGE

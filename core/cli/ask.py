@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("ask", help="send a prompt through budgets, cache, routing and the ledger")
     p.add_argument("prompt", nargs="?", help="the prompt ('-' reads stdin)")
     p.add_argument("--system", help="a system prompt")
-    p.add_argument("--model", default="auto", help="auto, a tier id, a tier's model, or PROVIDER/MODEL")
+    p.add_argument(
+        "--model", default="auto", help="auto, a tier id, a tier's model, or PROVIDER/MODEL"
+    )
     p.add_argument("--max-output-tokens", type=int, metavar="N")
     p.add_argument("--temperature", type=float, metavar="T")
     p.add_argument("--batch", metavar="FILE.jsonl", help="lines of {prompt, system?, model?}")
@@ -70,16 +72,16 @@ def parse_batch(text: str, args: argparse.Namespace) -> list[Job]:
         except json.JSONDecodeError as e:
             raise InputError(f"batch line {n}: not valid JSON ({e.msg})") from None
         if not isinstance(obj, dict):
-            raise InputError(f"batch line {n}: expected an object like {{\"prompt\": ...}}")
+            raise InputError(f'batch line {n}: expected an object like {{"prompt": ...}}')
         unknown = set(obj) - {"prompt", "system", "model"}
         if unknown:
             raise InputError(f"batch line {n}: unknown key(s) {', '.join(sorted(unknown))}")
         prompt, system, model = obj.get("prompt"), obj.get("system"), obj.get("model")
         if not isinstance(prompt, str):
-            raise InputError(f"batch line {n}: \"prompt\" must be a string")
+            raise InputError(f'batch line {n}: "prompt" must be a string')
         for key, val in (("system", system), ("model", model)):
             if val is not None and not isinstance(val, str):
-                raise InputError(f"batch line {n}: \"{key}\" must be a string")
+                raise InputError(f'batch line {n}: "{key}" must be a string')
         jobs.append(Job(prompt, system or args.system, model or args.model))
     if not jobs:
         raise InputError("the batch file has no requests")

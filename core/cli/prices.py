@@ -43,9 +43,13 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"{args.model}: no known price (requests to it are recorded with cost unknown)")
         return EXIT_USAGE
     per_m = 1_000_000
-    for field in ("input_cost_per_token", "output_cost_per_token",
-                  "cache_read_input_token_cost", "cache_creation_input_token_cost",
-                  "output_cost_per_reasoning_token"):
+    for field in (
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "output_cost_per_reasoning_token",
+    ):
         value = getattr(price, field)
         if value is not None:
             print(f"{field:<34} {value}  (${value * per_m} per 1M tokens)")

@@ -79,8 +79,10 @@ def run_spend(args: argparse.Namespace) -> int:
     t = s.totals
     unknown = f" (+{t.unknown_cost_requests} of unknown cost)" if t.unknown_cost_requests else ""
     print(f"Spend{' since ' + args.since if args.since else ''}: {format_usd(t.cost_usd)}{unknown}")
-    print(f"  requests {t.requests}, cache hits {t.cache_hits}, saved {format_usd(t.saved_usd)},"
-          f" errors {t.errors}, refused {t.refused}")
+    print(
+        f"  requests {t.requests}, cache hits {t.cache_hits}, saved {format_usd(t.saved_usd)},"
+        f" errors {t.errors}, refused {t.refused}"
+    )
     for name, limit, spent, proj in (
         ("Today", s.daily_usd, s.today.cost_usd, s.forecast.day_projected_usd),
         ("This month", s.monthly_usd, s.month.cost_usd, s.forecast.month_projected_usd),
@@ -90,7 +92,9 @@ def run_spend(args: argparse.Namespace) -> int:
     for title, groups in (("By tier", s.by_tier), ("By model", s.by_model)):
         print(f"{title}:")
         for g in groups:
-            print(f"  {g.key or '-':<24} {g.totals.requests:>7} req  {format_usd(g.totals.cost_usd)}")
+            print(
+                f"  {g.key or '-':<24} {g.totals.requests:>7} req  {format_usd(g.totals.cost_usd)}"
+            )
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Exact aggregates read from ``daily_rollup`` (never a scan of ``requests``).
+"""Exact aggregates read from the rollups (never a scan of ``requests``).
 
 Every function takes the open connection; :class:`~core.ledger.store.Ledger` holds the
 lock around the call.
@@ -7,9 +7,10 @@ lock around the call.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from core.ledger.codec import ROLLUP_DIMS, ROLLUP_SUMS
 from core.ledger.models import (
     BREAKDOWN_KEYS,
     DayPoint,
@@ -17,18 +18,22 @@ from core.ledger.models import (
     PeriodSpend,
     Totals,
 )
+from core.ledger.rollup import POINT_SUMS
 from core.money import from_pusd
 
 __all__ = [
     "breakdown",
     "daily_series",
+    "daily_where",
     "day_spend",
     "month_spend",
     "period_spend",
+    "rollup_source",
     "spend_between",
     "totals",
 ]
 
+_COLUMNS = ", ".join((*ROLLUP_DIMS, *ROLLUP_SUMS))
 _TOTALS_SQL = (
     "COALESCE(SUM(n), 0), COALESCE(SUM(cost_pusd), 0), COALESCE(SUM(unknown_cost_n), 0),"
     " COALESCE(SUM(saved_pusd), 0), COALESCE(SUM(input_tokens), 0),"
@@ -39,22 +44,82 @@ _TOTALS_SQL = (
 )
 
 
-def rollup_where(
-    since: date | None, until: date | None, equal: dict[str, str | None] | None = None
-) -> tuple[str, list[object]]:
-    """A WHERE clause over rollup columns; None values are skipped."""
+def _conditions(
+    column: str, lo: str | None, hi: str | None, hi_inclusive: bool
+) -> tuple[list[str], list[object]]:
     parts: list[str] = []
     params: list[object] = []
-    if since is not None:
-        parts.append("day >= ?")
-        params.append(since.isoformat())
-    if until is not None:
-        parts.append("day <= ?")
-        params.append(until.isoformat())
-    for column, value in (equal or {}).items():
+    if lo is not None:
+        parts.append(f"{column} >= ?")
+        params.append(lo)
+    if hi is not None:
+        parts.append(f"{column} {'<=' if hi_inclusive else '<'} ?")
+        params.append(hi)
+    return parts, params
+
+
+def _select(
+    table: str, range_parts: list[str], params: list[object], equal: dict[str, str | None]
+) -> tuple[str, list[object]]:
+    parts = list(range_parts)
+    params = list(params)
+    for column, value in equal.items():
         if value is not None:
             parts.append(f"{column} = ?")
             params.append(value)
+    where = " WHERE " + " AND ".join(parts) if parts else ""
+    return f"SELECT {_COLUMNS} FROM {table}{where}", params
+
+
+def _month_bounds(since: date | None, until: date | None) -> tuple[date | None, date | None]:
+    """First day of the first whole month in range, first day after the last one."""
+    lo = since
+    if since is not None and since.day != 1:
+        lo = (since.replace(day=28) + timedelta(days=4)).replace(day=1)
+    hi = None if until is None else until + timedelta(days=1)
+    if hi is not None and hi.day != 1:
+        hi = hi.replace(day=1)
+    return lo, hi
+
+
+def rollup_source(
+    since: date | None, until: date | None, equal: dict[str, str | None] | None = None
+) -> tuple[str, list[object]]:
+    """A FROM-able subquery of rollup rows covering the inclusive local-date range.
+
+    Whole months come from ``monthly_rollup``; the ragged ends from ``daily_rollup``.
+    ``equal`` adds ``column = value`` tests on rollup dimensions (None skips one).
+    """
+    eq = equal or {}
+    lo, hi = _month_bounds(since, until)
+    if lo is not None and hi is not None and lo >= hi:  # no whole month inside
+        parts, params = _conditions("day", _iso(since), _iso(until), True)
+        sql, params = _select("daily_rollup", parts, params, eq)
+        return f"({sql})", params
+    queries: list[tuple[str, list[object]]] = []
+    parts, params = _conditions("month", _month(lo), _month(hi), False)
+    queries.append(_select("monthly_rollup", parts, params, eq))
+    if since is not None and lo is not None and since < lo:
+        parts, params = _conditions("day", since.isoformat(), lo.isoformat(), False)
+        queries.append(_select("daily_rollup", parts, params, eq))
+    if until is not None and hi is not None and hi <= until:
+        parts, params = _conditions("day", hi.isoformat(), until.isoformat(), True)
+        queries.append(_select("daily_rollup", parts, params, eq))
+    sql = " UNION ALL ".join(q for q, _ in queries)
+    return f"({sql})", [p for _, ps in queries for p in ps]
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _month(d: date | None) -> str | None:
+    return None if d is None else d.strftime("%Y-%m")
+
+
+def daily_where(since: date | None, until: date | None) -> tuple[str, list[object]]:
+    """A WHERE clause limiting ``day`` to the inclusive range (empty when open)."""
+    parts, params = _conditions("day", _iso(since), _iso(until), True)
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
@@ -81,8 +146,8 @@ def totals(
     purpose: str | None = None,
 ) -> Totals:
     """Totals over the inclusive local-date range, optionally for one purpose."""
-    where, params = rollup_where(since, until, {"purpose": purpose})
-    row = conn.execute(f"SELECT {_TOTALS_SQL} FROM daily_rollup{where}", params).fetchone()
+    source, params = rollup_source(since, until, {"purpose": purpose})
+    row = conn.execute(f"SELECT {_TOTALS_SQL} FROM {source}", params).fetchone()
     return _totals(row)
 
 
@@ -96,9 +161,9 @@ def breakdown(
 ) -> list[GroupTotal]:
     """Totals per value of ``by``, costliest first."""
     _check_key(by)
-    where, params = rollup_where(since, until)
+    source, params = rollup_source(since, until)
     rows = conn.execute(
-        f"SELECT {by}, {_TOTALS_SQL} FROM daily_rollup{where}"
+        f"SELECT {by}, {_TOTALS_SQL} FROM {source}"
         f" GROUP BY {by} ORDER BY SUM(cost_pusd) DESC, {by}",
         params,
     ).fetchall()
@@ -114,13 +179,11 @@ def daily_series(
     """Per-day cost, savings, requests and cache hits, oldest first; split by ``by``."""
     if by is not None:
         _check_key(by)
-    where, params = rollup_where(since, until)
-    key = by if by is not None else "NULL"
-    group = "day" if by is None else f"day, {by}"
+    where, params = daily_where(since, until)
+    where = f"{where} AND dim = ?" if where else " WHERE dim = ?"
     rows = conn.execute(
-        f"SELECT day, {key}, SUM(n), SUM(cost_pusd), SUM(saved_pusd), SUM(cache_hit_n),"
-        f" SUM(unknown_cost_n) FROM daily_rollup{where} GROUP BY {group} ORDER BY {group}",
-        params,
+        f"SELECT day, key, {', '.join(POINT_SUMS)} FROM daily_points{where} ORDER BY day, key",
+        [*params, by or ""],
     ).fetchall()
     return [
         DayPoint(
@@ -137,8 +200,9 @@ def daily_series(
 
 
 def _spent_pusd(conn: sqlite3.Connection, column: str, value: str) -> int:
+    table = "daily_rollup" if column == "day" else "monthly_rollup"
     row = conn.execute(
-        f"SELECT COALESCE(SUM(cost_pusd), 0) FROM daily_rollup WHERE {column} = ?", (value,)
+        f"SELECT COALESCE(SUM(cost_pusd), 0) FROM {table} WHERE {column} = ?", (value,)
     ).fetchone()
     return int(row[0])
 

@@ -17,7 +17,7 @@ from core.types import Attempt, RequestRecord, Usage
 
 __all__ = [
     "COLUMNS",
-    "ROLLUP_KEYS",
+    "ROLLUP_DIMS",
     "ROLLUP_SUMS",
     "dumps_json",
     "local_day",
@@ -41,11 +41,11 @@ COLUMNS: tuple[str, ...] = (
     "warnings",
 )  # fmt: skip
 
-#: The rollup's grouping columns (NULL stored as '' so the UNIQUE key holds) ...
-ROLLUP_KEYS: tuple[str, ...] = (
-    "day", "purpose", "tier", "model", "provider", "status", "cache_outcome", "simulated",
+#: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
+ROLLUP_DIMS: tuple[str, ...] = (
+    "purpose", "tier", "model", "provider", "status", "cache_outcome", "simulated",
 )  # fmt: skip
-#: ... and its summed columns.
+#: ... and what they sum.
 ROLLUP_SUMS: tuple[str, ...] = (
     "n", "cost_pusd", "unknown_cost_n", "saved_pusd", "cache_hit_n", "input_tokens",
     "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
@@ -134,12 +134,12 @@ _IX = {name: i for i, name in enumerate(COLUMNS)}
 
 
 def rollup_values(row: Sequence[Any]) -> tuple[tuple[object, ...], tuple[int, ...]]:
-    """The rollup key and the amounts one ``requests`` row adds to it.
+    """The rollup dimensions of one ``requests`` row and the amounts it adds.
 
     A request counts as unknown-cost when its price is unknown (NULL cost) or the
     record says its cost is not known; a known part of its cost still adds up.
     """
-    key = tuple("" if row[_IX[k]] is None else row[_IX[k]] for k in ROLLUP_KEYS)
+    key = tuple("" if row[_IX[k]] is None else row[_IX[k]] for k in ROLLUP_DIMS)
     cost = row[_IX["cost_pusd"]]
     unknown = cost is None or not row[_IX["cost_known"]]
     sums = (

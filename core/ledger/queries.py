@@ -6,7 +6,7 @@ import sqlite3
 import time
 from datetime import date, timedelta
 
-from core.ledger.aggregates import rollup_where
+from core.ledger.aggregates import daily_where, rollup_source
 from core.ledger.codec import COLUMNS, row_to_record
 from core.ledger.models import LedgerFilter
 from core.types import RequestRecord
@@ -36,7 +36,11 @@ def _equal(f: LedgerFilter) -> dict[str, str | None]:
 def _requests_where(f: LedgerFilter | None) -> tuple[str, list[object]]:
     if f is None:
         return "", []
-    where, params = rollup_where(f.since, f.until, _equal(f))
+    where, params = daily_where(f.since, f.until)
+    for column, value in _equal(f).items():
+        if value is not None:
+            where += f"{' AND' if where else ' WHERE'} {column} = ?"
+            params.append(value)
     extra: list[str] = []
     if f.since is not None:
         extra.append("finished_at >= ?")
@@ -77,8 +81,8 @@ def count(conn: sqlite3.Connection, f: LedgerFilter | None) -> int:
         where, params = _requests_where(f)
         return int(conn.execute(f"SELECT COUNT(*) FROM requests{where}", params).fetchone()[0])
     f = f or LedgerFilter()
-    where, params = rollup_where(f.since, f.until, _equal(f))
-    row = conn.execute(f"SELECT COALESCE(SUM(n), 0) FROM daily_rollup{where}", params).fetchone()
+    source, params = rollup_source(f.since, f.until, _equal(f))
+    row = conn.execute(f"SELECT COALESCE(SUM(n), 0) FROM {source}", params).fetchone()
     return int(row[0])
 
 

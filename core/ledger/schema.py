@@ -13,7 +13,8 @@ from collections.abc import Callable
 from sqlite_utils import Database
 
 from core.errors import CorruptLedgerError, LedgerError
-from core.ledger.codec import COLUMNS, ROLLUP_KEYS, ROLLUP_SUMS
+from core.ledger.codec import COLUMNS, ROLLUP_DIMS, ROLLUP_SUMS
+from core.ledger.rollup import POINT_SUMS
 
 __all__ = [
     "APPLICATION_ID",
@@ -32,7 +33,7 @@ Migration = Callable[[Database], None]
 
 
 def _v1(db: Database) -> None:
-    """The first schema: requests, the daily rollup, reservations, alerts, meta."""
+    """The first schema: requests, the rollups, reservations, alerts, meta."""
     db.table(MARKER_TABLE).create({"key": str, "value": str}, pk="key")
     db.execute(
         f"INSERT INTO {MARKER_TABLE}(key, value) VALUES ('app', 'centwise'),"
@@ -88,14 +89,30 @@ def _create_requests(db: Database) -> None:
 
 
 def _create_rollup(db: Database) -> None:
-    columns: dict[str, type] = {"day": str, "month": str}
-    columns.update({k: str for k in ROLLUP_KEYS if k not in columns})
-    columns["simulated"] = int
-    columns.update({s: int for s in ROLLUP_SUMS})
-    table = db.table("daily_rollup")
-    table.create(columns, not_null=set(columns))
-    table.create_index(list(ROLLUP_KEYS), unique=True)
-    table.create_index(["month"])
+    """Per-day and per-month sums, clustered on their key (WITHOUT ROWID) for fast scans.
+
+    Aggregates over whole months read ``monthly_rollup`` (a few hundred rows a month),
+    the ragged ends of a date range read ``daily_rollup``; plots read ``daily_points``
+    (see :mod:`core.ledger.rollup`).
+    """
+    dims = ", ".join(
+        f"{d} {'INTEGER' if d == 'simulated' else 'TEXT'} NOT NULL" for d in ROLLUP_DIMS
+    )
+    sums = ", ".join(f"{s} INTEGER NOT NULL" for s in ROLLUP_SUMS)
+    key = ", ".join(ROLLUP_DIMS)
+    db.execute(
+        f"CREATE TABLE daily_rollup (day TEXT NOT NULL, month TEXT NOT NULL, {dims}, {sums},"
+        f" PRIMARY KEY (day, {key})) WITHOUT ROWID"
+    )
+    db.execute(
+        f"CREATE TABLE monthly_rollup (month TEXT NOT NULL, {dims}, {sums},"
+        f" PRIMARY KEY (month, {key})) WITHOUT ROWID"
+    )
+    points = ", ".join(f"{s} INTEGER NOT NULL" for s in POINT_SUMS)
+    db.execute(
+        "CREATE TABLE daily_points (dim TEXT NOT NULL, day TEXT NOT NULL, key TEXT NOT NULL,"
+        f" {points}, PRIMARY KEY (dim, day, key)) WITHOUT ROWID"
+    )
 
 
 #: Ordered migrations; index i builds version i + 1.

@@ -12,21 +12,13 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from core.errors import LedgerError
 from core.events import EventHub
 from core.ledger import aggregates as agg
 from core.ledger import queries
-from core.ledger.codec import (
-    COLUMNS,
-    ROLLUP_KEYS,
-    ROLLUP_SUMS,
-    local_day,
-    local_month,
-    record_to_row,
-    rollup_values,
-)
+from core.ledger.codec import COLUMNS, local_day, local_month, record_to_row
 from core.ledger.export import ExportFormat, write_export
 from core.ledger.models import (
     BreakdownKey,
@@ -37,19 +29,13 @@ from core.ledger.models import (
     Totals,
 )
 from core.ledger.opening import open_database
+from core.ledger.rollup import add_to_rollups
 from core.types import RequestRecord
 
 __all__ = ["Ledger"]
 
 _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_ROLLUP_COLUMNS = (*ROLLUP_KEYS, "month", *ROLLUP_SUMS)
-_UPSERT = (
-    f"INSERT INTO daily_rollup ({', '.join(_ROLLUP_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(_ROLLUP_COLUMNS))})"
-    f" ON CONFLICT ({', '.join(ROLLUP_KEYS)}) DO UPDATE SET "
-    + ", ".join(f"{s} = {s} + excluded.{s}" for s in ROLLUP_SUMS)
-)
-_MONTH = COLUMNS.index("month")
+
 _ITER_BATCH = 500
 
 Check = Callable[[PeriodSpend], None]
@@ -60,23 +46,35 @@ class Ledger:
 
     One SQLite connection per instance, guarded by a lock so worker threads can share
     it; WAL mode and a busy timeout let several processes use the same file. Writes run
-    in ``BEGIN IMMEDIATE`` transactions and update the daily rollup in the same
-    transaction, so aggregates read the small rollup and are always consistent.
+    in ``BEGIN IMMEDIATE`` transactions and update the daily and monthly rollups in the
+    same transaction, so aggregates read the small rollups and are always consistent.
     The ledger never emits events; the engine does. ``events`` is kept for callers.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, recover: bool = False, events: EventHub | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        recover: bool = False,
+        full_check: bool = True,
+        events: EventHub | None = None,
     ) -> None:
         self.path = Path(path)
         self.events = events
-        self._db, self.recovered_from = open_database(self.path, recover=recover)
+        self._db, self.recovered_from = open_database(
+            self.path, recover=recover, full_check=full_check
+        )
         self._conn = self._db.conn
         self._lock = threading.Lock()
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, recover: bool = False, events: EventHub | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        recover: bool = False,
+        full_check: bool = True,
+        events: EventHub | None = None,
     ) -> Ledger:
         """Open or create the ledger at ``path``.
 
@@ -84,8 +82,10 @@ class Ledger:
         was, unless ``recover`` is true: then it is kept aside as
         ``<name>.corrupt-<timestamp>`` (see :attr:`recovered_from`) and a fresh ledger
         starts. Someone else's SQLite database is always refused and never moved.
+        ``full_check=False`` skips the whole-file ``quick_check`` (seconds on a large
+        ledger) and checks only the small tables, for quick CLI runs.
         """
-        return cls(path, recover=recover, events=events)
+        return cls(path, recover=recover, full_check=full_check, events=events)
 
     def close(self) -> None:
         """Close the connection; the ledger cannot be used afterwards."""
@@ -128,9 +128,8 @@ class Ledger:
     # -- writing ---------------------------------------------------------------
 
     def record(self, rec: RequestRecord, reservation_id: str | None = None) -> None:
-        """Store ``rec``, add it to the rollup and drop its reservation, atomically."""
+        """Store ``rec``, add it to the rollups and drop its reservation, atomically."""
         row = record_to_row(rec)
-        key, sums = rollup_values(row)
         with self._write() as conn:
             try:
                 conn.execute(_INSERT, row)
@@ -139,25 +138,16 @@ class Ledger:
                     f"request {rec.request_id} is already in the ledger",
                     request_id=rec.request_id,
                 ) from exc
-            conn.execute(_UPSERT, (*key, row[_MONTH], *sums))
+            add_to_rollups(conn, [row])
             if reservation_id is not None:
                 conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
 
     def record_many(self, records: Iterable[RequestRecord]) -> int:
         """Store many records in one transaction (imports, benchmarks); returns the count."""
         rows = [record_to_row(r) for r in records]
-        rollup: dict[tuple[object, ...], list[Any]] = {}
-        for row in rows:
-            key, sums = rollup_values(row)
-            acc = rollup.get(key)
-            if acc is None:
-                rollup[key] = [row[_MONTH], *sums]
-            else:
-                for i, v in enumerate(sums, start=1):
-                    acc[i] += v
         with self._write() as conn:
             conn.executemany(_INSERT, rows)
-            conn.executemany(_UPSERT, [(*k, *v) for k, v in rollup.items()])
+            add_to_rollups(conn, rows)
         return len(rows)
 
     def reserve(

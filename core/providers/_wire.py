@@ -90,10 +90,13 @@ class CallContext:
 # --- JSON ---------------------------------------------------------------------------
 
 
+_decode_str = json.JSONDecoder().decode  # json.loads minus its per-call argument checks
+
+
 def decode_json(data: bytes | str, ctx: CallContext) -> Any:
     """``json.loads`` that raises :class:`MalformedResponseError` naming the provider."""
     try:
-        return json.loads(data)
+        return _decode_str(data) if isinstance(data, str) else json.loads(data)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and UnicodeDecodeError of bytes input.
         shown = data if isinstance(data, str) else data.decode("utf-8", "replace")
@@ -172,6 +175,16 @@ class SSEParser:
         self._started = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if (
+            # The hot path: one whole single-line data event per network read.
+            chunk.endswith(b"\n\n")
+            and chunk.startswith(b"data: ")
+            and chunk.count(b"\n") == 2
+            and self._started
+            and not (self._buf or self._data or self._event or self._skip_lf)
+            and b"\r" not in chunk
+        ):
+            return [SSEEvent(chunk[6:-2].decode("utf-8", "replace"), "message", self._id)]
         if self._skip_lf and chunk:
             # The previous chunk ended in CR: an LF now is the second half of a CRLF.
             self._skip_lf = False

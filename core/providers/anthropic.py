@@ -136,8 +136,8 @@ def parse_anthropic_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
     text = "".join(parts)
     raw = get_str(obj, "stop_reason", ctx)
     reason = _STOP.get(raw, raw) if raw else "stop"
-    usage_obj = obj.get("usage")
-    usage = None if usage_obj is None else anthropic_usage(_usage_fields(usage_obj, ctx))
+    fields = _usage_fields(get_map(obj, "usage", ctx), ctx)
+    usage = anthropic_usage(fields) if fields else None
     _check_filtered(text, reason, ctx)
     return StreamOutcome(text, usage, reason)
 
@@ -178,20 +178,23 @@ class AnthropicStreamDecoder:
             block = get_map(obj, "content_block", ctx)
             return get_str(block, "text", ctx) if block.get("type") == "text" else None
         if kind == "message_start":
-            usage = get_map(get_map(obj, "message", ctx), "usage", ctx)
-            self._usage = {**(self._usage or {}), **_usage_fields(usage, ctx)}
+            self._merge_usage(get_map(get_map(obj, "message", ctx), "usage", ctx))
         elif kind == "message_delta":
             raw = get_str(get_map(obj, "delta", ctx), "stop_reason", ctx)
             if raw:
                 self._reason = _STOP.get(raw, raw)
-            fields = _usage_fields(get_map(obj, "usage", ctx), ctx)
-            if fields:  # cumulative: the latest numbers replace the earlier ones
-                self._usage = {**(self._usage or {}), **fields}
+            self._merge_usage(get_map(obj, "usage", ctx))
         elif kind == "message_stop":
             self._done = True
         elif kind == "error":
             _raise_error(obj, ctx)
         return None  # ping, content_block_stop and future event types
+
+    def _merge_usage(self, usage: dict[str, Any]) -> None:
+        # Counts are cumulative: the latest value of each field replaces the earlier one.
+        fields = _usage_fields(usage, self._ctx)
+        if fields:
+            self._usage = {**(self._usage or {}), **fields}
 
     def close(self) -> StreamOutcome:
         """End of the byte stream: a complete reply ends with ``message_stop``."""

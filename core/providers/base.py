@@ -104,7 +104,7 @@ class Provider(abc.ABC):
         """The models this provider offers (for settings and ``centwise models``)."""
         return []
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release anything the provider holds beyond the shared client."""
 
 

@@ -140,6 +140,19 @@ class OpenAIStreamDecoder:
         return out
 
     def _chunk(self, obj: Any) -> str | None:
+        # Fast path for the common content delta; anything unusual takes the checked path.
+        if type(obj) is dict and obj.get("usage") is None and obj.get("error") is None:
+            choices = obj.get("choices")
+            if type(choices) is list and choices and type(choices[0]) is dict:
+                choice = choices[0]
+                delta = choice.get("delta")
+                if choice.get("finish_reason") is None and type(delta) is dict:
+                    content = delta.get("content")
+                    if content is None or type(content) is str:
+                        return content
+        return self._checked_chunk(obj)
+
+    def _checked_chunk(self, obj: Any) -> str | None:
         ctx = self._ctx
         if not isinstance(obj, dict):
             raise ctx.malformed("a stream chunk is not a JSON object")

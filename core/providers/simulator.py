@@ -30,7 +30,7 @@ from core.types import (
     UsageReport,
 )
 
-__all__ = ["SimulatorProvider", "TierProfile", "PROVIDER"]
+__all__ = ["PROVIDER", "SimulatorProvider", "TierProfile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +50,7 @@ _PROFILES = {
 }
 
 _STOP = frozenset(
-    """a an the and or but if then else of to in on at by for with from as is are was were be
-    been being it its this that these those i you he she we they me my your our their what which
-    who whom whose when where why how can could should would will shall may might must do does
-    did done have has had not no yes please tell explain give write make about into over under
-    than so very just also any some all each more most much many such there here""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "then", "else", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "their", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "do", "does", "did", "done", "have", "has", "had", "not", "no", "yes", "please", "tell", "explain", "give", "write", "make", "about", "into", "over", "under", "than", "so", "very", "just", "also", "any", "some", "all", "each", "more", "most", "much", "many", "such", "there", "here"]
 )
 
 _OPENERS = (

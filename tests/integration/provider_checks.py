@@ -72,7 +72,12 @@ def _http_date(seconds_ahead: int) -> str:
 
 
 FAULTS = [
-    Fault("429_seconds", lambda: Behaviour(status=429, headers={"Retry-After": "7"}), RateLimitError, (7, 7)),
+    Fault(
+        "429_seconds",
+        lambda: Behaviour(status=429, headers={"Retry-After": "7"}),
+        RateLimitError,
+        (7, 7),
+    ),
     Fault(
         "429_http_date",
         lambda: Behaviour(status=429, headers={"Retry-After": _http_date(30)}),
@@ -86,18 +91,32 @@ FAULTS = [
         (1.5, 1.5),
     ),
     Fault("500", lambda: Behaviour(status=500), OverloadedError),
-    Fault("503", lambda: Behaviour(status=503, headers={"Retry-After": "2"}), OverloadedError, (2, 2)),
+    Fault(
+        "503", lambda: Behaviour(status=503, headers={"Retry-After": "2"}), OverloadedError, (2, 2)
+    ),
     Fault("529", lambda: Behaviour(status=529), OverloadedError),
     Fault("400", lambda: Behaviour(status=400, error="bad field"), BadRequestError),
     Fault("404", lambda: Behaviour(status=404, error="no such model"), BadRequestError),
     Fault("reset_mid_reply", lambda: Behaviour(reset_after=2), ConnectionFailedError),
     Fault("read_timeout", lambda: Behaviour(delay=1.5), ProviderTimeoutError),
     Fault(
-        "stall_mid_stream", lambda: Behaviour(stall_after=2, stall=1.5), ProviderTimeoutError, stream_only=True
+        "stall_mid_stream",
+        lambda: Behaviour(stall_after=2, stall=1.5),
+        ProviderTimeoutError,
+        stream_only=True,
     ),
     Fault("malformed_json", lambda: Behaviour(malformed=True), MalformedResponseError),
-    Fault("truncated_event", lambda: Behaviour(truncate_after=2), MalformedResponseError, stream_only=True),
-    Fault("non_json_error_body", lambda: Behaviour(status=502, body=b"<html>Bad gateway</html>"), OverloadedError),
+    Fault(
+        "truncated_event",
+        lambda: Behaviour(truncate_after=2),
+        MalformedResponseError,
+        stream_only=True,
+    ),
+    Fault(
+        "non_json_error_body",
+        lambda: Behaviour(status=502, body=b"<html>Bad gateway</html>"),
+        OverloadedError,
+    ),
 ]
 
 
@@ -107,7 +126,11 @@ def fault_params() -> list[Any]:
     for fault in FAULTS:
         for stream in (True, False):
             if stream or not fault.stream_only:
-                out.append(pytest.param(fault, stream, id=f"{fault.name}-{'stream' if stream else 'complete'}"))
+                out.append(
+                    pytest.param(
+                        fault, stream, id=f"{fault.name}-{'stream' if stream else 'complete'}"
+                    )
+                )
     return out
 
 
@@ -118,7 +141,9 @@ async def check_fault(
     kind: str, server: LoopbackServer, client: httpx.AsyncClient, fault: Fault, stream: bool
 ) -> None:
     """The fault becomes exactly ``fault.error``, with context and retry_after."""
-    server.queue(fault.make())
+    behaviour = fault.make()
+    behaviour.text = "one two three four five six seven"  # enough frames for mid-stream faults
+    server.queue(behaviour)
     provider = make_provider(kind, server, client, timeout_seconds=0.4)
     with pytest.raises(ProviderError) as info:
         await run(provider, request(), stream)

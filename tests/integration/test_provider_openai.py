@@ -125,7 +125,11 @@ async def test_context_length_exceeded(
     openai_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
 ) -> None:
     openai_server.queue(
-        Behaviour(status=400, error="maximum context length is 128000", error_type="context_length_exceeded")
+        Behaviour(
+            status=400,
+            error="maximum context length is 128000",
+            error_type="context_length_exceeded",
+        )
     )
     with pytest.raises(ProviderContextLengthError, match="maximum context length"):
         await run(make_provider(KIND, openai_server, http_client), request(), stream)
@@ -146,7 +150,11 @@ async def test_content_filter_without_text_is_an_error(
     [("length", "length"), ("content_filter", "content_filter"), ("tool_calls", "tool_calls")],
 )
 async def test_finish_reasons(
-    openai_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool, raw: str, mapped: str
+    openai_server: LoopbackServer,
+    http_client: httpx.AsyncClient,
+    stream: bool,
+    raw: str,
+    mapped: str,
 ) -> None:
     openai_server.queue(Behaviour(text="partial answer", finish=raw))
     reply = await run(make_provider(KIND, openai_server, http_client), request(), stream)
@@ -212,12 +220,18 @@ async def test_keepalive_comments_are_ignored(
 @pytest.mark.parametrize(
     ("error", "cls"),
     [
-        ({"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}, RateLimitError),
+        (
+            {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"},
+            RateLimitError,
+        ),
         ({"message": "boom", "type": "server_error", "code": None}, OverloadedError),
     ],
 )
 async def test_error_chunk_mid_stream(
-    openai_server: LoopbackServer, http_client: httpx.AsyncClient, error: dict[str, object], cls: type
+    openai_server: LoopbackServer,
+    http_client: httpx.AsyncClient,
+    error: dict[str, object],
+    cls: type,
 ) -> None:
     import json
 
@@ -230,7 +244,9 @@ async def test_error_chunk_mid_stream(
 async def test_stream_without_done_or_finish_is_truncated(
     openai_server: LoopbackServer, http_client: httpx.AsyncClient
 ) -> None:
-    frames = [b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": null}]}\n\n']
+    frames = [
+        b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": null}]}\n\n'
+    ]
     openai_server.queue(Behaviour(frames=frames))
     with pytest.raises(Exception, match="ended before"):
         await run(make_provider(KIND, openai_server, http_client), request(), True)
@@ -240,7 +256,7 @@ async def test_crlf_framing_and_multiline_data(
     openai_server: LoopbackServer, http_client: httpx.AsyncClient
 ) -> None:
     frames = [
-        b': hello\r\n\r\n',
+        b": hello\r\n\r\n",
         b'data: {"choices": [{"index": 0,\r\ndata: "delta": {"content": "multi"}, "finish_reason": null}]}\r\n\r\n',
         b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\r\r',
         b"data: [DONE]\r\n\r\n",

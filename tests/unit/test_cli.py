@@ -37,14 +37,32 @@ def test_ask_json_has_every_documented_field(cli):
     code, out, _ = cli("ask", "What is a semantic cache?", "--json")
     assert code == 0
     obj = json.loads(out)
-    for key in ("request_id", "provider", "model", "tier", "simulated", "status", "error", "text",
-                "cost_usd", "saved_usd", "latency_ms", "ttft_ms"):
+    for key in (
+        "request_id",
+        "provider",
+        "model",
+        "tier",
+        "simulated",
+        "status",
+        "error",
+        "text",
+        "cost_usd",
+        "saved_usd",
+        "latency_ms",
+        "ttft_ms",
+    ):
         assert key in obj
     assert set(obj["route"]) >= {"score", "reasons"}
     assert set(obj["cache"]) == {"outcome", "similarity", "matched_request_id"}
-    assert set(obj["usage"]) == {"input_tokens", "output_tokens", "cached_input_tokens",
-                                 "cache_write_tokens", "reasoning_tokens",
-                                 "estimated_input_tokens", "estimated"}
+    assert set(obj["usage"]) == {
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "estimated_input_tokens",
+        "estimated",
+    }
     assert obj["cache"]["outcome"] == "miss" and obj["simulated"] is True
     assert isinstance(obj["cost_usd"], str) and Decimal(obj["cost_usd"]) > 0
 
@@ -145,18 +163,34 @@ def test_corrupt_ledger_is_a_clear_error_and_kept(cli):
     assert db.read_bytes() == before
     code, _, err = cli("--recover", "ask", "hi")
     assert code == 0
-    kept = [p for p in cli.data.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    kept = [
+        p
+        for p in cli.data.iterdir()
+        if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))
+    ]
     assert len(kept) == 1 and kept[0].read_bytes() == before
 
 
 def test_prices_import_reports_changes_and_rejects_bad_files(cli):
     good = cli.tmp / "new.json"
-    good.write_text(json.dumps({
-        "gpt-4.1": {"input_cost_per_token": 3e-06, "output_cost_per_token": 8e-06,
-                    "litellm_provider": "openai", "mode": "chat"},
-        "brand-new-model": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
-                            "litellm_provider": "openai", "mode": "chat"},
-    }))
+    good.write_text(
+        json.dumps(
+            {
+                "gpt-4.1": {
+                    "input_cost_per_token": 3e-06,
+                    "output_cost_per_token": 8e-06,
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                },
+                "brand-new-model": {
+                    "input_cost_per_token": 1e-06,
+                    "output_cost_per_token": 2e-06,
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                },
+            }
+        )
+    )
     code, out, _ = cli("prices", "import", str(good))
     assert code == 0 and "brand-new-model" in out and "gpt-4.1" in out
     code, out, _ = cli("prices", "show", "gpt-4.1")

@@ -38,10 +38,14 @@ def test_money_is_exact_decimal():
         ("surprise = 1\n", "surprise: unknown key"),
         ('[providers.x]\nkind = "carrier-pigeon"\n', "providers.x.kind"),
         ('[providers.x]\nkind = "openai"\nbase_url = "ftp://a"\n', "providers.x.base_url"),
-        ('[[routing.tiers]]\nid = "a"\nprovider = "nope"\nmodel = "m"\nmax_complexity = 10\n',
-         "provider 'nope' is not defined"),
-        ('[[routing.tiers]]\nid = "a"\nprovider = "simulator"\nmodel = "m"\nmax_complexity = 5\n',
-         "max_complexity must be 10"),
+        (
+            '[[routing.tiers]]\nid = "a"\nprovider = "nope"\nmodel = "m"\nmax_complexity = 10\n',
+            "provider 'nope' is not defined",
+        ),
+        (
+            '[[routing.tiers]]\nid = "a"\nprovider = "simulator"\nmodel = "m"\nmax_complexity = 5\n',
+            "max_complexity must be 10",
+        ),
         ("schema_version = 99\n", "newer than this Centwise"),
         ("[budget\n", "not valid TOML"),
     ],

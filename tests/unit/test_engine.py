@@ -25,7 +25,9 @@ async def test_simulated_request_is_recorded_and_priced_as_the_real_model(make_e
     assert rec.cost_usd == cost_of(rec.usage, price) and rec.cost_usd > 0
     assert rec.usage.input_tokens == rec.estimated_input_tokens
     stored = engine.ledger.get(rec.request_id)
-    assert stored is not None and stored.cost_usd == rec.cost_usd and stored.response == rec.response
+    assert (
+        stored is not None and stored.cost_usd == rec.cost_usd and stored.response == rec.response
+    )
 
 
 async def test_max_tokens_is_always_sent_and_caps_output(make_engine):
@@ -63,7 +65,7 @@ async def test_prompt_over_input_limit_is_refused_before_any_call(make_engine):
 
 
 async def test_hard_daily_budget_refuses_with_amounts(make_engine):
-    engine = make_engine('[budget]\ndaily_usd = 0.0005\nmax_output_tokens = 200\n')
+    engine = make_engine("[budget]\ndaily_usd = 0.0005\nmax_output_tokens = 200\n")
     spent = Decimal(0)
     refused = None
     for i in range(40):
@@ -82,7 +84,7 @@ async def test_hard_daily_budget_refuses_with_amounts(make_engine):
 
 async def test_concurrent_requests_cannot_overshoot_a_hard_limit(make_engine):
     limit = Decimal("0.002")
-    engine = make_engine(f'[budget]\ndaily_usd = {limit}\nmax_output_tokens = 150\n')
+    engine = make_engine(f"[budget]\ndaily_usd = {limit}\nmax_output_tokens = 150\n")
 
     async def one(i: int) -> Decimal:
         try:
@@ -115,7 +117,7 @@ async def test_cancel_mid_stream_records_partial_usage(make_engine):
 
 async def test_events_fire_for_requests_and_budget_alerts_once(make_engine):
     engine = make_engine(
-        '[budget]\ndaily_usd = 1\nhard_limit = false\nalert_thresholds = [0.000001]\n'
+        "[budget]\ndaily_usd = 1\nhard_limit = false\nalert_thresholds = [0.000001]\n"
     )
     finished, alerts = [], []
     engine.events.on(REQUEST_FINISHED, finished.append)

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -97,7 +98,7 @@ def full_record() -> RequestRecord:
         degraded=True,
         prompt="Explain 100% of `x_y` — ünïcode",
         system="be brief",
-        response="Sure.\nLine two, \"quoted\"",
+        response='Sure.\nLine two, "quoted"',
         finish_reason="stop",
         conversation_id="conv-1",
         warnings=["usage estimated", "degraded"],
@@ -110,14 +111,15 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         yield led
 
 
-def random_records(n: int, seed: int = 7) -> list[RequestRecord]:
+def random_records(n: int, seed: int = 7, step_min: int = 97) -> list[RequestRecord]:
+    """``n`` varied records, one every ``step_min`` minutes from NOON."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
         cost = None if rng.random() < 0.1 else Decimal(rng.randrange(0, 10**9)).scaleb(-12)
         out.append(
             make_record(
-                i * 97,  # spread over several local days
+                i * step_min,
                 purpose=rng.choice(["user", "eval", "router"]),
                 tier=rng.choice(["fast", "balanced", "premium", None]),
                 model=rng.choice(["m1", "m2", "m3"]),
@@ -180,54 +182,101 @@ def test_day_and_month_are_local_time_of_finished_at(
 # -- rollup aggregates ----------------------------------------------------------
 
 
+_BRUTE_SUMS = (
+    "cost_pusd", "cost_pusd IS NULL OR cost_known = 0", "saved_pusd", "input_tokens",
+    "output_tokens", "cached_input_tokens", "reasoning_tokens", "cache_outcome != 'miss'",
+    "status = 'error'", "status = 'refused'",
+)  # fmt: skip
+
+
 def brute_totals(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Totals:
-    row = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(cost_pusd), 0),"
-        " SUM(cost_pusd IS NULL OR cost_known = 0), SUM(saved_pusd), SUM(input_tokens),"
-        " SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens),"
-        " SUM(cache_outcome != 'miss'), SUM(status = 'error'), SUM(status = 'refused')"
-        f" FROM requests {where}",
-        params,
-    ).fetchone()
-    return Totals(
-        row[0],
-        from_pusd(row[1]),
-        row[2],
-        from_pusd(row[3]),
-        *row[4:],
-    )
+    """Totals straight from ``requests``, the slow way."""
+    sums = ", ".join(f"COALESCE(SUM({expr}), 0)" for expr in _BRUTE_SUMS)
+    row = conn.execute(f"SELECT COUNT(*), {sums} FROM requests {where}", params).fetchone()
+    return Totals(row[0], from_pusd(row[1]), row[2], from_pusd(row[3]), *row[4:])
 
 
-def test_rollup_totals_equal_brute_force_sums(tmp_path: Path) -> None:
-    path = tmp_path / "agg.db"
-    records = random_records(400)
+RANGES = [
+    (None, None),
+    (date(2025, 3, 1), None),
+    (TODAY, None),
+    (None, date(2025, 3, 31)),
+    (None, date(2025, 4, 10)),
+    (TODAY, date(2025, 6, 3)),
+    (date(2025, 4, 1), date(2025, 6, 30)),
+    (date(2025, 4, 5), date(2025, 4, 20)),
+    (date(2025, 4, 30), date(2025, 5, 1)),
+    (TODAY, TODAY),
+    (date(2026, 1, 1), None),
+]
+
+
+@pytest.fixture(scope="module")
+def spread_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, Path]]:
+    """400 varied records over about seven months, half recorded one by one."""
+    path = tmp_path_factory.mktemp("agg") / "agg.db"
+    records = random_records(400, step_min=97 * 8)
     with Ledger.open(path) as led:
         for rec in records[:200]:
             led.record(rec)
         led.record_many(records[200:])
-        conn = sqlite3.connect(path)
-        assert led.totals() == brute_totals(conn)
-        since, until = TODAY + timedelta(days=3), TODAY + timedelta(days=9)
+        yield led, path
+
+
+def _range_sql(since: date | None, until: date | None) -> tuple[str, tuple[str, ...]]:
+    parts = (["day >= ?"] if since else []) + (["day <= ?"] if until else [])
+    params = tuple(d.isoformat() for d in (since, until) if d)
+    return " AND ".join(parts) or "1", params
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_rollup_totals_equal_brute_force_sums(
+    spread_ledger: tuple[Ledger, Path], since: date | None, until: date | None
+) -> None:
+    led, path = spread_ledger
+    cond, params = _range_sql(since, until)
+    with closing(sqlite3.connect(path)) as conn:
+        assert led.totals(since, until) == brute_totals(conn, f"WHERE {cond}", params)
         assert led.totals(since, until, purpose="eval") == brute_totals(
-            conn,
-            "WHERE day BETWEEN ? AND ? AND purpose = 'eval'",
-            (since.isoformat(), until.isoformat()),
+            conn, f"WHERE {cond} AND purpose = 'eval'", params
         )
         for by in ("tier", "model", "provider", "purpose", "cache_outcome", "status"):
-            groups = led.breakdown(by)  # type: ignore[arg-type]
-            assert sum(g.totals.requests for g in groups) == 400
+            groups = led.breakdown(by, since, until)  # type: ignore[arg-type]
             for g in groups:
-                cond = f"{by} IS NULL" if g.key is None else f"{by} = ?"
-                args = () if g.key is None else (g.key,)
-                assert g.totals == brute_totals(conn, f"WHERE {cond}", args), (by, g.key)
-        series = led.daily_series()
+                test = f"{by} IS NULL" if g.key is None else f"{by} = ?"
+                args = params if g.key is None else (*params, g.key)
+                assert g.totals == brute_totals(conn, f"WHERE {cond} AND {test}", args), by
+            assert sum(g.totals.requests for g in groups) == led.count(
+                LedgerFilter(since=since, until=until)
+            )
         days = conn.execute(
-            "SELECT day, COUNT(*), COALESCE(SUM(cost_pusd), 0) FROM requests GROUP BY day"
+            "SELECT day, COUNT(*), COALESCE(SUM(cost_pusd), 0), SUM(cache_outcome != 'miss')"
+            f" FROM requests WHERE {cond} GROUP BY day ORDER BY day",
+            params,
         ).fetchall()
-        assert [(p.day, p.requests, p.cost_usd) for p in series] == [
-            (d, n, from_pusd(c)) for d, n, c in days
+        series = led.daily_series(since, until)
+        assert [(p.day, p.requests, p.cost_usd, p.cache_hits) for p in series] == [
+            (d, n, from_pusd(c), h) for d, n, c, h in days
         ]
-        conn.close()
+        for by in ("tier", "model", "status"):
+            split = conn.execute(
+                f"SELECT day, {by}, COUNT(*), COALESCE(SUM(cost_pusd), 0),"
+                " SUM(cost_pusd IS NULL OR cost_known = 0), SUM(saved_pusd)"
+                f" FROM requests WHERE {cond} GROUP BY day, {by} ORDER BY day, COALESCE({by}, '')",
+                params,
+            ).fetchall()
+            got = led.daily_series(since, until, by=by)  # type: ignore[arg-type]
+            assert [
+                (p.day, p.key, p.requests, p.cost_usd, p.unknown_cost_requests, p.saved_usd)
+                for p in got
+            ] == [(d, k, n, from_pusd(c), u, from_pusd(s)) for d, k, n, c, u, s in split]
+
+
+def test_month_spanning_data_is_really_spread(spread_ledger: tuple[Ledger, Path]) -> None:
+    led, _ = spread_ledger
+    months = {p.day[:7] for p in led.daily_series()}
+    assert {"2025-03", "2025-04", "2025-05", "2025-06"} <= months
+    assert led.totals().requests == 400
 
 
 def test_breakdown_orders_costliest_first_and_series_splits(ledger: Ledger) -> None:
@@ -317,15 +366,14 @@ def test_refused_reservation_rolls_back(ledger: Ledger) -> None:
     assert ledger.period_spend(NOON).day_reserved_pusd == 600
 
 
-def test_expired_reservations_stop_counting_and_are_deleted(
-    ledger: Ledger, tmp_path: Path
-) -> None:
+def test_expired_reservations_stop_counting_and_are_deleted(ledger: Ledger, tmp_path: Path) -> None:
     ledger.reserve("a", 700, NOON, lambda s: None, ttl_s=10)
     assert ledger.period_spend(NOON + 9).day_reserved_pusd == 700
     assert ledger.period_spend(NOON + 10).day_reserved_pusd == 0
     check = limit_check(1000, 700)
     ledger.reserve("b", 700, NOON + 11, check)  # type: ignore[arg-type]
-    rows = sqlite3.connect(tmp_path / "ledger.db").execute("SELECT request_id FROM reservations")
+    with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
+        rows = conn.execute("SELECT request_id FROM reservations").fetchall()
     assert [r[0] for r in rows] == ["b"]
 
 
@@ -372,7 +420,9 @@ def test_filters_page_and_count_agree(ledger: Ledger) -> None:
     ]
     for f in filters:
         got = ledger.page(0, 1000, f)
-        day = {r.request_id: time.strftime("%Y-%m-%d", time.localtime(r.finished_at)) for r in records}
+        day = {
+            r.request_id: time.strftime("%Y-%m-%d", time.localtime(r.finished_at)) for r in records
+        }
         want = [
             r
             for r in records
@@ -410,9 +460,7 @@ def test_iter_records_is_oldest_first_across_batches(ledger: Ledger) -> None:
     ]
 
 
-def test_changes_since_sees_rows_from_another_connection(
-    ledger: Ledger, tmp_path: Path
-) -> None:
+def test_changes_since_sees_rows_from_another_connection(ledger: Ledger, tmp_path: Path) -> None:
     ledger.record(make_record(1))
     mark = ledger.latest_rowid()
     with Ledger.open(tmp_path / "ledger.db") as other:
@@ -545,7 +593,7 @@ def test_garbage_file_raises_and_is_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     garbage = bytes(range(256)) * 40
     path.write_bytes(garbage)
-    with pytest.raises(CorruptLedgerError, match="not an SQLite database.*left untouched"):
+    with pytest.raises(CorruptLedgerError, match=r"not an SQLite database.*left untouched"):
         Ledger.open(path, recover=False)
     assert path.read_bytes() == garbage
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
@@ -629,7 +677,32 @@ def test_closed_ledger_raises_ledger_error(tmp_path: Path) -> None:
 
 def test_money_is_stored_as_integer_picodollars(ledger: Ledger, tmp_path: Path) -> None:
     ledger.record(make_record(1, cost_usd=Decimal("0.000000000003"), saved_usd=Decimal("2")))
-    row = sqlite3.connect(tmp_path / "ledger.db").execute(
-        "SELECT cost_pusd, typeof(cost_pusd), saved_pusd FROM requests"
-    ).fetchone()
+    with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
+        row = conn.execute(
+            "SELECT cost_pusd, typeof(cost_pusd), saved_pusd FROM requests"
+        ).fetchone()
     assert row == (3, "integer", to_pusd(Decimal(2)))
+
+
+def test_record_is_atomic_with_its_rollups(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = ledger.reserve("r000001", 100, NOON, lambda s: None)
+
+    def broken(conn: sqlite3.Connection, rows: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr("core.ledger.store.add_to_rollups", broken)
+    with pytest.raises(LedgerError, match="disk I/O error"):
+        ledger.record(make_record(1), reservation_id=rid)
+    monkeypatch.undo()
+    assert ledger.get("r000001") is None
+    assert ledger.period_spend(NOON).day_reserved_pusd == 100  # hold kept too
+    ledger.record(make_record(1), reservation_id=rid)
+    assert ledger.totals().requests == ledger.count() == 1
+
+
+def test_light_open_check_still_opens_a_healthy_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as led:
+        led.record(make_record(1))
+    with Ledger.open(path, full_check=False) as led:
+        assert led.get("r000001") == make_record(1)

@@ -1,21 +1,16 @@
-"""Retry policy, circuit breaker and the retry loops, on a fake clock that never sleeps."""
+"""Retry policy, circuit breaker and call_with_retries, on a fake clock that never sleeps."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 
 import pytest
 
 from core.errors import (
-    AuthenticationError,
     BadRequestError,
     CircuitOpenError,
     ConnectionFailedError,
-    ContentFilteredError,
     OverloadedError,
-    ProviderContextLengthError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
@@ -26,24 +21,15 @@ from core.resilience import (
     CircuitBreaker,
     RetryPolicy,
     call_with_retries,
-    stream_with_retries,
 )
-from core.types import Finish, ProviderEvent, TextDelta, Usage, UsageReport
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told; its ``sleep`` records and advances."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.unit.resilience_fakes import (
+    NOT_RETRYABLE,
+    RETRYABLE,
+    FakeClock,
+    always,
+    overloaded,
+    tripped,
+)
 
 
 @pytest.fixture
@@ -51,35 +37,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def always(value: float) -> Callable[[], float]:
-    return lambda: value
-
-
-def overloaded(retry_after: float | None = None) -> OverloadedError:
-    return OverloadedError("503 from provider", status=503, retry_after=retry_after)
-
-
-RETRYABLE = [
-    RateLimitError("429", status=429),
-    OverloadedError("529", status=529),
-    ProviderTimeoutError("read timeout"),
-    ConnectionFailedError("reset"),
-]
-NOT_RETRYABLE = [
-    BadRequestError("400", status=400),
-    AuthenticationError("401", status=401),
-    AuthenticationError("403", status=403),
-    BadRequestError("404", status=404),
-    ProviderContextLengthError("too long", status=400),
-    ContentFilteredError("refused"),
-]
-
-
 # --- RetryPolicy --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("attempt", "window"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (6, 16.0), (7, 20.0), (30, 20.0)]
+    ("attempt", "window"),
+    [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (6, 16.0), (7, 20.0), (30, 20.0)],
 )
 def test_full_jitter_spans_zero_to_the_exponential_window(attempt: int, window: float) -> None:
     low = RetryPolicy(rand=always(0.0), max_total_seconds=1e9)
@@ -208,7 +171,11 @@ async def test_on_attempt_end_once_per_attempt(clock: FakeClock) -> None:
     ends: list[AttemptInfo] = []
     script = Script(clock, overloaded(), overloaded(), takes=2)
     await run(script, clock, on_attempt_end=ends.append)
-    assert [(a.attempt, a.ok, a.elapsed) for a in ends] == [(1, False, 2), (2, False, 2), (3, True, 2)]
+    assert [(a.attempt, a.ok, a.produced_output, a.elapsed) for a in ends] == [
+        (1, False, False, 2),
+        (2, False, False, 2),
+        (3, True, True, 2),
+    ]
     assert [a.retry_delay for a in ends] == [0.5, 1.0, None]
 
 
@@ -223,20 +190,18 @@ async def test_cancelled_attempt_frees_the_half_open_probe(clock: FakeClock) -> 
 
     with pytest.raises(asyncio.CancelledError):
         await call_with_retries(
-            hangs, RetryPolicy(), breaker, sleep=clock.sleep, clock=clock, on_attempt_end=ends.append
+            hangs,
+            RetryPolicy(),
+            breaker,
+            sleep=clock.sleep,
+            clock=clock,
+            on_attempt_end=ends.append,
         )
     assert [a.cancelled for a in ends] == [True]
     assert breaker.allow()  # the probe slot is free again
 
 
 # --- CircuitBreaker -----------------------------------------------------------------
-
-
-def tripped(clock: FakeClock, threshold: int = 3) -> CircuitBreaker:
-    breaker = CircuitBreaker(failure_threshold=threshold, cooldown_seconds=30, clock=clock)
-    for _ in range(threshold):
-        breaker.record_failure(overloaded())
-    return breaker
 
 
 def test_breaker_opens_after_threshold(clock: FakeClock) -> None:
@@ -269,8 +234,12 @@ async def test_open_breaker_fails_fast(clock: FakeClock) -> None:
     clock.now += 2.2
     script = Script(clock)
     with pytest.raises(CircuitOpenError) as info:
-        await call_with_retries(script, RetryPolicy(), _named(breaker), sleep=clock.sleep, clock=clock)
-    assert str(info.value) == "openai/gpt-4.1 is failing; its circuit breaker is open for another 28 s"
+        await call_with_retries(
+            script, RetryPolicy(), _named(breaker), sleep=clock.sleep, clock=clock
+        )
+    assert (
+        str(info.value) == "openai/gpt-4.1 is failing; its circuit breaker is open for another 28 s"
+    )
     assert (info.value.provider, info.value.model) == ("openai", "gpt-4.1")
     assert info.value.retry_after == pytest.approx(27.8)
     assert script.attempts == []
@@ -338,146 +307,3 @@ def test_board_keeps_one_breaker_per_provider_model(clock: FakeClock) -> None:
 def test_default_board_names_its_breakers() -> None:
     breaker = BreakerBoard().get("p", "m")
     assert (breaker.provider, breaker.model, breaker.failure_threshold) == ("p", "m", 5)
-
-
-# --- stream_with_retries ------------------------------------------------------------
-
-USAGE = UsageReport(Usage(input_tokens=10, output_tokens=2))
-
-
-class Streams:
-    """``open_stream``: attempt n plays ``plans[n-1]``, a list of events and errors."""
-
-    def __init__(self, *plans: list[ProviderEvent | ProviderError]) -> None:
-        self.plans = list(plans)
-        self.opened: list[int] = []
-        self.closed: list[int] = []
-
-    def __call__(self, attempt: int) -> AsyncIterator[ProviderEvent]:
-        self.opened.append(attempt)
-        return self._play(attempt, self.plans[attempt - 1])
-
-    async def _play(
-        self, attempt: int, plan: list[ProviderEvent | ProviderError]
-    ) -> AsyncIterator[ProviderEvent]:
-        try:
-            for item in plan:
-                if isinstance(item, ProviderError):
-                    raise item
-                yield item
-        finally:
-            self.closed.append(attempt)
-
-
-async def collect(
-    streams: Streams,
-    clock: FakeClock,
-    ends: list[AttemptInfo],
-    policy: RetryPolicy | None = None,
-    breaker: CircuitBreaker | None = None,
-) -> list[ProviderEvent]:
-    out = []
-    gen = stream_with_retries(
-        streams,
-        policy or RetryPolicy(rand=always(1.0)),
-        breaker or CircuitBreaker(clock=clock),
-        sleep=clock.sleep,
-        clock=clock,
-        on_attempt_end=ends.append,
-    )
-    async with aclosing(gen):
-        async for event in gen:
-            out.append(event)
-    return out
-
-
-async def test_stream_failure_before_text_is_retried(clock: FakeClock) -> None:
-    ends: list[AttemptInfo] = []
-    streams = Streams(
-        [USAGE, ConnectionFailedError("reset before text")],
-        [TextDelta("hel"), TextDelta("lo"), USAGE, Finish("stop")],
-    )
-    events = await collect(streams, clock, ends)
-    assert events == [USAGE, TextDelta("hel"), TextDelta("lo"), USAGE, Finish("stop")]
-    assert streams.opened == [1, 2] and clock.sleeps == [0.5]
-    assert [(a.attempt, a.error is None, a.produced_output, a.usage) for a in ends] == [
-        (1, False, False, USAGE),
-        (2, True, True, USAGE),
-    ]
-    assert ends[0].retry_delay == 0.5 and ends[1].retry_delay is None
-
-
-async def test_stream_failure_after_text_is_not_retried(clock: FakeClock) -> None:
-    ends: list[AttemptInfo] = []
-    error = ConnectionFailedError("reset mid-stream")
-    streams = Streams([TextDelta("partial"), error], [TextDelta("never")])
-    seen: list[ProviderEvent] = []
-    with pytest.raises(ConnectionFailedError) as info:
-        gen = stream_with_retries(
-            streams, RetryPolicy(), CircuitBreaker(clock=clock), sleep=clock.sleep, clock=clock,
-            on_attempt_end=ends.append,
-        )
-        async with aclosing(gen):
-            async for event in gen:
-                seen.append(event)
-    assert info.value is error
-    assert seen == [TextDelta("partial")]
-    assert streams.opened == [1] and clock.sleeps == []
-    assert [(a.attempt, a.error, a.produced_output, a.retry_delay) for a in ends] == [
-        (1, error, True, None)
-    ]
-
-
-async def test_empty_text_delta_does_not_block_retry(clock: FakeClock) -> None:
-    ends: list[AttemptInfo] = []
-    streams = Streams([TextDelta(""), overloaded()], [TextDelta("ok"), Finish("stop")])
-    events = await collect(streams, clock, ends)
-    assert events[-2:] == [TextDelta("ok"), Finish("stop")] and len(ends) == 2
-
-
-async def test_stream_client_error_is_not_retried(clock: FakeClock) -> None:
-    ends: list[AttemptInfo] = []
-    streams = Streams([AuthenticationError("401", status=401)], [Finish("stop")])
-    with pytest.raises(AuthenticationError):
-        await collect(streams, clock, ends)
-    assert streams.opened == [1] and len(ends) == 1
-
-
-async def test_stream_reports_every_attempt_up_to_the_limit(clock: FakeClock) -> None:
-    ends: list[AttemptInfo] = []
-    streams = Streams(*[[RateLimitError("429")] for _ in range(5)])
-    with pytest.raises(RateLimitError):
-        await collect(streams, clock, ends, RetryPolicy(max_attempts=3, rand=always(0.0)))
-    assert [a.attempt for a in ends] == [1, 2, 3] and streams.opened == [1, 2, 3]
-    assert streams.closed == [1, 2, 3]
-
-
-async def test_stream_fails_fast_when_breaker_open(clock: FakeClock) -> None:
-    breaker = tripped(clock)
-    streams = Streams([Finish("stop")])
-    with pytest.raises(CircuitOpenError, match="open for another 30 s"):
-        await collect(streams, clock, [], breaker=breaker)
-    assert streams.opened == []
-
-
-async def test_stream_abandoned_by_caller_is_closed_and_reported(clock: FakeClock) -> None:
-    breaker = tripped(clock)
-    clock.now += 30
-    ends: list[AttemptInfo] = []
-    streams = Streams([TextDelta("a"), TextDelta("b"), Finish("stop")])
-    gen = stream_with_retries(
-        streams, RetryPolicy(), breaker, sleep=clock.sleep, clock=clock, on_attempt_end=ends.append
-    )
-    async with aclosing(gen):
-        async for _event in gen:
-            break
-    assert streams.closed == [1]
-    assert [(a.cancelled, a.produced_output) for a in ends] == [(True, True)]
-    assert breaker.state == "half_open" and breaker.allow()  # probe slot freed
-
-
-async def test_stream_success_closes_half_open_breaker(clock: FakeClock) -> None:
-    breaker = tripped(clock)
-    clock.now += 30
-    await collect(Streams([TextDelta("x"), Finish("stop")]), clock, [], breaker=breaker)
-    assert breaker.state == "closed"

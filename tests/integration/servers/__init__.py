@@ -4,8 +4,20 @@ Use the pytest fixtures from :mod:`tests.integration.servers.fixtures` (``openai
 pytest, ``with serve(OpenAIDialect(), "/v1") as server: ...``.
 """
 
-from tests.integration.servers._base import DEFAULT, Behaviour, Dialect, LoopbackServer, RecordedRequest, serve
-from tests.integration.servers.dialects import AnthropicDialect, GeminiDialect, OllamaDialect, OpenAIDialect
+from tests.integration.servers._base import (
+    DEFAULT,
+    Behaviour,
+    Dialect,
+    LoopbackServer,
+    RecordedRequest,
+    serve,
+)
+from tests.integration.servers.dialects import (
+    AnthropicDialect,
+    GeminiDialect,
+    OllamaDialect,
+    OpenAIDialect,
+)
 
 __all__ = [
     "DEFAULT",
@@ -21,4 +33,4 @@ __all__ = [
     "serve",
 ]
 
-from tests.integration.servers.fixtures import make_provider  # noqa: E402
+from tests.integration.servers.fixtures import make_provider

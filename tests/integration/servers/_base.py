@@ -101,7 +101,7 @@ class Dialect:
     keepalive_frame: ClassVar[bytes] = b": ping\n\n"
 
     def route(self, method: str, path: str, body: Any) -> str | None:
-        """"chat", "stream" or "models" (None: 404)."""
+        """ "chat", "stream" or "models" (None: 404)."""
         raise NotImplementedError
 
     def reply(self, b: Behaviour, model: str) -> Any:
@@ -218,9 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
             if b.reset_after is not None and i >= b.reset_after:
                 self._reset()
                 return
-            if b.stall_after is not None and i == b.stall_after:
-                if self.server.stopping.wait(b.stall):
-                    return
+            stall = b.stall_after is not None and i == b.stall_after
+            if stall and self.server.stopping.wait(b.stall):
+                return
             if b.truncate_after is not None and i >= b.truncate_after:
                 self._chunk(frame[: max(1, len(frame) // 2)].rstrip(b"\r\n"))
                 break
@@ -273,12 +273,16 @@ class LoopbackServer:
         self.requests: list[RecordedRequest] = []
         self.models: list[str] = []
         self.page_size = 1000
+        #: What a request gets when nothing is queued for it.
+        self.default = Behaviour()
         self._queues: dict[str, deque[Behaviour]] = {"chat": deque(), "models": deque()}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self._server.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -293,7 +297,7 @@ class LoopbackServer:
     def next_behaviour(self, route: str = "chat") -> Behaviour:
         with self._lock:
             queue = self._queues[route]
-            return queue.popleft() if queue else Behaviour()
+            return queue.popleft() if queue else self.default
 
     def record(self, rec: RecordedRequest) -> None:
         with self._lock:

@@ -82,7 +82,9 @@ class OpenAIDialect(Dialect):
         return out
 
     def error_body(self, b: Behaviour) -> Any:
-        return {"error": {"message": b.error, "type": "invalid_request_error", "code": b.error_type}}
+        return {
+            "error": {"message": b.error, "type": "invalid_request_error", "code": b.error_type}
+        }
 
     def models(self, names: list[str], query: dict[str, list[str]], page: int) -> Any:
         return {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
@@ -146,10 +148,18 @@ class AnthropicDialect(Dialect):
         return out
 
     def _block(self, index: int, kind: str, delta: str, key: str, pieces: list[str]) -> list[bytes]:
-        start = {"type": "content_block_start", "index": index, "content_block": {"type": kind, key: ""}}
+        start = {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {"type": kind, key: ""},
+        }
         out = [_sse(start, "content_block_start")]
         for piece in pieces:
-            body = {"type": "content_block_delta", "index": index, "delta": {"type": delta, key: piece}}
+            body = {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": delta, key: piece},
+            }
             out.append(_sse(body, "content_block_delta"))
         out.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
         return out
@@ -244,7 +254,9 @@ class GeminiDialect(Dialect):
 
     def models(self, names: list[str], query: dict[str, list[str]], page: int) -> Any:
         start = int(query.get("pageToken", ["0"])[0])
-        out: dict[str, Any] = {"models": [{"name": f"models/{n}"} for n in names[start : start + page]]}
+        out: dict[str, Any] = {
+            "models": [{"name": f"models/{n}"} for n in names[start : start + page]]
+        }
         if start + page < len(names):
             out["nextPageToken"] = str(start + page)
         return out
@@ -272,7 +284,12 @@ class OllamaDialect(Dialect):
         message = {"role": "assistant", "content": text}
         if thinking:
             message["thinking"] = thinking
-        return {"model": model, "created_at": "2025-01-01T00:00:00Z", "message": message, "done": False}
+        return {
+            "model": model,
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": message,
+            "done": False,
+        }
 
     def _done(self, b: Behaviour, model: str, text: str) -> dict[str, Any]:
         out = self._line(model, text) | {"done": True, "done_reason": b.finish or "stop"}

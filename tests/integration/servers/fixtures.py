@@ -11,7 +11,12 @@ import pytest
 from core.config import ProviderConfig
 from core.providers.base import Provider, Secret, load_provider_class
 from tests.integration.servers._base import LoopbackServer, serve
-from tests.integration.servers.dialects import AnthropicDialect, GeminiDialect, OllamaDialect, OpenAIDialect
+from tests.integration.servers.dialects import (
+    AnthropicDialect,
+    GeminiDialect,
+    OllamaDialect,
+    OpenAIDialect,
+)
 
 __all__ = [
     "TEST_KEY",

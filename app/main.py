@@ -1,0 +1,47 @@
+"""``centwise`` with no subcommand: open the desktop app over one engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from app.engine_bridge import EngineBridge
+from app.main_window import AppContext, MainWindow
+from app.settings_store import open_settings
+from core.cli.common import EXIT_USAGE, open_engine
+from core.config import config_from_env
+from core.errors import CentwiseError
+
+__all__ = ["build_window", "run_app"]
+
+
+def build_window(bridge: EngineBridge, args: argparse.Namespace) -> MainWindow:
+    """The main window for ``bridge``, with settings from ``$CENTWISE_SETTINGS_DIR``."""
+    context = AppContext(bridge, config_from_env(getattr(args, "config", None)))
+    return MainWindow(context, open_settings(getattr(args, "settings_dir", None)))
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the app until its window closes. ``args`` has .config, .data_dir, .recover.
+
+    QT_QPA_PLATFORM is left as the caller set it (tests use ``offscreen``).
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("Centwise")
+    app.setApplicationName("Centwise")
+    try:
+        engine = open_engine(args)
+    except CentwiseError as e:
+        print(f"centwise: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    bridge = EngineBridge(engine)
+    try:
+        window = build_window(bridge, args)
+        window.show()
+        code = app.exec()
+        window.close()
+    finally:
+        bridge.shutdown(close_engine=True)
+    return int(code)

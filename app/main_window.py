@@ -1,0 +1,181 @@
+"""The main window: a list of views on the left, banners on top, a status bar below.
+
+Views are registered in :data:`VIEWS`; adding one (compare, cache browser, breaker
+alerts) is one line there. A view that has ``on_ledger_changed()`` is called whenever
+the ledger gains rows, from this process or another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.banner import MessageBanner
+from app.dashboard import SpendDashboard
+from app.engine_bridge import EngineBridge
+from app.engine_events import EngineEvents
+from app.errors import show_error
+from app.facade_extras import runs_only_on_simulator, startup_warnings
+from app.history import HistoryView
+from app.ledger_watcher import LedgerWatcher
+from app.playground import PlaygroundView
+from app.settings_view import SettingsView
+from core.budget import BudgetAlert
+
+__all__ = ["SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec"]
+
+SIMULATOR_NOTICE = (
+    "Running on the offline Simulator — costs are what the real models would charge. "
+    "Add an API key in Settings (or `centwise keys set openai`)."
+)
+STATUS_TIMEOUT_MS = 15000
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    """What every view may be built from."""
+
+    bridge: EngineBridge
+    config_path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    key: str
+    title: str
+    build: Callable[[AppContext], QWidget]
+
+
+VIEWS: tuple[ViewSpec, ...] = (
+    ViewSpec("playground", "Playground", lambda c: PlaygroundView(c.bridge)),
+    ViewSpec("dashboard", "Spend", lambda c: SpendDashboard(c.bridge)),
+    ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
+    ViewSpec("settings", "Settings", lambda c: SettingsView(c.bridge, c.config_path)),
+)
+
+
+class MainWindow(QMainWindow):
+    """Holds the views over one engine bridge; remembers geometry and the last view."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        settings: QSettings,
+        *,
+        poll_interval_ms: int = 1500,
+    ) -> None:
+        super().__init__()
+        self.context = context
+        self.bridge = context.bridge
+        self.settings = settings
+        self.setWindowTitle("Centwise — what every LLM call costs, and why")
+        self.events = EngineEvents(self.bridge.engine.events, self)
+        self.watcher = LedgerWatcher(self.bridge, poll_interval_ms)
+
+        self.simulator_banner = MessageBanner()
+        self.alert_banner = MessageBanner()
+        self.error_banner = MessageBanner()
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(150)
+        self.stack = QStackedWidget()
+        self.views: dict[str, QWidget] = {}
+        for spec in VIEWS:
+            view = spec.build(context)
+            view.setObjectName(f"view_{spec.key}")
+            self.views[spec.key] = view
+            self.stack.addWidget(view)
+            self.nav.addItem(spec.title)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+
+        body = QHBoxLayout()
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        for banner in (self.simulator_banner, self.alert_banner, self.error_banner):
+            layout.addWidget(banner)
+        layout.addLayout(body, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage("Ready")
+
+        self.bridge.error_occurred.connect(lambda err: show_error(err, self))
+        self.events.budget_alert.connect(self.on_budget_alert)
+        self.events.warning.connect(lambda text: self.show_message(text, "warning"))
+        self.events.request_finished.connect(lambda _rec: self.watcher.poll_now())
+        self.watcher.changed.connect(self._ledger_changed)
+        self.simulator_banner.dismissed.connect(
+            lambda: self.settings.setValue("banners/simulator_dismissed", True)
+        )
+        self._restore()
+        self._startup_notices()
+        self.watcher.start()
+
+    # -- views -----------------------------------------------------------------------
+
+    def view(self, key: str) -> QWidget:
+        return self.views[key]
+
+    def show_view(self, key: str) -> None:
+        self.nav.setCurrentRow(list(self.views).index(key))
+
+    def current_view_key(self) -> str:
+        return list(self.views)[max(self.stack.currentIndex(), 0)]
+
+    def _ledger_changed(self, _records: list[object]) -> None:
+        for view in self.views.values():
+            listener = getattr(view, "on_ledger_changed", None)
+            if callable(listener):
+                listener()
+
+    # -- messages --------------------------------------------------------------------
+
+    def show_message(self, text: str, level: str = "info") -> None:
+        """Errors and warnings get a banner; everything goes to the status bar."""
+        if level == "error":
+            self.error_banner.show_text(text, "error")
+        elif level == "warning":
+            self.alert_banner.show_text(text, "warning")
+        self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+
+    def on_budget_alert(self, alert: BudgetAlert) -> None:
+        self.alert_banner.show_text(f"Budget alert: {alert.message}", "warning")
+        self.statusBar().showMessage(f"Budget alert: {alert.message}", STATUS_TIMEOUT_MS)
+
+    def _startup_notices(self) -> None:
+        dismissed = self.settings.value("banners/simulator_dismissed", False, type=bool)
+        if runs_only_on_simulator(self.bridge.engine.config) and not dismissed:
+            self.simulator_banner.show_text(SIMULATOR_NOTICE, "info")
+        for text in startup_warnings(self.bridge.engine):
+            self.show_message(text, "warning")
+
+    # -- state -----------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 820)
+        key = str(self.settings.value("window/view", "playground"))
+        self.show_view(key if key in self.views else "playground")
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/view", self.current_view_key())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        self.watcher.stop()
+        self.events.close()
+        super().closeEvent(event)

@@ -1,0 +1,242 @@
+"""The cache's SQLite file: schema, opening, and keeping a damaged file aside.
+
+The file is marked with an ``application_id`` and a ``user_version`` (the schema
+version). A file that is not SQLite, belongs to another program, or is damaged is
+renamed to ``<name>.corrupt-<timestamp>`` and an empty cache takes its place: a cache
+can always be rebuilt, so it must never stop the app from starting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from core.cache.entries import CacheEntry, NamespaceStats
+from core.money import from_pusd
+from core.types import Usage
+
+__all__ = [
+    "APPLICATION_ID",
+    "COLUMNS",
+    "SCHEMA_VERSION",
+    "NotACacheError",
+    "entry_from_row",
+    "keep_aside",
+    "open_cache_db",
+    "transaction",
+]
+
+APPLICATION_ID = 0x43574348  # "CWCH"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE cache_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL,
+    normalized_prompt TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    embedding BLOB,
+    embedder TEXT,
+    response TEXT NOT NULL,
+    model TEXT,
+    tier TEXT,
+    tier_rank INTEGER NOT NULL DEFAULT 0,
+    request_id TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_pusd INTEGER,
+    created_at REAL NOT NULL,
+    last_hit_at REAL,
+    hits INTEGER NOT NULL DEFAULT 0,
+    ttl_seconds INTEGER,
+    bad INTEGER NOT NULL DEFAULT 0,
+    finish_reason TEXT
+);
+CREATE INDEX cache_entries_exact ON cache_entries (namespace, normalized_prompt);
+CREATE INDEX cache_entries_request ON cache_entries (request_id);
+CREATE INDEX cache_entries_lru ON cache_entries (coalesce(last_hit_at, created_at), id);
+CREATE TABLE cache_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO cache_meta (key, value) VALUES ('generation', '0');
+"""
+
+#: Every column but the embedding, in the order :func:`entry_from_row` reads them.
+COLUMNS = (
+    "id, namespace, prompt, response, model, tier, tier_rank, request_id, input_tokens, "
+    "output_tokens, cost_pusd, created_at, last_hit_at, hits, ttl_seconds, bad, embedder"
+)
+
+
+class NotACacheError(Exception):
+    """The file is not a usable cache database; the message says why."""
+
+
+def entry_from_row(row: tuple[object, ...]) -> CacheEntry:
+    """Build a :class:`CacheEntry` from a row selected with :data:`COLUMNS`."""
+    (eid, ns, prompt, response, model, tier, rank, rid, tin, tout, pusd) = row[:11]
+    (created, last_hit, hits, ttl, bad, embedder) = row[11:]
+    cost: Decimal | None = None if pusd is None else from_pusd(int(str(pusd)))
+    return CacheEntry(
+        id=int(str(eid)),
+        namespace=str(ns),
+        prompt=str(prompt),
+        response=str(response),
+        model=None if model is None else str(model),
+        tier=None if tier is None else str(tier),
+        tier_rank=int(str(rank)),
+        request_id=None if rid is None else str(rid),
+        usage=Usage(input_tokens=int(str(tin)), output_tokens=int(str(tout))),
+        cost_usd=cost,
+        created_at=float(str(created)),
+        last_hit_at=None if last_hit is None else float(str(last_hit)),
+        hits=int(str(hits)),
+        ttl_seconds=None if ttl is None else int(str(ttl)),
+        bad=bool(bad),
+        embedder=None if embedder is None else str(embedder),
+    )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error): one writer at a time."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _check_or_init(conn: sqlite3.Connection) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == 0:
+        with transaction(conn):  # two processes may create the file at once
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id == 0 and tables:
+                raise NotACacheError("is an SQLite file of another program")
+            if app_id == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                return
+    if app_id != APPLICATION_ID:
+        raise NotACacheError("is an SQLite file of another program")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise NotACacheError(f"has schema version {version}, newer than this Centwise")
+    if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+        raise NotACacheError("is damaged")
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = _connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _check_or_init(conn)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise NotACacheError(f"cannot be read as a cache ({e})") from None
+    except NotACacheError:
+        conn.close()
+        raise
+    return conn
+
+
+def keep_aside(path: Path, now: float) -> Path:
+    """Rename ``path`` (and its ``-wal``/``-shm`` files) out of the way; return the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        with contextlib.suppress(FileNotFoundError):  # no sidecar, or moved by another process
+            src.rename(Path(str(aside) + suffix))
+    return aside
+
+
+def open_cache_db(path: Path, now: float) -> tuple[sqlite3.Connection, list[str]]:
+    """Open (or create) the cache file; a bad file is kept aside with a warning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open(path), []
+    except NotACacheError as e:
+        aside = keep_aside(path, now)
+        warning = f"cache database {path} {e}; kept it as {aside.name} and started empty"
+        return _open(path), [warning]
+
+
+def vector_from_blob(blob: bytes | None, dim: int) -> np.ndarray | None:
+    """A stored float32 embedding, or ``None`` when missing or of another size."""
+    if blob is None or len(blob) != 4 * dim:
+        return None
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def json_ids(ids: Iterable[int]) -> str:
+    """Ids as a JSON array, for ``IN (SELECT value FROM json_each(?))`` (no 999-arg limit)."""
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def select_ids(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[int]:
+    return [int(r[0]) for r in conn.execute(f"SELECT id FROM cache_entries WHERE {where}", args)]
+
+
+def select_entries(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, CacheEntry]:
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM cache_entries WHERE id IN (SELECT value FROM json_each(?))",
+        (json_ids(ids),),
+    ).fetchall()
+    return {e.id: e for e in map(entry_from_row, rows)}
+
+
+def delete_ids(conn: sqlite3.Connection, ids: Iterable[int]) -> int:
+    cur = conn.execute(
+        "DELETE FROM cache_entries WHERE id IN (SELECT value FROM json_each(?))", (json_ids(ids),)
+    )
+    return int(cur.rowcount)
+
+
+def namespace_stats(conn: sqlite3.Connection) -> list[NamespaceStats]:
+    rows = conn.execute(
+        "SELECT namespace, sum(bad = 0), sum(bad), sum(hits),"
+        " sum(CASE WHEN cost_pusd IS NULL THEN 0 ELSE hits * cost_pusd END),"
+        " sum(CASE WHEN cost_pusd IS NULL THEN hits ELSE 0 END)"
+        " FROM cache_entries GROUP BY namespace ORDER BY namespace"
+    ).fetchall()
+    return [
+        NamespaceStats(str(ns), int(live), int(bad), int(hits), from_pusd(int(saved)), int(unk))
+        for ns, live, bad, hits, saved, unk in rows
+    ]
+
+
+__all__ += [
+    "delete_ids",
+    "json_ids",
+    "namespace_stats",
+    "select_entries",
+    "select_ids",
+    "vector_from_blob",
+]

@@ -1,0 +1,224 @@
+"""Plain data of the semantic cache, and the two keys every entry is filed under.
+
+* :func:`namespace_for` hashes everything that changes an answer except the last user
+  message (system prompt, earlier turns, response format, tools). Entries in different
+  namespaces never match each other.
+* :func:`normalize_prompt` is the exact-match key inside a namespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from core.types import Message, Usage
+
+__all__ = [
+    "DEFAULT_MAX_TEMPERATURE",
+    "CacheEntry",
+    "CacheHit",
+    "CacheStats",
+    "LookupResult",
+    "NamespaceStats",
+    "Rejection",
+    "SearchResult",
+    "Verifier",
+    "VerifierVerdict",
+    "namespace_for",
+    "normalize_prompt",
+    "why_not_storable",
+]
+
+#: Above this temperature an answer is one sample among many: not worth replaying.
+DEFAULT_MAX_TEMPERATURE = 0.7
+
+_TRAILING = frozenset(".?!…;:,。？！；：，、")
+# Finish reasons of a complete answer; anything else (length, content_filter,
+# tool_calls, cancelled, error) is never stored.
+_COMPLETE = frozenset({"stop", "end_turn", "stop_sequence", "eos", "completed"})
+
+
+def normalize_prompt(prompt: str) -> str:
+    """NFKC, casefold, collapse whitespace, drop trailing sentence punctuation."""
+    text = " ".join(unicodedata.normalize("NFKC", prompt).casefold().split())
+    while text and (text[-1] in _TRAILING or text[-1].isspace()):
+        text = text[:-1]
+    return text
+
+
+def namespace_for(
+    system: str | None,
+    history: Sequence[Message],
+    response_format: str | None = None,
+    tools: str | None = None,
+    temperature: float | None = None,
+    *,
+    cacheable_max_temperature: float = DEFAULT_MAX_TEMPERATURE,
+) -> str | None:
+    """The namespace of a request, or ``None`` when its answer must not be cached.
+
+    ``history`` is every message before the final user message. Temperature decides
+    only whether the request is cacheable, not the namespace: a cached answer from a
+    0.2 request serves a 0.5 one. ``max_tokens`` is left out too: the store only
+    serves an entry whose output fits the request (``max_output_tokens`` on lookup).
+    """
+    if temperature is not None and temperature > cacheable_max_temperature:
+        return None
+    payload = {
+        "v": 1,
+        "system": (system or "").strip(),
+        "history": [[m.role, m.name, m.content] for m in history],
+        "response_format": response_format,
+        "tools": tools,
+    }
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return "ns-" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def why_not_storable(status: str, finish_reason: str | None, response: str) -> str | None:
+    """Why an answer must not be cached, or ``None`` when it may be."""
+    if status != "ok":
+        return f"the request ended with status {status!r}"
+    if finish_reason is not None and finish_reason not in _COMPLETE:
+        return f"the answer is incomplete (finish reason {finish_reason!r})"
+    if not response.strip():
+        return "the answer is empty"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cached answer, as the browser and ``centwise cache`` show it."""
+
+    id: int
+    namespace: str
+    prompt: str
+    response: str
+    model: str | None
+    tier: str | None
+    tier_rank: int
+    request_id: str | None
+    usage: Usage
+    cost_usd: Decimal | None
+    created_at: float
+    last_hit_at: float | None
+    hits: int
+    ttl_seconds: int | None
+    bad: bool
+    embedder: str | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.ttl_seconds is None else self.created_at + self.ttl_seconds
+
+    def expired(self, now: float) -> bool:
+        expires = self.expires_at
+        return expires is not None and now >= expires
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A cached answer served for a request, and where it came from."""
+
+    entry_id: int
+    request_id: str | None  # the request that paid for the answer
+    prompt: str  # the cached prompt that matched
+    similarity: float
+    outcome: Literal["exact", "semantic"]
+    response: str
+    model: str | None
+    tier: str | None
+    usage: Usage  # what the original request used
+    cost_usd: Decimal | None  # what the original request cost (None: unknown)
+
+    @classmethod
+    def from_entry(
+        cls, entry: CacheEntry, similarity: float, outcome: Literal["exact", "semantic"]
+    ) -> CacheHit:
+        return cls(
+            entry_id=entry.id,
+            request_id=entry.request_id,
+            prompt=entry.prompt,
+            similarity=similarity,
+            outcome=outcome,
+            response=entry.response,
+            model=entry.model,
+            tier=entry.tier,
+            usage=entry.usage,
+            cost_usd=entry.cost_usd,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A candidate above the threshold that was not served, and why."""
+
+    entry_id: int
+    prompt: str
+    similarity: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierVerdict:
+    """A verifier's answer: do both prompts ask the same? and what did asking cost."""
+
+    same: bool
+    cost_usd: Decimal | None = None
+    usage: Usage | None = None
+
+
+#: ``await verifier(new_prompt, cached_prompt, cached_response)``.
+Verifier = Callable[[str, str, str], Awaitable[VerifierVerdict]]
+
+
+@dataclass(slots=True)
+class LookupResult:
+    """A lookup's full story: the hit (if any), rejected candidates, verifier spend."""
+
+    hit: CacheHit | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+    verifier_calls: int = 0
+    verifier_cost_usd: Decimal = Decimal(0)
+    verifier_cost_known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    entry: CacheEntry
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceStats:
+    """``saved_usd`` adds each hit's original cost (hits on entries of unknown cost
+    are counted in ``hits_unknown_cost`` instead)."""
+
+    namespace: str
+    entries: int
+    bad: int
+    hits: int
+    saved_usd: Decimal
+    hits_unknown_cost: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    namespaces: list[NamespaceStats]
+
+    @property
+    def entries(self) -> int:
+        return sum(n.entries for n in self.namespaces)
+
+    @property
+    def hits(self) -> int:
+        return sum(n.hits for n in self.namespaces)
+
+    @property
+    def saved_usd(self) -> Decimal:
+        return sum((n.saved_usd for n in self.namespaces), Decimal(0))

@@ -1,0 +1,139 @@
+"""Stream-parsing benchmark: what does decoding an OpenAI stream add over reading it?
+
+    python -m tests.benchmarks.bench_stream_parse [--chunks 2000] [--runs 60]
+
+One loopback server (in a child process, so it does not compete for this process's
+GIL) streams a ``--chunks``-delta Chat Completions reply. Each round reads it twice,
+in alternating order: once as raw bytes with httpx, once through
+``OpenAIProvider.stream`` (SSE parsing, JSON decoding, events). Prints a markdown table
+of medians and the overhead; the target is <= 5 %. Also reports the parse-only CPU
+time per chunk, measured over captured bytes with no network at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+
+if __package__ in (None, ""):  # run as a script: make `tests.` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from core.config import ProviderConfig  # noqa: E402
+from core.providers._wire import CallContext  # noqa: E402
+from core.providers.openai import OpenAIProvider, OpenAIStreamDecoder  # noqa: E402
+from core.types import Message, ProviderRequest, TextDelta  # noqa: E402
+from tests.integration.servers import Behaviour, OpenAIDialect, serve  # noqa: E402
+
+TARGET_PCT = 5.0
+
+
+def _server_main(chunks: int, conn: Connection) -> None:
+    with serve(OpenAIDialect(), "/v1") as server:
+        server.default = Behaviour(text="tok " * chunks)  # one delta per word
+        conn.send(server.base_url)
+        conn.recv()  # run until the parent says stop
+
+
+def _request() -> ProviderRequest:
+    return ProviderRequest("bench", "gpt-4.1-mini", (Message("user", "Count."),), 4096)
+
+
+async def _raw(client: httpx.AsyncClient, base: str, body: dict[str, object]) -> tuple[float, list[bytes]]:
+    start = time.perf_counter()
+    got: list[bytes] = []
+    async with client.stream("POST", f"{base}/chat/completions", json=body) as response:
+        async for chunk in response.aiter_bytes():
+            got.append(chunk)
+    return time.perf_counter() - start, got
+
+
+async def _parsed(provider: OpenAIProvider) -> tuple[float, int]:
+    start = time.perf_counter()
+    deltas = 0
+    async for event in provider.stream(_request()):
+        if isinstance(event, TextDelta):
+            deltas += 1
+    return time.perf_counter() - start, deltas
+
+
+def _parse_only(chunks: list[bytes], reps: int) -> float:
+    """CPU seconds to decode the captured stream once (median over ``reps``)."""
+    ctx = CallContext("openai", "gpt-4.1-mini", "bench")
+    times = []
+    for _ in range(reps):
+        start = time.process_time()
+        decoder = OpenAIStreamDecoder(ctx)
+        for chunk in chunks:
+            decoder.feed(chunk)
+        decoder.close()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+async def _measure(base: str, n_chunks: int, runs: int) -> dict[str, float]:
+    settings = ProviderConfig(kind="openai", base_url=base)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        provider = OpenAIProvider("openai", settings, client)
+        body = provider._chat_call(_request(), stream=True)[1]
+        raw_times, parsed_times, captured = [], [], []
+        for i in range(runs + 3):  # three warm-up rounds
+            order = [0, 1] if i % 2 else [1, 0]
+            for which in order:
+                if which == 0:
+                    took, captured = await _raw(client, base, body)
+                    raw_times.append(took)
+                else:
+                    took, deltas = await _parsed(provider)
+                    assert deltas == n_chunks, deltas
+                    parsed_times.append(took)
+        raw, parsed = statistics.median(raw_times[3:]), statistics.median(parsed_times[3:])
+        cpu = _parse_only(captured, max(runs, 20))
+    return {
+        "raw": raw,
+        "parsed": parsed,
+        "overhead_pct": (parsed - raw) / raw * 100,
+        "bytes": sum(map(len, captured)),
+        "reads": len(captured),
+        "cpu_per_chunk_us": cpu / n_chunks * 1e6,
+        "cpu_total": cpu,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=60)
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=_server_main, args=(args.chunks, theirs), daemon=True)
+    child.start()
+    try:
+        base = ours.recv()
+        r = asyncio.run(_measure(base, args.chunks, args.runs))
+    finally:
+        ours.send("stop")
+        child.join(10)
+    verdict = "PASS" if r["overhead_pct"] <= TARGET_PCT else "FAIL"
+    print(f"\nOpenAI SSE stream, {args.chunks} chunks, {r['bytes']:,} bytes, ~{r['reads']} reads; ")
+    print(f"medians of {args.runs} alternating runs\n")
+    print("| measurement | median |")
+    print("|---|---|")
+    print(f"| raw bytes (httpx aiter_bytes) | {r['raw'] * 1000:.2f} ms |")
+    print(f"| parsed (OpenAIProvider.stream) | {r['parsed'] * 1000:.2f} ms |")
+    print(f"| overhead | {r['overhead_pct']:+.1f} % (target <= {TARGET_PCT:.0f} %: {verdict}) |")
+    print(f"| parse-only CPU, whole stream | {r['cpu_total'] * 1000:.2f} ms |")
+    print(f"| parse-only CPU per chunk | {r['cpu_per_chunk_us']:.2f} µs |")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""GUI fixtures: an engine on the Simulator behind a bridge, temp QSettings, no leaks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.engine_bridge import EngineBridge  # noqa: E402
+from app.main_window import AppContext, MainWindow  # noqa: E402
+from app.settings_store import open_settings  # noqa: E402
+from core.config import parse_config  # noqa: E402
+from core.engine import Engine  # noqa: E402
+from core.types import RequestRecord, Usage  # noqa: E402
+
+SIM = """
+[providers.simulator]
+kind = "simulator"
+latency_scale = {scale}
+"""
+
+
+def _engine_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("centwise")]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return open_settings(tmp_path / "qt-settings")
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path) -> Iterator[Callable[..., EngineBridge]]:
+    """Like the root ``make_engine``, wrapped in a bridge that is shut down at teardown."""
+    bridges: list[EngineBridge] = []
+
+    def make(extra: str = "", *, latency_scale: float = 0, **kw: object) -> EngineBridge:
+        config = parse_config(SIM.format(scale=latency_scale) + extra, "test.toml")
+        engine = Engine.open(config, tmp_path / "data", **kw)  # type: ignore[arg-type]
+        bridge = EngineBridge(engine)
+        bridges.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in bridges:
+        bridge.shutdown(close_engine=True)
+    assert not _engine_threads(), "engine threads left running"
+
+
+@pytest.fixture
+def make_window(qtbot, settings: QSettings) -> Callable[[EngineBridge], MainWindow]:
+    def make(bridge: EngineBridge) -> MainWindow:
+        window = MainWindow(AppContext(bridge), settings, poll_interval_ms=200)
+        qtbot.addWidget(window)
+        return window
+
+    return make
+
+
+def sample_records(n: int, *, days: int = 30, now: float | None = None) -> list[RequestRecord]:
+    """``n`` finished requests spread over the last ``days`` days, newest last."""
+    now = time.time() if now is None else now
+    tiers = (("fast", "gpt-4.1-nano"), ("balanced", "gpt-4.1-mini"), ("premium", "gpt-4.1"))
+    statuses = ("ok", "ok", "ok", "ok", "error", "refused", "cancelled")
+    out = []
+    span = days * 86400.0
+    for i in range(n):
+        tier, model = tiers[i % 3]
+        finished = now - span + span * (i + 1) / n - 1
+        hit = i % 5 == 0
+        out.append(
+            RequestRecord(
+                request_id=f"req_bulk_{i:07d}",
+                started_at=finished - 0.5,
+                finished_at=finished,
+                provider="simulator",
+                model=model,
+                tier=tier,
+                cache_outcome="exact" if hit else "miss",
+                usage=Usage(input_tokens=20 + i % 50, output_tokens=40 + i % 90),
+                estimated_input_tokens=20 + i % 50,
+                cost_usd=Decimal(0) if hit else Decimal("0.000021") * (1 + i % 3),
+                saved_usd=Decimal("0.00002") if hit else Decimal(0),
+                latency_ms=500.0,
+                status=statuses[i % len(statuses)],
+                simulated=True,
+                prompt=f"bulk prompt number {i}",
+                response=f"bulk answer {i}",
+            )
+        )
+    return out

@@ -1,0 +1,92 @@
+"""History: a lazily paged model that stays light at 100,000 rows, filters and export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from app.history import HistoryView  # noqa: E402
+from app.history_model import MAX_PAGES, PAGE_SIZE, HistoryTableModel  # noqa: E402
+from core.ledger import LedgerFilter  # noqa: E402
+from tests.gui.conftest import sample_records  # noqa: E402
+
+N = 100_000
+
+
+@pytest.fixture
+def big_bridge(make_bridge):
+    bridge = make_bridge()
+    bridge.engine.ledger.record_many(sample_records(N))
+    return bridge
+
+
+def test_model_pages_through_100k_rows(qtbot, qtmodeltester, big_bridge):
+    model = HistoryTableModel(big_bridge)
+    model.set_filters(LedgerFilter())
+    qtbot.waitUntil(lambda: model.rowCount() == N, timeout=10000)
+    qtmodeltester.check(model)
+
+    assert model.record_at(0) is None  # not fetched yet: the cell reads "…"
+    assert model.data(model.index(0, 0)) == "…"
+    qtbot.waitUntil(lambda: model.record_at(0) is not None)
+    assert model.record_at(0).request_id == f"req_bulk_{N - 1:07d}"  # newest first
+    for row in (N - 1, N // 2, 12_345):
+        qtbot.waitUntil(lambda row=row: model.record_at(row) is not None)
+        assert model.record_at(row).request_id == f"req_bulk_{N - 1 - row:07d}"
+    assert model.pages_fetched <= 6
+
+    for page in range(MAX_PAGES + 10):  # the page cache stays bounded
+        model.record_at(page * PAGE_SIZE)
+    qtbot.waitUntil(lambda: model.pages_fetched >= MAX_PAGES + 10, timeout=20000)
+    assert len(model._pages) <= MAX_PAGES
+
+
+def test_filters_and_new_rows_from_elsewhere(qtbot, qtmodeltester, big_bridge):
+    model = HistoryTableModel(big_bridge)
+    qtmodeltester.check(model)
+    model.set_filters(LedgerFilter(status="refused", tier="fast"))
+    expected = sum(1 for r in sample_records(N) if r.status == "refused" and r.tier == "fast")
+    qtbot.waitUntil(lambda: model.rowCount() == expected)
+    qtbot.waitUntil(lambda: model.record_at(0) is not None)
+    assert model.record_at(0).status == "refused" and model.record_at(0).tier == "fast"
+
+    model.set_filters(LedgerFilter())
+    qtbot.waitUntil(lambda: model.rowCount() == N)
+    extra = sample_records(3, days=0)
+    for i, rec in enumerate(extra):
+        rec.request_id = f"req_new_{i}"
+    big_bridge.engine.ledger.record_many(extra)
+    with qtbot.waitSignal(model.rowsInserted):
+        model.refresh()
+    assert model.rowCount() == N + 3
+
+
+def test_view_detail_json_and_export(qtbot, qtmodeltester, make_bridge, tmp_path):
+    bridge = make_bridge()
+    bridge.engine.ledger.record_many(sample_records(500))
+    view = HistoryView(bridge)
+    qtbot.addWidget(view)
+    qtmodeltester.check(view.model)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 500)
+    assert view.count_label.text() == "500 requests"
+
+    view.table.selectRow(0)
+    qtbot.waitUntil(lambda: view.detail.toPlainText() != "")
+    shown = json.loads(view.detail.toPlainText())
+    assert shown["request_id"] == "req_bulk_0000499" and shown["usage"]["input_tokens"] > 0
+
+    view.status.setCurrentText("cancelled")
+    qtbot.waitUntil(lambda: view.model.rowCount() == sum(1 for i in range(500) if i % 7 == 6))
+    view.text.setText("number 13")
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1, timeout=3000)
+
+    qtbot.waitUntil(lambda: view.model_choice.count() == 4)  # any + three models
+    out = tmp_path / "history.jsonl"
+    view.export_to(out, "jsonl")
+    qtbot.waitUntil(lambda: out.exists() and len(out.read_text().splitlines()) == 500)
+    out_csv = tmp_path / "history.csv"
+    view.export_to(out_csv, "csv")
+    qtbot.waitUntil(lambda: out_csv.exists() and len(out_csv.read_text().splitlines()) == 501)
