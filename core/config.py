@@ -126,6 +126,13 @@ class ProviderConfig(_Section):
     connect_timeout_seconds: float = Field(10.0, gt=0)
     # Simulator only: 1.0 is realistic per-tier latency, 0 answers instantly.
     latency_scale: float = Field(1.0, ge=0)
+    # Resilience: retries with full-jitter backoff, bounded in count and time, and a
+    # circuit breaker per provider and model.
+    max_attempts: int = Field(4, ge=1, le=20)
+    max_retry_seconds: float = Field(60.0, ge=0)
+    retry_base_delay_seconds: float = Field(0.5, ge=0)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_cooldown_seconds: float = Field(30.0, ge=0)
 
     @field_validator("base_url")
     @classmethod

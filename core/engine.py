@@ -8,9 +8,10 @@ ledger row once the stream has ended, been cancelled, or failed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import TextIO
 import httpx
 
 from core.budget import BudgetPolicy, Forecast
+from core.calling import CallStage
 from core.config import CentwiseConfig
 from core.errors import ConfigError
 from core.events import WARNING, EventHub
@@ -34,8 +36,9 @@ from core.prices import (
     worst_case_cost,
 )
 from core.providers.base import Provider, Secret, load_provider_class
+from core.resilience import BreakerBoard, CircuitBreaker
 from core.router import TierRouter
-from core.stages import BudgetStage, CacheStage, CallStage, ContextStage, RecordStage, RouteStage
+from core.stages import BudgetStage, CacheStage, ContextStage, RecordStage, RouteStage
 from core.tokens import TokenCounter
 from core.types import Message, RequestRecord
 
@@ -66,6 +69,9 @@ class Services:
         self.events = events
         self.clock = clock
         self.budget = BudgetPolicy(config.budget, config.observability, ledger, events, clock)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.breakers = BreakerBoard(self._make_breaker)
         self._key_lookup = key_lookup
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
@@ -85,6 +91,14 @@ class Services:
             provider.token_counter = self.tokens
             self._providers[name] = provider
         return self._providers[name]
+
+    def _make_breaker(self, provider: str, model: str) -> CircuitBreaker:
+        settings = self.config.providers.get(provider)
+        threshold = settings.breaker_failure_threshold if settings else 5
+        cooldown = settings.breaker_cooldown_seconds if settings else 30.0
+        return CircuitBreaker(
+            threshold, cooldown, lambda: self.monotonic(), provider=provider, model=model
+        )
 
     def price_for(self, provider_name: str, model: str) -> ModelPrice | None:
         settings = self.config.providers.get(provider_name)
@@ -319,6 +333,14 @@ class Engine:
 
     def changes_since(self, marker: int, upto: int | None = None) -> list[RequestRecord]:
         return self.ledger.changes_since(marker, upto)
+
+    async def list_models(self, provider: str) -> list[str]:
+        """The models ``provider`` offers (its own listing endpoint)."""
+        return await self.services.provider(provider).list_models()
+
+    def breaker_states(self) -> list[tuple[str, str, str]]:
+        """``(provider, model, closed|open|half_open)`` for every breaker in use."""
+        return [(p, m, str(state)) for p, m, state in self.services.breakers.snapshot()]
 
     def forecast(self) -> Forecast:
         return self.services.budget.forecast()

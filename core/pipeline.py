@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from core.types import Attempt, Message, RequestRecord, Usage
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     from core.prices import ModelPrice
     from core.router import RouteDecision
 
-__all__ = ["Next", "RequestContext", "Stage", "compose"]
+__all__ = ["Next", "RequestContext", "Stage", "closing", "compose"]
+
+T = TypeVar("T")
 
 Next = Callable[["RequestContext"], AsyncIterator[str]]
 
@@ -80,6 +83,18 @@ class RequestContext:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+
+@asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close ``stream`` on exit, so the stages below finish (and account) *before*
+    the stage above runs its own ``finally``, including on cancellation."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def compose(stages: Sequence[Stage], terminal: Next | None = None) -> Next:

@@ -30,6 +30,8 @@ class RouteDecision:
     score: float | None
     mode: str  # auto | explicit | disabled
     reasons: list[dict[str, object]] = field(default_factory=list)
+    #: A concrete model was named (not a tier): no fallback may replace it.
+    pinned: bool = False
 
 
 class TierRouter:
@@ -73,10 +75,12 @@ class TierRouter:
             return RouteDecision(tier, tier.provider, tier.model, None, "explicit")
         provider, sep, model = requested.partition("/")
         if sep and provider in self.config.providers and model:
-            return RouteDecision(self._tier_for(model), provider, model, None, "explicit")
+            return RouteDecision(
+                self._tier_for(model), provider, model, None, "explicit", pinned=True
+            )
         for t in self.tiers:
             if t.model == requested:
-                return RouteDecision(t, t.provider, t.model, None, "explicit")
+                return RouteDecision(t, t.provider, t.model, None, "explicit", pinned=True)
         tiers = ", ".join(t.id for t in self.tiers)
         raise InputError(
             f"unknown model {requested!r}: use auto, a tier ({tiers}), a tier's model, "

@@ -13,19 +13,14 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.errors import CentwiseError, InputError, ProviderError
+from core.errors import CentwiseError, InputError
 from core.events import REQUEST_FINISHED, EventHub
-from core.pipeline import Next, RequestContext
+from core.pipeline import Next, RequestContext, closing
 from core.prices import cost_of, worst_case_cost
 from core.types import (
-    Attempt,
-    Finish,
     Message,
-    ProviderRequest,
     RequestRecord,
-    TextDelta,
     Usage,
-    UsageReport,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +29,7 @@ if TYPE_CHECKING:
     from core.ledger import Ledger
     from core.router import TierRouter
 
-__all__ = ["BudgetStage", "CacheStage", "CallStage", "ContextStage", "RecordStage", "RouteStage"]
+__all__ = ["BudgetStage", "CacheStage", "ContextStage", "RecordStage", "RouteStage", "build_record"]
 
 
 class RecordStage:
@@ -45,11 +40,12 @@ class RecordStage:
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
         try:
-            async for delta in call_next(ctx):
-                if ctx.first_token_t is None:
-                    ctx.first_token_t = time.perf_counter()
-                ctx.text_parts.append(delta)
-                yield delta
+            async with closing(call_next(ctx)) as stream:
+                async for delta in stream:
+                    if ctx.first_token_t is None:
+                        ctx.first_token_t = time.perf_counter()
+                    ctx.text_parts.append(delta)
+                    yield delta
         except CentwiseError as e:
             ctx.error = e
             ctx.status = _status_for(e)
@@ -99,8 +95,9 @@ class ContextStage:
         messages.extend(ctx.history)
         messages.append(Message("user", ctx.prompt))
         ctx.messages = tuple(messages)
-        async for delta in call_next(ctx):
-            yield delta
+        async with closing(call_next(ctx)) as stream:
+            async for delta in stream:
+                yield delta
 
 
 class RouteStage:
@@ -118,16 +115,18 @@ class RouteStage:
         ctx.price = self.services.price_for(decision.provider, decision.model)
         est = self.services.tokens.count_messages(ctx.messages, decision.model)
         ctx.estimated_input_tokens, ctx.estimate_is_approx = est.tokens, est.estimated
-        async for delta in call_next(ctx):
-            yield delta
+        async with closing(call_next(ctx)) as stream:
+            async for delta in stream:
+                yield delta
 
 
 class CacheStage:
     """Slot for the semantic cache (issue 4); passes through until it lands."""
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
-        async for delta in call_next(ctx):
-            yield delta
+        async with closing(call_next(ctx)) as stream:
+            async for delta in stream:
+                yield delta
 
 
 class BudgetStage:
@@ -147,50 +146,9 @@ class BudgetStage:
                 f"no known price for {ctx.model}: this request cannot be held to the budget"
             )
         ctx.reservation_id = self.budget.reserve(ctx.request_id, worst, ctx.model)
-        async for delta in call_next(ctx):
-            yield delta
-
-
-class CallStage:
-    """Calls the provider and streams its text; usage comes from the provider."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
-        assert ctx.provider_name and ctx.model and ctx.max_tokens
-        provider = self.services.provider(ctx.provider_name)
-        ctx.simulated = provider.simulated
-        request = ProviderRequest(
-            request_id=ctx.request_id,
-            model=ctx.model,
-            messages=ctx.messages,
-            max_tokens=ctx.max_tokens,
-            temperature=ctx.temperature,
-            tier=ctx.tier.id if ctx.tier else None,
-        )
-        t0 = time.perf_counter()
-        attempt = Attempt(provider=ctx.provider_name, model=ctx.model, status="ok")
-        ctx.attempts.append(attempt)
-        try:
-            async for event in provider.stream(request):
-                if isinstance(event, TextDelta):
-                    yield event.text
-                elif isinstance(event, UsageReport):
-                    ctx.usage, ctx.usage_estimated = event.usage, event.estimated
-                elif isinstance(event, Finish):
-                    ctx.finish_reason = event.reason
-        except ProviderError as e:
-            attempt.status, attempt.error = "error", str(e)
-            raise
-        except (GeneratorExit, asyncio.CancelledError):
-            attempt.status = "cancelled"
-            raise
-        finally:
-            attempt.latency_ms = (time.perf_counter() - t0) * 1000
-            attempt.usage = ctx.usage
-        async for delta in call_next(ctx):  # nothing sits below the call; kept for shape
-            yield delta
+        async with closing(call_next(ctx)) as stream:
+            async for delta in stream:
+                yield delta
 
 
 def build_record(ctx: RequestContext, services: Services) -> RequestRecord:

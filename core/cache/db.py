@@ -232,8 +232,30 @@ def namespace_stats(conn: sqlite3.Connection) -> list[NamespaceStats]:
     ]
 
 
+def evict_over_limit(conn: sqlite3.Connection, max_entries: int, now: float) -> list[int]:
+    """Inside a transaction: when over ``max_entries``, delete bad and expired entries,
+    then the least recently used, down to 90% of the limit (evicting a tenth at once
+    keeps other processes' index rebuilds rare). Returns the deleted ids."""
+    count = int(conn.execute("SELECT count(*) FROM cache_entries").fetchone()[0])
+    if count <= max_entries:
+        return []
+    target = max_entries - max_entries // 10
+    dead = select_ids(
+        conn, "bad = 1 OR (ttl_seconds IS NOT NULL AND created_at + ttl_seconds <= ?)", (now,)
+    )
+    lru = select_ids(
+        conn,
+        "id NOT IN (SELECT value FROM json_each(?))"
+        " ORDER BY coalesce(last_hit_at, created_at), id LIMIT ?",
+        (json_ids(dead), max(0, count - len(dead) - target)),
+    )
+    delete_ids(conn, dead + lru)
+    return dead + lru
+
+
 __all__ += [
     "delete_ids",
+    "evict_over_limit",
     "json_ids",
     "namespace_stats",
     "select_entries",

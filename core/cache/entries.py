@@ -29,6 +29,7 @@ __all__ = [
     "SearchResult",
     "Verifier",
     "VerifierVerdict",
+    "ask_verifier",
     "namespace_for",
     "normalize_prompt",
     "why_not_storable",
@@ -222,3 +223,19 @@ class CacheStats:
     @property
     def saved_usd(self) -> Decimal:
         return sum((n.saved_usd for n in self.namespaces), Decimal(0))
+
+
+async def ask_verifier(
+    result: LookupResult, verifier: Verifier, prompt: str, entry: CacheEntry, sim: float
+) -> bool:
+    """Put one candidate to ``verifier``; count its cost and any rejection in ``result``."""
+    verdict = await verifier(prompt, entry.prompt, entry.response)
+    result.verifier_calls += 1
+    if verdict.cost_usd is None:
+        result.verifier_cost_known = False
+    else:
+        result.verifier_cost_usd += verdict.cost_usd
+    if not verdict.same:
+        reasons = ("verifier: the fast tier said the prompts ask different things",)
+        result.rejections.append(Rejection(entry.id, entry.prompt, sim, reasons))
+    return verdict.same

@@ -70,7 +70,9 @@ _TOKEN = re.compile(
 )
 _PARTICLES = lx.words("in out on off up down")
 _PHRASAL_VERBS = lx.words("zoom log sign check opt scale turn switch plug power")
-_PREPOSITIONS = lx.words("by with in on at for of via about using through between during within near")
+_PREPOSITIONS = lx.words(
+    "by with in on at for of via about using through between during within near"
+)
 _TIME_UNITS = lx.words("sec minute hour day week month year decade century")
 
 

@@ -108,6 +108,15 @@ class IndexMirror:
             self._generation, self._data_version = "", -1
 
     def _load_after(self, after_id: int) -> None:
+        # One read snapshot: rows committed between the load and max(id) would
+        # otherwise be skipped for good.
+        self._conn.execute("BEGIN")
+        try:
+            self._load_rows_after(after_id)
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _load_rows_after(self, after_id: int) -> None:
         cur = self._conn.execute(
             "SELECT id, namespace, embedding FROM cache_entries WHERE id > ? AND bad = 0"
             " AND embedder = ? ORDER BY id",

@@ -35,7 +35,7 @@ from core.cache.db import (
     COLUMNS,
     delete_ids,
     entry_from_row,
-    json_ids,
+    evict_over_limit,
     keep_aside,
     namespace_stats,
     open_cache_db,
@@ -52,6 +52,7 @@ from core.cache.entries import (
     Rejection,
     SearchResult,
     Verifier,
+    ask_verifier,
     normalize_prompt,
     why_not_storable,
 )
@@ -159,9 +160,14 @@ class SemanticCache:
     ) -> CacheHit | None:
         """:meth:`lookup` with the prompt's embedding already computed."""
         return self.lookup_detailed(
-            prompt, namespace, tier_rank, now, threshold,
-            embedding=embedding, max_output_tokens=max_output_tokens,
-        ).hit  # fmt: skip
+            prompt,
+            namespace,
+            tier_rank,
+            now,
+            threshold,
+            embedding=embedding,
+            max_output_tokens=max_output_tokens,
+        ).hit
 
     def lookup_detailed(
         self,
@@ -202,26 +208,11 @@ class SemanticCache:
         result, passing = await asyncio.to_thread(self._find, *args)
         if result.hit is None and passing:
             entry, sim = passing[0]
-            if verifier is None or await self._verified(result, verifier, prompt, entry, sim):
+            if verifier is None or await ask_verifier(result, verifier, prompt, entry, sim):
                 result.hit = CacheHit.from_entry(entry, sim, "semantic")
         if result.hit is not None:
             await asyncio.to_thread(self._record_hit, result.hit.entry_id, now)
         return result
-
-    @staticmethod
-    async def _verified(
-        result: LookupResult, verifier: Verifier, prompt: str, entry: CacheEntry, sim: float
-    ) -> bool:
-        verdict = await verifier(prompt, entry.prompt, entry.response)
-        result.verifier_calls += 1
-        if verdict.cost_usd is None:
-            result.verifier_cost_known = False
-        else:
-            result.verifier_cost_usd += verdict.cost_usd
-        if not verdict.same:
-            reasons = ("verifier: the fast tier said the prompts ask different things",)
-            result.rejections.append(Rejection(entry.id, entry.prompt, sim, reasons))
-        return verdict.same
 
     def _find(
         self,
@@ -336,10 +327,23 @@ class SemanticCache:
         ttl = self.ttl_seconds if ttl_seconds == -1 else ttl_seconds
         pusd = None if cost is None else to_pusd(cost)
         row = (
-            namespace, normalize_prompt(prompt), prompt, vec.tobytes(), self.embedder.name,
-            response, model, tier, tier_rank, request_id, usage.input_tokens,
-            usage.output_tokens, pusd, now, ttl, finish_reason,
-        )  # fmt: skip
+            namespace,
+            normalize_prompt(prompt),
+            prompt,
+            vec.tobytes(),
+            self.embedder.name,
+            response,
+            model,
+            tier,
+            tier_rank,
+            request_id,
+            usage.input_tokens,
+            usage.output_tokens,
+            pusd,
+            now,
+            ttl,
+            finish_reason,
+        )
         try:
             with self._lock:
                 with transaction(self._conn):
@@ -360,26 +364,11 @@ class SemanticCache:
         return new_id
 
     def _evict_over_limit(self, now: float) -> None:
-        count = int(self._conn.execute("SELECT count(*) FROM cache_entries").fetchone()[0])
-        if count <= self.max_entries:
-            return
-        # Evict a tenth at once, so other processes rebuild their mirror rarely.
-        target = self.max_entries - self.max_entries // 10
         with transaction(self._conn):
-            dead = select_ids(
-                self._conn,
-                "bad = 1 OR (ttl_seconds IS NOT NULL AND created_at + ttl_seconds <= ?)",
-                (now,),
-            )
-            lru = select_ids(
-                self._conn,
-                "id NOT IN (SELECT value FROM json_each(?))"
-                " ORDER BY coalesce(last_hit_at, created_at), id LIMIT ?",
-                (json_ids(dead), max(0, count - len(dead) - target)),
-            )
-            delete_ids(self._conn, dead + lru)
-            self._mirror.bump_generation()
-        self._mirror.forget(dead + lru)
+            gone = evict_over_limit(self._conn, self.max_entries, now)
+            if gone:
+                self._mirror.bump_generation()
+        self._mirror.forget(gone)
 
     # -- maintenance ---------------------------------------------------------------
 

@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ask, prices, spend
+from core.cli import ask, keys, prices, spend
 from core.cli.common import EXIT_USAGE, run_command
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (ask, spend, prices)
+COMMANDS = (ask, spend, prices, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -180,7 +180,9 @@ def test_default_ttl_and_no_expiry(path: Path) -> None:
         ("ok", "stop", "   "),
     ],
 )
-def test_never_cache_rules(cache: SemanticCache, status: str, finish: str | None, response: str) -> None:
+def test_never_cache_rules(
+    cache: SemanticCache, status: str, finish: str | None, response: str
+) -> None:
     assert put(cache, PROMPT, response, status=status, finish_reason=finish) is None
     assert cache.count() == 0
 
