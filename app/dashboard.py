@@ -169,6 +169,9 @@ class SpendDashboard(QWidget):
             on_error=self._failed,
         )
 
+    def on_ledger_changed(self) -> None:
+        self.refresh()
+
     def _failed(self, error: BaseException) -> None:
         from app.errors import show_error
 

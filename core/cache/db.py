@@ -9,8 +9,10 @@ can always be rebuilt, so it must never stop the app from starting.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -36,6 +38,7 @@ __all__ = [
 APPLICATION_ID = 0x43574348  # "CWCH"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+_OPEN_TRIES = 5  # about 1.5 s of retries before a non-definitive problem counts
 
 _SCHEMA = """
 CREATE TABLE cache_entries (
@@ -75,7 +78,15 @@ COLUMNS = (
 
 
 class NotACacheError(Exception):
-    """The file is not a usable cache database; the message says why."""
+    """The file is not a usable cache database; the message says why.
+
+    ``definitive`` is False for states another process may be passing through
+    (a damaged-looking page, a busy file): those are retried before the file is
+    kept aside, so a healthy file in use is never moved away."""
+
+    def __init__(self, message: str, *, definitive: bool = True) -> None:
+        super().__init__(message)
+        self.definitive = definitive
 
 
 def entry_from_row(row: tuple[object, ...]) -> CacheEntry:
@@ -123,20 +134,48 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _init_schema(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _create_atomically(path: Path) -> None:
+    """Build a complete, empty cache file aside and link it into place unless one
+    appeared meanwhile: a process never sees a half-created file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        conn = _connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            with transaction(conn):
+                _init_schema(conn)
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race: use its file
+        except OSError:  # no hard links on this file system
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+
+
 def _check_or_init(conn: sqlite3.Connection) -> None:
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if app_id == 0:
-        with transaction(conn):  # two processes may create the file at once
+        with transaction(conn):  # an empty file someone else created
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if app_id == 0 and tables:
                 raise NotACacheError("is an SQLite file of another program")
             if app_id == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _init_schema(conn)
                 return
     if app_id != APPLICATION_ID:
         raise NotACacheError("is an SQLite file of another program")
@@ -144,7 +183,7 @@ def _check_or_init(conn: sqlite3.Connection) -> None:
     if version > SCHEMA_VERSION:
         raise NotACacheError(f"has schema version {version}, newer than this Centwise")
     if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
-        raise NotACacheError("is damaged")
+        raise NotACacheError("is damaged", definitive=False)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -155,7 +194,8 @@ def _open(path: Path) -> sqlite3.Connection:
         _check_or_init(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
-        raise NotACacheError(f"cannot be read as a cache ({e})") from None
+        definitive = getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+        raise NotACacheError(f"cannot be read as a cache ({e})", definitive=definitive) from None
     except NotACacheError:
         conn.close()
         raise
@@ -177,15 +217,28 @@ def keep_aside(path: Path, now: float) -> Path:
     return aside
 
 
+def _open_retrying(path: Path) -> sqlite3.Connection:
+    for attempt in range(_OPEN_TRIES):
+        if not path.exists():
+            _create_atomically(path)
+        try:
+            return _open(path)
+        except NotACacheError as e:
+            if e.definitive or attempt == _OPEN_TRIES - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)  # maybe another process's moment: look again
+    raise AssertionError("unreachable")
+
+
 def open_cache_db(path: Path, now: float) -> tuple[sqlite3.Connection, list[str]]:
     """Open (or create) the cache file; a bad file is kept aside with a warning."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open(path), []
+        return _open_retrying(path), []
     except NotACacheError as e:
         aside = keep_aside(path, now)
         warning = f"cache database {path} {e}; kept it as {aside.name} and started empty"
-        return _open(path), [warning]
+        return _open_retrying(path), [warning]
 
 
 def vector_from_blob(blob: bytes | None, dim: int) -> np.ndarray | None:

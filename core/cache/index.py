@@ -184,27 +184,33 @@ class VectorIndex:
         """Rows of the ~``shortlist`` entries whose codes are nearest ``query``'s."""
         dist = self.hamming(self.encode(query)[0])
         want = min(self.shortlist, self._n)
-        # Distances are small integers: a histogram finds the cut-off in one pass,
-        # far cheaper than argpartition over every entry.
-        cum = np.cumsum(np.bincount(dist, minlength=self._words * 64 + 1))
-        cut = int(np.searchsorted(cum, want))
+        # Guess the cut-off distance from a strided sample (a full sort or histogram
+        # of every distance costs more than the scan), then widen it until enough
+        # rows fall within it.
+        step = max(1, self._n // (64 * want))
+        sample = dist[::step]
+        kth = min(sample.shape[0] - 1, (2 * want) // step)
+        cut = int(np.partition(sample, kth)[kth])
         rows = np.flatnonzero(dist <= cut)
-        if rows.shape[0] > 2 * want:  # many ties at the cut-off: keep the nearest
+        while rows.shape[0] < want:
+            cut += 8
+            rows = np.flatnonzero(dist <= cut)
+        if rows.shape[0] > want:  # keep the nearest ``want`` (ties broken arbitrarily)
             rows = rows[np.argpartition(dist[rows], want - 1)[:want]]
         return rows
 
     def hamming(self, code: U64) -> U16:
         """Hamming distance from ``code`` to every stored code (``uint16``, row order)."""
         n = self._n
-        dist = np.zeros(n, np.uint16)
-        xor = np.empty(min(n, _CHUNK), np.uint64)
-        count = np.empty(min(n, _CHUNK), np.uint8)
+        dist = np.empty(n, np.uint16)
+        width = min(n, _CHUNK)
+        xor = np.empty((self._words, width), np.uint64)
+        count = np.empty((self._words, width), np.uint8)
+        column = code.reshape(self._words, 1)
         for start in range(0, n, _CHUNK):
             end = min(n, start + _CHUNK)
             m = end - start
-            part = dist[start:end]
-            for w in range(self._words):
-                np.bitwise_xor(self._codes[w, start:end], code[w], out=xor[:m])
-                np.bitwise_count(xor[:m], out=count[:m])
-                np.add(part, count[:m], out=part)
+            np.bitwise_xor(self._codes[:, start:end], column, out=xor[:, :m])
+            np.bitwise_count(xor[:, :m], out=count[:, :m])
+            np.add.reduce(count[:, :m], axis=0, dtype=np.uint16, out=dist[start:end])
         return dist

@@ -21,12 +21,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from core.cache.embedder import Vectors, l2_normalise
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "MODEL_PACKAGE",
@@ -177,7 +181,7 @@ def _read_config(path: Path) -> _Config:
         raise ConfigError(f"embedding model config {path} is unusable: {e}") from None
 
 
-def _load_tokenizer(path: Path, max_tokens: int) -> object:
+def _load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
     try:
         from tokenizers import Tokenizer
     except ImportError:
@@ -256,6 +260,10 @@ class MiniLMEmbedder:
             layer.qkv_b[: cfg.hidden] *= scale
         self._layers = layers
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text``, with [CLS]/[SEP], after truncation."""
+        return len(self._tokenizer.encode(text).ids)
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors, ``float32`` of shape ``(len(texts), 384)``, in input order."""
         if isinstance(texts, str):
@@ -263,7 +271,7 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))  # type: ignore[attr-defined]
+        encodings = self._tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
         lengths = mask.sum(axis=1).astype(np.int64)

@@ -62,17 +62,19 @@ class IndexMirror:
         if self._read_generation() != self._generation:
             self.rebuild()
             return
-        self._data_version = version
         self._load_after(self._synced_id)
+        self._data_version = version  # only once loaded: a failed load is retried
 
     def rebuild(self) -> None:
         """Drop everything and load every live entry again."""
         self._indexes.clear()
         self._where.clear()
         self._synced_id = 0
-        self._data_version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
         self._generation = self._read_generation()
+        self._data_version = -1
         self._load_after(0)
+        self._data_version = version
 
     def added(self, namespace: str, entry_id: int, vec: np.ndarray) -> None:
         """This process inserted ``entry_id`` (already committed)."""

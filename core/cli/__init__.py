@@ -1,4 +1,7 @@
-"""The ``centwise`` command: subcommands drive the same engine as the GUI.
+"""The ``centwise`` command-line interface: subcommands drive the same engine as the GUI.
+
+(The console script itself is :func:`app.launcher.main`, which opens the app when no
+command is given; this package never imports Qt.)
 
 Exit codes: 0 ok, 2 usage, config or input error, 3 refused by a budget, 4 provider
 error. No command shows a traceback for a Centwise error.
@@ -42,22 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        return _open_gui(args)
-    return run_command(args)
-
-
-def _open_gui(args: argparse.Namespace) -> int:
-    try:
-        from app.main import run_app  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print(
-            "centwise: the desktop app is not available in this install; "
-            'try `centwise ask "your prompt"` (see `centwise --help`)',
-            file=sys.stderr,
-        )
+        parser.print_help(sys.stderr)
         return EXIT_USAGE
-    result: int = run_app(args)
-    return result
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

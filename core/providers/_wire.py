@@ -90,13 +90,35 @@ class CallContext:
 # --- JSON ---------------------------------------------------------------------------
 
 
-_decode_str = json.JSONDecoder().decode  # json.loads minus its per-call argument checks
+def _stdlib_fast(data: str) -> Any:
+    obj, end = _raw_decode(data)
+    if end != len(data):
+        raise ValueError("trailing data")
+    return obj
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+try:  # an optional accelerator: ~2-3x faster on stream chunks
+    import msgspec
+
+    _fast_decode: Any = msgspec.json.Decoder().decode
+    _FAST_ERRORS: tuple[type[Exception], ...] = (msgspec.MsgspecError, ValueError, RecursionError)
+except ImportError:  # pragma: no cover - depends on the environment
+    _fast_decode = _stdlib_fast
+    _FAST_ERRORS = (ValueError,)
 
 
 def decode_json(data: bytes | str, ctx: CallContext) -> Any:
     """``json.loads`` that raises :class:`MalformedResponseError` naming the provider."""
+    if isinstance(data, str):
+        # The fast path only ever accepts; whatever it refuses, json.loads below settles
+        # exactly as it always would (whitespace, NaN, errors and their messages).
+        try:
+            return _fast_decode(data)
+        except _FAST_ERRORS:
+            pass
     try:
-        return _decode_str(data) if isinstance(data, str) else json.loads(data)
+        return json.loads(data)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and UnicodeDecodeError of bytes input.
         shown = data if isinstance(data, str) else data.decode("utf-8", "replace")
@@ -174,9 +196,12 @@ class SSEParser:
         self._skip_lf = False
         self._started = False
 
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
+    def single_data(self, chunk: bytes) -> str | None:
+        """The hot path: when ``chunk`` is exactly one whole ``data: …`` event (one line,
+        default event name) and nothing is pending, its data; otherwise None and the
+        caller must use :meth:`feed`. Streams send one such event per read almost always.
+        """
         if (
-            # The hot path: one whole single-line data event per network read.
             chunk.endswith(b"\n\n")
             and chunk.startswith(b"data: ")
             and chunk.count(b"\n") == 2
@@ -184,7 +209,11 @@ class SSEParser:
             and not (self._buf or self._data or self._event or self._skip_lf)
             and b"\r" not in chunk
         ):
-            return [SSEEvent(chunk[6:-2].decode("utf-8", "replace"), "message", self._id)]
+            return chunk[6:-2].decode("utf-8", "replace")
+        return None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Parse ``chunk``; return the events it completed."""
         if self._skip_lf and chunk:
             # The previous chunk ended in CR: an LF now is the second half of a CRLF.
             self._skip_lf = False

@@ -126,14 +126,22 @@ class OpenAIStreamDecoder:
         self._done = False
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
+        data = self._parser.single_data(chunk)
+        if data is not None and not self._done and data != "[DONE]":
+            text = self._chunk(decode_json(data, self._ctx))
+            if text:
+                self._parts.append(text)
+                return [TextDelta(text)]
+            return []
+        events = [data] if data is not None else [e.data for e in self._parser.feed(chunk)]
         out: list[TextDelta] = []
-        for event in self._parser.feed(chunk):
+        for event in events:
             if self._done:
                 continue
-            if event.data == "[DONE]":
+            if event == "[DONE]":
                 self._done = True
                 continue
-            text = self._chunk(decode_json(event.data, self._ctx))
+            text = self._chunk(decode_json(event, self._ctx))
             if text:
                 self._parts.append(text)
                 out.append(TextDelta(text))

@@ -39,7 +39,10 @@ from core.cache.minilm import MiniLMEmbedder
 
 F32 = npt.NDArray[np.float32]
 # 20 tokens with [CLS] and [SEP]
-PROMPT_20 = "Please summarise the following paragraph about the history of the Roman empire in two sentences."
+PROMPT_20 = (
+    "Please summarise the following paragraph about the history of the Roman empire"
+    " in two sentences."
+)
 
 
 def _ms(samples: list[float], pct: float) -> float:
@@ -47,7 +50,7 @@ def _ms(samples: list[float], pct: float) -> float:
 
 
 def bench_embedder(emb: MiniLMEmbedder, rows: list[tuple[str, str]]) -> None:
-    tokens = len(emb._tokenizer.encode(PROMPT_20).ids)  # type: ignore[attr-defined]
+    tokens = emb.count_tokens(PROMPT_20)
     for _ in range(10):
         emb.embed([PROMPT_20])
     times = []
@@ -73,23 +76,26 @@ def bench_embedder(emb: MiniLMEmbedder, rows: list[tuple[str, str]]) -> None:
     )
 
 
+def prompt_sets(n_real: int) -> dict[str, list[str]]:
+    """Stored prompts, paraphrases of 500 of them, and 500 held-out prompts."""
+    texts = sentences(n_real + 500, seed=0)
+    stored, held = texts[:n_real], texts[n_real:]
+    rng = random.Random(7)
+    para = [paraphrase(stored[i], rng) for i in rng.sample(range(n_real), 500)]
+    return {"stored": stored, "para": para, "held": held}
+
+
 def real_data(emb: MiniLMEmbedder, n_real: int, cache: Path | None) -> dict[str, F32]:
+    """MiniLM embeddings of :func:`prompt_sets`, kept in ``cache`` if given."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             if z["stored"].shape[0] == n_real:
                 return {k: z[k] for k in z.files}
-    texts = sentences(n_real + 500, seed=0)
-    stored, held = texts[:n_real], texts[n_real:]
-    rng = random.Random(7)
-    picked = rng.sample(range(n_real), 500)
-    para = [paraphrase(stored[i], rng) for i in picked]
     t = time.perf_counter()
-    data = {"stored": emb.embed(stored), "para": emb.embed(para), "held": emb.embed(held)}
-    print(
-        f"embedded {n_real + 1000} real prompts in {time.perf_counter() - t:.0f} s", file=sys.stderr
-    )
+    data = {k: emb.embed(v) for k, v in prompt_sets(n_real).items()}
+    print(f"embedded {n_real + 1000} prompts in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     if cache is not None:
-        np.savez(cache, **data)
+        np.savez(cache, stored=data["stored"], para=data["para"], held=data["held"])
     return data
 
 

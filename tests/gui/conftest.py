@@ -13,14 +13,14 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from app.engine_bridge import EngineBridge  # noqa: E402
-from app.main_window import AppContext, MainWindow  # noqa: E402
-from app.settings_store import open_settings  # noqa: E402
-from core.config import parse_config  # noqa: E402
-from core.engine import Engine  # noqa: E402
-from core.types import RequestRecord, Usage  # noqa: E402
+from app.engine_bridge import EngineBridge
+from app.main_window import AppContext, MainWindow
+from app.settings_store import open_settings
+from core.config import parse_config
+from core.engine import Engine
+from core.types import RequestRecord, Usage
 
 SIM = """
 [providers.simulator]

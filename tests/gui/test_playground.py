@@ -6,12 +6,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDialog
 
-from app.main_window import SIMULATOR_NOTICE  # noqa: E402
+from app.formatting import fmt_usd
+from app.main_window import SIMULATOR_NOTICE
 
 
-def _send(qtbot, playground, prompt: str, **options: str):  # noqa: ANN001, ANN202
+def _send(qtbot, playground, prompt: str, **options: str):
     playground.prompt.setPlainText(prompt)
     if "model" in options:
         playground.model.setCurrentText(options["model"])
@@ -47,7 +48,7 @@ def test_send_updates_badges_history_and_dashboard(qtbot, make_bridge, make_wind
     assert "Chosen explicitly" in badges["tier"].toolTip()
     assert badges["cache"].text() == "cache: miss"
     assert badges["tokens"].text().startswith(f"tokens in {rec.usage.input_tokens} (est. ")
-    assert badges["cost"].text() == f"cost: ${rec.cost_usd.quantize(__import__('decimal').Decimal('0.000001'))}"
+    assert badges["cost"].text() == f"cost: {fmt_usd(rec.cost_usd)}"
     assert not badges["simulated"].isHidden() and badges["status"].isHidden()
 
     qtbot.waitUntil(lambda: history.model.rowCount() == 1)
@@ -119,7 +120,9 @@ def test_budget_refusal_is_a_readable_message_not_a_traceback(qtbot, make_bridge
     assert "Traceback" not in text and "Error(" not in text
     assert window.statusBar().currentMessage() == text
     assert pg.badges.labels["status"].text() == "status: refused"
-    dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()]
+    dialogs = [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()
+    ]
     assert dialogs == []
 
 
