@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -91,6 +92,7 @@ class SpendDashboard(QWidget):
 
         self.tier_plot = make_plot("Spend per day by tier", "spend ($)", "day", date_axis=True)
         legend = self.tier_plot.addLegend(offset=(10, 5))
+        self.legends = [legend]
         self.tier_bars: dict[str, pg.BarGraphItem] = {}
         keys = [*self.tier_ids, OTHER_TIER]
         for i, key in enumerate(keys):
@@ -118,6 +120,10 @@ class SpendDashboard(QWidget):
             connect="finite",
         )
         self.hit_rate_box.addItem(self.hit_rate_curve)
+        cache_legend = self.cache_plot.addLegend(offset=(10, 5))
+        cache_legend.addItem(self.saved_curve, "saved ($)")
+        cache_legend.addItem(self.hit_rate_curve, "hit rate (%)")
+        self.legends.append(cache_legend)
         for item in (self.month_curve, self.saved_curve, self.requests_curve, self.hit_rate_curve):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
@@ -143,8 +149,15 @@ class SpendDashboard(QWidget):
         super().changeEvent(event)
 
     def _apply_palette(self) -> None:
+        text = self.palette().color(QPalette.ColorRole.Text)
         for plot in self.plots():
             apply_palette(plot, self.palette())
+        for legend in self.legends:
+            legend.setLabelTextColor(text)
+            for _sample, label in legend.items:  # existing labels keep their old colour
+                label.setText(label.text, color=text.name())
+        for line in (self.monthly_line, self.daily_line):
+            line.label.setColor(text)
 
     # -- data --------------------------------------------------------------------
 
@@ -232,18 +245,24 @@ class SpendDashboard(QWidget):
             bars.setOpts(x=centers, height=heights, y0=list(base), width=0.8 * DAY)
             base = [b + h for b, h in zip(base, heights, strict=True)]
         self.requests_curve.setData(centers, data.requests)
-        self.requests_box.setYRange(0, max([*data.requests, 1]) * 1.1, padding=0)
+        self.requests_box.setYRange(0, max([*data.requests, 1]) * 1.15, padding=0)
         self.saved_curve.setData(centers, data.saved)
         self.hit_rate_curve.setData(centers, data.hit_rate_pct)
+        self.hit_rate_box.setYRange(0, 105, padding=0)
+        self.tier_plot.setYRange(0, max([*base, 1e-6]) * 1.15, padding=0)
+        self.cache_plot.setYRange(0, max([*data.saved, 1e-6]) * 1.15, padding=0)
         if xs:
             for plot in (self.tier_plot, self.cache_plot):
                 plot.setXRange(xs[0], xs[-1] + DAY, padding=0.02)
-                plot.enableAutoRange(axis="y")
 
 
 def _budget_line(plot: pg.PlotWidget, name: str) -> pg.InfiniteLine:
     line = pg.InfiniteLine(
-        angle=0, movable=False, pen=BUDGET_PEN, label=name, labelOpts={"position": 0.15}
+        angle=0,
+        movable=False,
+        pen=BUDGET_PEN,
+        label=name,
+        labelOpts={"position": 0.5, "anchors": [(0.5, 1.0), (0.5, 1.0)]},
     )
     line.hide()
     plot.addItem(line)

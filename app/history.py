@@ -101,7 +101,7 @@ class HistoryView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((150, 70, 70, 110, 70, 60, 60, 90, 90, 75)):
+        for col, width in enumerate((150, 75, 80, 110, 70, 65, 65, 95, 95, 80)):
             header.resizeSection(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
@@ -109,7 +109,7 @@ class HistoryView(QWidget):
         self.detail.setReadOnly(True)
         self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.detail.setPlaceholderText("Select a request to see its full record.")
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.formatting import fmt_ms, fmt_tokens, fmt_usd
 from core.types import RequestRecord
@@ -21,7 +21,7 @@ BADGE_KEYS = (
     "retries",
     "simulated",
 )
-_COLUMNS = 5
+_FIRST_ROW = 5  # status, tier, cache, tokens, cost; then the rest
 
 
 class ResultBadges(QFrame):
@@ -30,9 +30,12 @@ class ResultBadges(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.labels: dict[str, QLabel] = {}
-        layout = QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setHorizontalSpacing(6)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        lines = [QHBoxLayout(), QHBoxLayout()]
+        for line in lines:
+            line.setSpacing(6)
+            rows.addLayout(line)
         for i, key in enumerate(BADGE_KEYS):
             label = QLabel()
             label.setObjectName(f"badge_{key}")
@@ -41,7 +44,9 @@ class ResultBadges(QFrame):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.hide()
             self.labels[key] = label
-            layout.addWidget(label, i // _COLUMNS, i % _COLUMNS)
+            lines[0 if i < _FIRST_ROW else 1].addWidget(label)
+        for line in lines:
+            line.addStretch(1)
         self.record: RequestRecord | None = None
 
     def clear(self) -> None:

@@ -217,7 +217,10 @@ class Engine:
         data_dir.mkdir(parents=True, exist_ok=True)
         events = events or EventHub()
         prices = load_prices(config, data_dir)
-        ledger = Ledger.open(data_dir / LEDGER_FILE, recover=recover_ledger)
+        # The full page check takes seconds at a million rows; the quick one (header,
+        # schema, small tables) keeps start-up instant. Damage found later still
+        # raises CorruptLedgerError from the read that meets it.
+        ledger = Ledger.open(data_dir / LEDGER_FILE, recover=recover_ledger, full_check=False)
         if ledger.recovered_from is not None:
             events.emit(WARNING, f"the ledger was unreadable and kept at {ledger.recovered_from}")
         tokens = TokenCounter()

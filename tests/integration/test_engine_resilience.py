@@ -169,3 +169,30 @@ async def test_fallback_to_a_pricier_model_respects_the_hard_budget(
     assert engine.ledger.period_spend(engine.services.clock()).day_reserved_pusd == 0
     assert rec.cost_usd == Decimal(0)
     await engine.aclose()
+
+
+async def test_the_key_never_reaches_the_ledger_exports_or_errors(
+    engine_for, openai_server, tmp_path, caplog
+):
+    import io
+    import logging
+
+    engine = engine_for()
+    caplog.set_level(logging.DEBUG)
+    openai_server.queue(Behaviour(status=401, error=f"invalid key {KEY}"), Behaviour(text="ok"))
+    reply = engine.ask("secret test", model="oa/gpt-4.1")
+    with pytest.raises(AuthenticationError) as info:
+        await reply.collect()
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+    await engine.ask("secret test", model="oa/gpt-4.1").collect()
+    assert openai_server.last.headers["authorization"] == f"Bearer {KEY}"
+    for fmt in ("csv", "jsonl"):
+        out = io.StringIO()
+        engine.export(fmt, out)
+        assert KEY not in out.getvalue() and "rejected" in out.getvalue()
+    provider = engine.services.provider("oa")
+    assert KEY not in repr(provider) and KEY not in repr(provider.api_key)
+    await engine.aclose()
+    blob = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert KEY.encode() not in blob and len(blob) > 0
+    assert KEY not in caplog.text

@@ -374,3 +374,49 @@ def test_stale_vectors_of_deleted_rows_are_dropped_when_met(path: Path) -> None:
         assert len(b._mirror) == 1
         assert get(b, NEAR) is None
         assert len(b._mirror) == 0  # white box: forgotten once the lookup met it
+
+
+def test_damaged_pages_are_kept_aside_after_retries(path: Path) -> None:
+    with SemanticCache(path, BagOfWords()) as c:
+        for i in range(200):
+            put(c, f"prompt number {i} " + "padding " * 40)
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8192
+    data[4096:8192] = b"\xa5" * 4096  # keep the header, wreck the pages after it
+    path.write_bytes(bytes(data))
+    with SemanticCache(path, BagOfWords()) as c:
+        assert c.count() == 0
+        assert c.warnings and "kept it as" in c.warnings[0]
+
+
+def test_a_passing_problem_is_retried_not_kept_aside(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may be mid-write: 'damaged' or 'busy' is looked at again."""
+    from core.cache import db
+
+    real_open = db._open
+    failures = iter([db.NotACacheError("is damaged", definitive=False)] * 2)
+
+    def flaky_open(p: Path) -> sqlite3.Connection:
+        err = next(failures, None)
+        if err is not None:
+            raise err
+        return real_open(p)
+
+    monkeypatch.setattr(db, "_open", flaky_open)
+    monkeypatch.setattr(db.time, "sleep", lambda s: None)
+    with SemanticCache(path, BagOfWords()) as c:
+        assert c.warnings == []
+    assert not list(path.parent.glob("*.corrupt-*"))
+
+
+def test_creating_a_file_never_replaces_one_that_appeared(path: Path) -> None:
+    from core.cache import db
+
+    with SemanticCache(path, BagOfWords()) as c:
+        put(c, PROMPT)
+    db._create_atomically(path)  # lost the race: the existing cache must survive
+    with SemanticCache(path, BagOfWords()) as c:
+        assert c.count() == 1
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []

@@ -1,0 +1,150 @@
+"""Screenshots of every view over sample data, for the README and for review.
+
+Run under a display (or Xvfb):
+    xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
+Writes playground.png, dashboard.png, history.png and settings.png into
+packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.engine_bridge import EngineBridge  # noqa: E402
+from app.main_window import AppContext, MainWindow  # noqa: E402
+from app.settings_store import open_settings  # noqa: E402
+from core.config import parse_config  # noqa: E402
+from core.engine import Engine  # noqa: E402
+from core.prices import cost_of  # noqa: E402
+from core.types import RequestRecord, Usage  # noqa: E402
+
+OUT = ROOT / "packaging" / "screenshots"
+CONFIG = """
+[budget]
+daily_usd = 0.05
+monthly_usd = 0.60
+hard_limit = false
+
+[providers.simulator]
+kind = "simulator"
+latency_scale = 0.1
+"""
+PROMPTS = (
+    "What is a token?",
+    "Summarise the plot of Hamlet in two sentences.",
+    "Step by step, compare quicksort and mergesort and write Python code for both.",
+    "Translate 'good morning' into French.",
+    "Explain how a semantic cache decides two prompts are the same, with examples.",
+    "Design a database schema for a library, then write the SQL and explain each index.",
+    "What is the capital of Australia?",
+    "Why is the sky blue?",
+)
+TIERS = (("fast", "gpt-4.1-nano"), ("balanced", "gpt-4.1-mini"), ("premium", "gpt-4.1"))
+
+
+def past_records(engine: Engine, n: int, days: int) -> list[RequestRecord]:
+    """Simulated requests on earlier days, priced as the real models would be."""
+    rng = random.Random(7)
+    now = time.time()
+    out = []
+    for i in range(n):
+        tier, model = rng.choices(TIERS, weights=(5, 3, 2))[0]
+        finished = now - 86400 * rng.randint(1, days) - rng.randint(0, 20000)
+        usage = Usage(input_tokens=rng.randint(20, 900), output_tokens=rng.randint(60, 1200))
+        price = engine.prices.lookup(model)
+        hit = rng.random() < 0.25
+        cost = cost_of(usage, price) if price else None
+        out.append(
+            RequestRecord(
+                request_id=f"req_sample_{i:03d}",
+                started_at=finished - 2,
+                finished_at=finished,
+                provider="simulator",
+                model=model,
+                tier=tier,
+                route_mode="auto",
+                cache_outcome="exact" if hit else "miss",
+                usage=usage,
+                estimated_input_tokens=usage.input_tokens,
+                cost_usd=Decimal(0) if hit else cost,
+                saved_usd=(cost or Decimal(0)) if hit else Decimal(0),
+                latency_ms=rng.uniform(300, 4000),
+                ttft_ms=rng.uniform(200, 800),
+                simulated=True,
+                prompt=rng.choice(PROMPTS),
+                response="(sample)",
+            )
+        )
+    return out
+
+
+def settle(app: QApplication, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main() -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="centwise-shots-") as tmp:
+        engine = Engine.open(parse_config(CONFIG, "screenshots.toml"), Path(tmp) / "data")
+        engine.ledger.record_many(past_records(engine, 32, days=20))
+        bridge = EngineBridge(engine)
+        try:
+            for i, prompt in enumerate(PROMPTS):
+                model = ("auto", "fast", "balanced", "premium")[i % 4]
+                future = bridge.run(engine.ask(prompt, model=model).collect())
+                assert future is not None
+                future.result(30)
+            window = MainWindow(AppContext(bridge, None), open_settings(Path(tmp) / "qt"))
+            window.resize(1280, 820)
+            window.show()
+            shoot_all(app, window)
+            window.close()
+            window.deleteLater()
+            settle(app, 0.2)
+        finally:
+            bridge.shutdown(close_engine=True)
+    return 0
+
+
+def shoot_all(app: QApplication, window: MainWindow) -> None:
+    playground = window.view("playground")
+    window.show_view("playground")
+    playground.prompt.setPlainText(
+        "Step by step, explain how prompt caching lowers the cost of a chat app, "
+        "and give a short Python example."
+    )
+    playground.system.setPlainText("You are a concise senior engineer.")
+    settle(app, 0.6)
+    playground.send()
+    settle(app, 3.0)
+    window.show_view("dashboard")
+    settle(app, 1.5)
+    history = window.view("history")
+    window.show_view("history")
+    settle(app, 1.0)
+    history.table.selectRow(0)
+    settle(app, 0.8)
+    for key in ("playground", "dashboard", "history", "settings"):
+        window.show_view(key)
+        settle(app, 0.8)
+        path = OUT / f"{key}.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
