@@ -48,6 +48,7 @@ class EngineBridge(QObject):
         self._loop = asyncio.new_event_loop()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-ledger")
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stop_early: set[str] = set()  # Stop pressed before the reply's task ran
         self._deliver.connect(self._on_deliver, Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._run_loop, name="centwise-engine", daemon=True)
         self._thread.start()
@@ -119,6 +120,10 @@ class EngineBridge(QObject):
         task = asyncio.current_task()
         assert task is not None
         self._tasks[tag] = task
+        if tag in self._stop_early:
+            # Cancel at the pipeline's first suspension, so the record says "cancelled".
+            self._stop_early.discard(tag)
+            task.cancel()
         reply = None
         error: BaseException | None = None
         try:
@@ -141,6 +146,8 @@ class EngineBridge(QObject):
         task = self._tasks.get(tag)
         if task is not None:
             task.cancel()
+        else:
+            self._stop_early.add(tag)
 
     # -- plumbing ----------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from typing import TextIO
 import httpx
 
 from core.budget import BudgetPolicy, Forecast
+from core.cache.store import SemanticCache
+from core.cache_stage import CacheStage
 from core.calling import CallStage
 from core.config import CentwiseConfig
 from core.errors import ConfigError
@@ -38,13 +40,14 @@ from core.prices import (
 from core.providers.base import Provider, Secret, load_provider_class
 from core.resilience import BreakerBoard, CircuitBreaker
 from core.router import TierRouter
-from core.stages import BudgetStage, CacheStage, ContextStage, RecordStage, RouteStage
+from core.stages import BudgetStage, ContextStage, RecordStage, RouteStage
 from core.tokens import TokenCounter
 from core.types import Message, RequestRecord
 
 __all__ = ["Engine", "Estimate", "Reply", "Services", "SpendSummary", "build_stages"]
 
 LEDGER_FILE = "ledger.sqlite"
+CACHE_FILE = "cache.sqlite"
 IMPORTED_PRICES_FILE = "prices.json"
 
 
@@ -61,6 +64,7 @@ class Services:
         clock: Callable[[], float],
         key_lookup: Callable[[str], Secret | None],
         client_factory: Callable[[], httpx.AsyncClient],
+        data_dir: Path,
     ) -> None:
         self.config = config
         self.tokens = tokens
@@ -76,6 +80,9 @@ class Services:
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
         self._providers: dict[str, Provider] = {}
+        self.data_dir = data_dir
+        self._cache: SemanticCache | None = None
+        self._cache_lock = asyncio.Lock()
 
     def provider(self, name: str) -> Provider:
         """The provider called ``name`` in the config, created on first use."""
@@ -91,6 +98,38 @@ class Services:
             provider.token_counter = self.tokens
             self._providers[name] = provider
         return self._providers[name]
+
+    async def semantic_cache(self) -> SemanticCache:
+        """The cache, opened on first use in a worker thread (loading the embedding
+        model takes a moment, and must not stall an event loop)."""
+        if self._cache is None:
+            async with self._cache_lock:
+                if self._cache is None:
+                    self._cache = await asyncio.to_thread(self._open_cache)
+        return self._cache
+
+    def semantic_cache_now(self) -> SemanticCache | None:
+        return self._cache
+
+    def _open_cache(self) -> SemanticCache:
+        from core.cache.minilm import MiniLMEmbedder
+
+        cfg = self.config.cache
+        cache = SemanticCache(
+            self.data_dir / CACHE_FILE,
+            MiniLMEmbedder(),
+            max_entries=cfg.max_entries,
+            ttl_seconds=cfg.ttl_seconds,
+            clock=self.clock,
+        )
+        for warning in cache.warnings:
+            self.events.emit(WARNING, warning)
+        return cache
+
+    def tier_rank(self, tier_id: str | None) -> int:
+        """0 for the cheapest tier, rising with capability (the cache's quality floor)."""
+        ids = [t.id for t in self.config.routing.tiers]
+        return ids.index(tier_id) if tier_id in ids else len(ids) - 1
 
     def _make_breaker(self, provider: str, model: str) -> CircuitBreaker:
         settings = self.config.providers.get(provider)
@@ -116,6 +155,9 @@ class Services:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
 
 def build_stages(services: Services) -> list[Stage]:
@@ -124,7 +166,7 @@ def build_stages(services: Services) -> list[Stage]:
         RecordStage(services),
         ContextStage(),
         RouteStage(TierRouter(services.config), services),
-        CacheStage(),
+        CacheStage(services),
         BudgetStage(services.budget),
         CallStage(services),
     ]
@@ -234,6 +276,7 @@ class Engine:
             clock,
             key_lookup or (lambda name: None),
             client_factory or _default_client,
+            data_dir,
         )
         return cls(services, data_dir)
 

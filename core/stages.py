@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from core.ledger import Ledger
     from core.router import TierRouter
 
-__all__ = ["BudgetStage", "CacheStage", "ContextStage", "RecordStage", "RouteStage", "build_record"]
+__all__ = ["BudgetStage", "ContextStage", "RecordStage", "RouteStage", "build_record"]
 
 
 class RecordStage:
@@ -115,15 +115,8 @@ class RouteStage:
         ctx.price = self.services.price_for(decision.provider, decision.model)
         est = self.services.tokens.count_messages(ctx.messages, decision.model)
         ctx.estimated_input_tokens, ctx.estimate_is_approx = est.tokens, est.estimated
-        async with closing(call_next(ctx)) as stream:
-            async for delta in stream:
-                yield delta
-
-
-class CacheStage:
-    """Slot for the semantic cache (issue 4); passes through until it lands."""
-
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        model_max = ctx.price.max_output_tokens if ctx.price else None
+        ctx.max_tokens = self.services.budget.max_tokens(ctx.max_output_tokens, model_max)
         async with closing(call_next(ctx)) as stream:
             async for delta in stream:
                 yield delta
@@ -138,8 +131,7 @@ class BudgetStage:
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
         tokens = ctx.estimated_input_tokens or 0
         self.budget.check_input(tokens, request_id=ctx.request_id, model=ctx.model)
-        model_max = ctx.price.max_output_tokens if ctx.price else None
-        ctx.max_tokens = self.budget.max_tokens(ctx.max_output_tokens, model_max)
+        assert ctx.max_tokens is not None  # set by the route stage
         worst = worst_case_cost(tokens, ctx.max_tokens, ctx.price) if ctx.price else None
         if worst is None and self.budget.has_periodic_limits:
             ctx.warnings.append(

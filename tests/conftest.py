@@ -46,10 +46,12 @@ def make_config() -> Callable[[str], CentwiseConfig]:
 async def make_engine(tmp_path: Path) -> AsyncIterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
-    def make(extra: str = "", **kw: object) -> Engine:
-        engine = Engine.open(
-            parse_config(INSTANT_SIM + extra, "test.toml"), tmp_path / "data", **kw
-        )  # type: ignore[arg-type]
+    def make(extra: str = "", *, cache: bool = False, **kw: object) -> Engine:
+        """An engine on the instant Simulator; the semantic cache only when asked for."""
+        text = INSTANT_SIM + extra
+        if not cache and "[cache]" not in extra:
+            text += "\n[cache]\nenabled = false\n"
+        engine = Engine.open(parse_config(text, "test.toml"), tmp_path / "data", **kw)  # type: ignore[arg-type]
         engines.append(engine)
         return engine
 

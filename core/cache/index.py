@@ -89,6 +89,11 @@ class VectorIndex:
     def capacity(self) -> int:
         return int(self._ids.shape[0])
 
+    def reserve(self, capacity: int) -> None:
+        """Make room for ``capacity`` entries now (avoids regrowth, and its slack)."""
+        if capacity > self.capacity:
+            self._alloc(capacity)
+
     def __len__(self) -> int:
         return self._n
 
@@ -128,7 +133,9 @@ class VectorIndex:
             raise ValueError("duplicate ids in one add()")
         if not np.isfinite(arr).all():
             raise ValueError("vectors must be finite")
-        self.remove(i for i in id_list if i in self._rows)
+        replaced = [i for i in id_list if i in self._rows]
+        if replaced:
+            self.remove(replaced)
         unit = l2_normalise(arr)
         start, end = self._n, self._n + len(id_list)
         if end > self.capacity:
@@ -156,7 +163,7 @@ class VectorIndex:
             self._n = last
             removed += 1
         capacity = self.capacity
-        while capacity > _MIN_CAPACITY and self._n < capacity // 4:
+        while removed and capacity > _MIN_CAPACITY and self._n < capacity // 4:
             capacity //= 2
         if capacity != self.capacity:
             self._alloc(capacity)

@@ -326,41 +326,32 @@ class SemanticCache:
         vec = self._query_vector(prompt, embedding)
         ttl = self.ttl_seconds if ttl_seconds == -1 else ttl_seconds
         pusd = None if cost is None else to_pusd(cost)
-        row = (
-            namespace,
-            normalize_prompt(prompt),
-            prompt,
-            vec.tobytes(),
-            self.embedder.name,
-            response,
-            model,
-            tier,
-            tier_rank,
-            request_id,
-            usage.input_tokens,
-            usage.output_tokens,
-            pusd,
-            now,
-            ttl,
-            finish_reason,
-        )
+        row: tuple[object, ...] = (namespace, normalize_prompt(prompt), prompt, vec.tobytes())
+        row += (self.embedder.name,)
+        row += (response, model, tier, tier_rank, request_id, usage.input_tokens)
+        row += (usage.output_tokens, pusd, now, ttl, finish_reason)
         try:
             with self._lock:
-                with transaction(self._conn):
-                    # The same prompt answered again at this tier or better replaces it.
-                    old = select_ids(
-                        self._conn,
-                        "namespace = ? AND normalized_prompt = ? AND tier_rank <= ?",
-                        (namespace, row[1], tier_rank),
-                    )
-                    delete_ids(self._conn, old)
-                    new_id = int(self._conn.execute(_INSERT, row).lastrowid or 0)
-                self._mirror.forget(old)
-                self._mirror.added(namespace, new_id, vec)
+                new_id = self._insert(row, vec)
                 self._evict_over_limit(now)
         except sqlite3.Error as e:
             self._warn(f"could not store a cache entry: {e}")
             return None
+        return new_id
+
+    def _insert(self, row: tuple[object, ...], vec: np.ndarray) -> int:
+        namespace, normalized, tier_rank = str(row[0]), row[1], row[8]
+        with transaction(self._conn):
+            # The same prompt answered again at this tier or better replaces it.
+            old = select_ids(
+                self._conn,
+                "namespace = ? AND normalized_prompt = ? AND tier_rank <= ?",
+                (namespace, normalized, tier_rank),
+            )
+            delete_ids(self._conn, old)
+            new_id = int(self._conn.execute(_INSERT, row).lastrowid or 0)
+        self._mirror.forget(old)
+        self._mirror.added(namespace, new_id, vec)
         return new_id
 
     def _evict_over_limit(self, now: float) -> None:

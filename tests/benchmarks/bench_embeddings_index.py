@@ -118,6 +118,7 @@ def build_index(data: F32, shortlist: int) -> tuple[VectorIndex, int]:
     """The index over ``data`` and the bytes Python allocated for it (tracemalloc)."""
     tracemalloc.start()
     index = VectorIndex(data.shape[1], shortlist=shortlist)
+    index.reserve(data.shape[0])
     for start in range(0, data.shape[0], 50_000):
         stop = min(data.shape[0], start + 50_000)
         index.add(range(start, stop), data[start:stop])

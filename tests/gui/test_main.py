@@ -16,6 +16,10 @@ from app.main_window import MainWindow
 
 
 def _close_soon(seen: list[str]) -> None:
+    # Quit exactly once: a second quit (after last-window-closed already quit) leaves
+    # Qt in a state where later event loops in this process stop delivering events.
+    QApplication.instance().setQuitOnLastWindowClosed(False)
+
     def close() -> None:
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, MainWindow) and widget.isVisible():
@@ -30,7 +34,10 @@ def test_cli_without_command_runs_the_app(qapp, tmp_path, monkeypatch):
     monkeypatch.setenv("CENTWISE_SETTINGS_DIR", str(tmp_path / "qt"))
     seen: list[str] = []
     _close_soon(seen)
-    assert main(["--data-dir", str(tmp_path / "data")]) == 0
+    try:
+        assert main(["--data-dir", str(tmp_path / "data")]) == 0
+    finally:
+        qapp.setQuitOnLastWindowClosed(True)
     assert seen and seen[0].startswith("Centwise")
     assert (tmp_path / "qt" / "centwise-app.ini").exists()
     assert not [t for t in threading.enumerate() if t.name.startswith("centwise")]

@@ -11,7 +11,13 @@ import pytest
 
 from core.config import parse_config
 from core.engine import Engine
-from core.errors import AuthenticationError, BadRequestError, CircuitOpenError
+from core.errors import (
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    CircuitOpenError,
+    OverloadedError,
+)
 from core.prices import cost_of
 from core.providers.base import Secret
 from tests.integration.servers import Behaviour, LoopbackServer
@@ -45,12 +51,14 @@ provider = "oa"
 model = "gpt-4.1"
 max_complexity = 10
 fallbacks = [{{ provider = "an", model = "claude-sonnet-4-5" }}]
-{extra}
+{extra if "[cache]" in extra else extra + "[cache]" + chr(10) + "enabled = false"}
 """
 
 
 @pytest.fixture
-def engine_for(tmp_path: Path, openai_server: LoopbackServer, anthropic_server: LoopbackServer):
+async def engine_for(
+    tmp_path: Path, openai_server: LoopbackServer, anthropic_server: LoopbackServer
+):
     engines: list[Engine] = []
     sleeps: list[float] = []
 
@@ -72,6 +80,8 @@ def engine_for(tmp_path: Path, openai_server: LoopbackServer, anthropic_server: 
 
     make.sleeps = sleeps  # type: ignore[attr-defined]
     yield make
+    for engine in engines:
+        await engine.aclose()
 
 
 async def test_429_with_retry_after_is_retried_and_recorded(engine_for, openai_server):
@@ -142,7 +152,7 @@ async def test_breaker_opens_and_fails_fast(engine_for, openai_server):
     openai_server.queue(*(Behaviour(status=500) for _ in range(4)))
     for _ in range(2):
         reply = engine.ask("hi", model="oa/gpt-4.1")
-        with pytest.raises(Exception):
+        with pytest.raises((OverloadedError, CircuitOpenError)):
             await reply.collect()
     served = len(openai_server.requests)
     reply = engine.ask("hi", model="oa/gpt-4.1")
@@ -158,10 +168,10 @@ async def test_fallback_to_a_pricier_model_respects_the_hard_budget(
     engine_for, openai_server, anthropic_server
 ):
     # Enough budget for gpt-4.1's worst case but not claude-sonnet's (pricier).
-    engine = engine_for('[budget]\ndaily_usd = 0.0125\nmax_output_tokens = 1000\n')
+    engine = engine_for("[budget]\ndaily_usd = 0.0125\nmax_output_tokens = 1000\n")
     openai_server.queue(*(Behaviour(status=503) for _ in range(3)))
     reply = engine.ask("hello", model="premium")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BudgetExceededError) as info:
         await reply.collect()
     rec = engine.get_record(reply.request_id)
     assert rec.status == "refused" and "daily budget" in str(info.value)
@@ -196,3 +206,49 @@ async def test_the_key_never_reaches_the_ledger_exports_or_errors(
     blob = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert KEY.encode() not in blob and len(blob) > 0
     assert KEY not in caplog.text
+
+
+async def test_when_every_provider_fails_a_safe_cached_answer_is_served(tmp_path, openai_server):
+    cfg = parse_config(
+        f"""
+[providers.oa]
+kind = "openai"
+base_url = "{openai_server.base_url}"
+max_attempts = 2
+[[routing.tiers]]
+id = "fast"
+provider = "oa"
+model = "gpt-4.1-mini"
+max_complexity = 3
+[[routing.tiers]]
+id = "premium"
+provider = "oa"
+model = "gpt-4.1"
+max_complexity = 10
+"""
+    )
+    engine = Engine.open(
+        cfg,
+        tmp_path / "d",
+        key_lookup=lambda name: Secret(KEY),
+        client_factory=lambda: httpx.AsyncClient(trust_env=False),
+    )
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    engine.services.sleep = no_sleep
+    openai_server.queue(Behaviour(text="Paris is the capital of France."))
+    first = await engine.ask("What is the capital of France?", model="fast").collect()
+    openai_server.queue(*(Behaviour(status=503) for _ in range(4)))
+    # A fast-tier answer never serves a premium request... unless every provider is
+    # down: then, as a last resort, it is served and flagged "fallback".
+    rec = await engine.ask("What's the capital city of France?", model="premium").collect()
+    assert rec.status == "ok" and rec.cache_outcome == "fallback", rec.warnings
+    assert rec.response == first.response and rec.cache_matched_request_id == first.request_id
+    assert rec.cost_usd == 0 and [a.status for a in rec.attempts] == ["error"] * 4
+    openai_server.queue(*(Behaviour(status=503) for _ in range(4)))
+    reply = engine.ask("Convert 100 USD to EUR", model="premium")
+    with pytest.raises(OverloadedError):
+        await reply.collect()  # nothing safe in the cache: the failure stands
+    await engine.aclose()

@@ -102,6 +102,10 @@ def test_add_replaces_an_existing_id(rng: np.random.Generator) -> None:
 
 
 def test_capacity_grows_and_shrinks(rng: np.random.Generator) -> None:
+    reserved = VectorIndex(DIM)
+    reserved.reserve(10_000)
+    reserved.add(range(10), unit(rng, 10))
+    assert reserved.capacity == 10_000  # adding does not give the reservation back
     index = VectorIndex(DIM)
     data = unit(rng, 5_000)
     for start in range(0, 5_000, 100):
@@ -111,6 +115,9 @@ def test_capacity_grows_and_shrinks(rng: np.random.Generator) -> None:
     index.remove(range(4_900))
     assert len(index) == 100 and index.capacity <= 1_024
     assert sorted(index.ids().tolist()) == list(range(4_900, 5_000))
+    assert index.search(data[4_950], k=1)[0][0] == 4_950
+    index.reserve(3_000)
+    assert index.capacity == 3_000 and len(index) == 100
     assert index.search(data[4_950], k=1)[0][0] == 4_950
 
 
