@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -146,6 +146,20 @@ class PlaygroundView(QWidget):
         for keys, slot in (("Ctrl+Return", self.send), ("Ctrl+Enter", self.send)):
             QShortcut(QKeySequence(keys), self, slot, context=ctx)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop, context=ctx)
+        # The editors take Ctrl+Enter and Esc for themselves; intercept them there.
+        self.prompt.installEventFilter(self)
+        self.system.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            if enter and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.send()
+                return True
+            if event.key() == Qt.Key.Key_Escape and self.running:
+                self.stop()
+                return True
+        return super().eventFilter(watched, event)
 
     # -- the request -------------------------------------------------------------
 

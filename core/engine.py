@@ -22,6 +22,7 @@ import httpx
 
 from core.budget import BudgetPolicy, Forecast
 from core.cache.store import SemanticCache
+from core.cache.tune import TuneReport, load_pairs, tune
 from core.cache_stage import CacheStage
 from core.calling import CallStage
 from core.config import CentwiseConfig
@@ -106,6 +107,12 @@ class Services:
             async with self._cache_lock:
                 if self._cache is None:
                     self._cache = await asyncio.to_thread(self._open_cache)
+        return self._cache
+
+    def semantic_cache_sync(self) -> SemanticCache:
+        """The cache, opened here and now (for the CLI and the GUI's worker threads)."""
+        if self._cache is None:
+            self._cache = self._open_cache()
         return self._cache
 
     def semantic_cache_now(self) -> SemanticCache | None:
@@ -380,6 +387,20 @@ class Engine:
     def changes_since(self, marker: int, upto: int | None = None) -> list[RequestRecord]:
         return self.ledger.changes_since(marker, upto)
 
+    # -- the semantic cache ----------------------------------------------------
+
+    def cache(self) -> SemanticCache:
+        """The semantic cache (opened on first use; call off the UI thread)."""
+        return self.services.semantic_cache_sync()
+
+    def cache_tune(self, pairs_path: Path, *, guard: bool = True) -> TuneReport:
+        """Hit and false-hit rates against the threshold on the user's labelled pairs."""
+        return tune(load_pairs(pairs_path), self.cache().embedder, guard=guard)
+
+    def mark_bad(self, request_id: str) -> int:
+        """The user marked an answer bad: it is never served from the cache again."""
+        return self.cache().mark_bad(request_id)
+
     async def list_models(self, provider: str) -> list[str]:
         """The models ``provider`` offers (its own listing endpoint)."""
         return await self.services.provider(provider).list_models()
@@ -405,6 +426,13 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.services.aclose()
+        self.ledger.close()
+
+    def close(self) -> None:
+        """Close without an event loop (for commands that made no provider call)."""
+        cache = self.services.semantic_cache_now()
+        if cache is not None:
+            cache.close()
         self.ledger.close()
 
 

@@ -45,8 +45,8 @@ __all__ = [
 
 DEFAULT_THRESHOLDS = tuple(round(0.70 + 0.02 * i, 2) for i in range(15))  # 0.70 .. 0.98
 UNRELATED = "unrelated"
-_REQUIRED = {"a": str, "b": str, "same": bool, "category": str}
-_OPTIONAL = {"domain": str, "note": str}
+_REQUIRED = {"a": str, "b": str, "same": bool}
+_OPTIONAL = {"category": str, "domain": str, "note": str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,8 @@ def _parse_line(text: str, source: str, line: int) -> Pair:
             raise _fail(source, line, f"unknown key {key!r}")
         if key in _OPTIONAL and not isinstance(value, str):
             raise _fail(source, line, f"{key!r} must be a string, got {value!r}")
+    # Without a category, a pair is a paraphrase or a (hard) negative by its label.
+    obj.setdefault("category", "paraphrase" if obj["same"] else "negative")
     for key in ("a", "b", "category"):
         if not obj[key].strip():
             raise _fail(source, line, f"{key!r} is empty")

@@ -13,12 +13,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ask, keys, prices, spend
+from core.cli import ask, cache, keys, prices, spend
 from core.cli.common import EXIT_USAGE, run_command
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (ask, spend, prices, keys)
+COMMANDS = (ask, spend, cache, prices, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

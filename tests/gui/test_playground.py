@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog
 
 from app.formatting import fmt_usd
@@ -92,6 +93,24 @@ def test_stop_cancels_a_slow_reply(qtbot, make_bridge, make_window):
     assert bridge.engine.get_record(rec.request_id).status == "cancelled"
     assert not pg.running and pg.send_button.isEnabled()
     assert window.error_banner.isHidden()
+
+
+def test_ctrl_enter_sends_and_escape_stops(qtbot, make_bridge, make_window):
+    bridge = make_bridge(latency_scale=1)
+    window = make_window(bridge)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    pg = window.view("playground")
+    pg.prompt.setPlainText("Tell me about tokens.")
+    pg.model.setCurrentText("premium")
+    pg.prompt.setFocus()
+    with qtbot.waitSignal(bridge.delta, timeout=10000):
+        qtbot.keyClick(pg.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert pg.running and pg.prompt.toPlainText() == "Tell me about tokens."
+    with qtbot.waitSignal(pg.reply_finished, timeout=10000) as blocker:
+        qtbot.keyClick(pg.prompt, Qt.Key.Key_Escape)
+    assert blocker.args[0].status == "cancelled"
 
 
 def test_escape_stops_while_waiting_for_the_first_token(qtbot, make_bridge, make_window):

@@ -201,3 +201,28 @@ def test_prices_import_reports_changes_and_rejects_bad_files(cli):
     assert code == 2 and "bad.json" in err and "input_cost_per_token" in err
     code, out, _ = cli("prices", "show", "gpt-4.1")
     assert "0.000003" in out  # the good import is still in force
+
+
+def test_cache_commands(cli):
+    code, _, _ = cli("ask", "How do I reverse a list in Python?", "--model", "fast")
+    code, out, _ = cli("ask", "how do I reverse a list in python", "--json")
+    assert json.loads(out)["cache"]["outcome"] in ("exact", "semantic")
+    code, out, _ = cli("cache", "stats", "--json")
+    stats = json.loads(out)
+    assert code == 0 and stats["entries"] == 1 and stats["hits"] == 1
+    assert Decimal(stats["saved_usd"]) > 0
+    code, out, _ = cli("cache", "search", "reverse a list", "--json")
+    assert json.loads(out)["results"][0]["prompt"] == "How do I reverse a list in Python?"
+    pairs = cli.tmp / "pairs.jsonl"
+    pairs.write_text(
+        '{"a": "Convert 100 USD to EUR", "b": "Convert 100 EUR to USD", "same": false}\n'
+        '{"a": "How do I boil an egg?", "b": "How should I boil an egg?", "same": true}\n'
+    )
+    code, out, _ = cli("cache", "tune", str(pairs), "--json")
+    assert code == 0 and json.loads(out)
+    bad = cli.tmp / "bad.jsonl"
+    bad.write_text('{"a": "x", "b": "y"}\n')
+    code, _, err = cli("cache", "tune", str(bad))
+    assert code == 2 and "line 1" in err.lower() or ":1:" in err
+    code, out, _ = cli("cache", "clear")
+    assert code == 0 and "removed 1" in out

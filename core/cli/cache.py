@@ -1,0 +1,129 @@
+"""``centwise cache``: stats, search, clear, and tuning the threshold on your pairs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.cache.tune import render_table, report_to_json
+from core.cli.common import EXIT_OK, open_engine, print_json
+from core.money import format_usd, usd_str
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("cache", help="the semantic cache")
+    csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    st = csub.add_parser("stats", help="entries, hits and savings per namespace")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(handler=run_stats)
+    se = csub.add_parser("search", help="cached prompts most similar to TEXT")
+    se.add_argument("text")
+    se.add_argument("-k", type=int, default=10)
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(handler=run_search)
+    cl = csub.add_parser("clear", help="remove every cached answer")
+    cl.set_defaults(handler=run_clear)
+    bad = csub.add_parser("invalidate", help="never serve the answer of REQUEST_ID again")
+    bad.add_argument("request_id")
+    bad.set_defaults(handler=run_invalidate)
+    tu = csub.add_parser("tune", help="hit and false-hit rates by threshold on labelled pairs")
+    tu.add_argument("pairs", help='JSONL lines of {"a", "b", "same"}')
+    tu.add_argument("--no-guard", action="store_true", help="measure without the guard")
+    tu.add_argument("--json", action="store_true")
+    tu.set_defaults(handler=run_tune)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        stats = engine.cache().stats()
+        threshold = engine.config.cache.similarity_threshold
+    finally:
+        engine.close()
+    if args.json:
+        print_json(
+            {
+                "entries": stats.entries,
+                "hits": stats.hits,
+                "saved_usd": usd_str(stats.saved_usd),
+                "threshold": threshold,
+                "namespaces": [
+                    {
+                        "namespace": n.namespace,
+                        "entries": n.entries,
+                        "hits": n.hits,
+                        "saved_usd": usd_str(n.saved_usd),
+                    }
+                    for n in stats.namespaces
+                ],
+            }
+        )
+        return EXIT_OK
+    print(
+        f"{stats.entries} entries, {stats.hits} hits, saved {format_usd(stats.saved_usd)} "
+        f"(threshold {threshold})"
+    )
+    for n in stats.namespaces:
+        print(f"  {n.namespace[:16]:<16} {n.entries:>7} entries {n.hits:>7} hits")
+    return EXIT_OK
+
+
+def run_search(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        results = engine.cache().search(args.text, args.k)
+    finally:
+        engine.close()
+    rows = [
+        {
+            "similarity": round(r.similarity, 4),
+            "prompt": r.entry.prompt,
+            "tier": r.entry.tier,
+            "model": r.entry.model,
+            "hits": r.entry.hits,
+            "request_id": r.entry.request_id,
+        }
+        for r in results
+    ]
+    if args.json:
+        print_json({"query": args.text, "results": rows})
+    else:
+        for r in results:
+            print(f"{r.similarity:.3f}  {r.entry.tier or '-':<9} {r.entry.prompt[:90]}")
+    return EXIT_OK
+
+
+def run_clear(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        n = engine.cache().clear()
+    finally:
+        engine.close()
+    print(f"removed {n} cached answers")
+    return EXIT_OK
+
+
+def run_invalidate(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        n = engine.mark_bad(args.request_id)
+    finally:
+        engine.close()
+    print(f"{n} cached answer(s) from {args.request_id} will not be served again")
+    return EXIT_OK
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    try:
+        report = engine.cache_tune(Path(args.pairs), guard=not args.no_guard)
+    finally:
+        engine.close()
+    if args.json:
+        print_json(report_to_json(report))
+    else:
+        print(render_table(report))
+    return EXIT_OK
