@@ -35,7 +35,7 @@ from core.serialize import record_to_json
 __all__ = ["ANY", "HistoryView"]
 
 ANY = "any"
-CACHE_OUTCOMES = ("miss", "exact", "semantic")
+CACHE_OUTCOMES = ("miss", "exact", "semantic", "fallback")
 STATUSES = ("ok", "error", "refused", "rejected", "cancelled")
 
 

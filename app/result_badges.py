@@ -102,12 +102,14 @@ def routing_tooltip(rec: RequestRecord) -> str:
 
 
 def _cache_text(rec: RequestRecord) -> str:
-    if rec.cache_outcome == "semantic" and rec.cache_similarity is not None:
-        return f"cache: semantic {rec.cache_similarity:.2f}"
+    if rec.cache_outcome in ("semantic", "fallback") and rec.cache_similarity is not None:
+        return f"cache: {rec.cache_outcome} (similarity {rec.cache_similarity:.2f})"
     return f"cache: {rec.cache_outcome}"
 
 
 def _cache_tip(rec: RequestRecord) -> str:
+    if rec.cache_outcome == "fallback":
+        return f"Providers failed; served the cached answer of {rec.cache_matched_request_id}"
     if rec.cache_matched_request_id:
         return f"Answered from {rec.cache_matched_request_id}"
     return "Not answered from the cache" if rec.cache_outcome == "miss" else ""

@@ -166,3 +166,16 @@ def test_simulator_banner_and_restored_view(qtbot, make_bridge, make_window, set
     again = make_window(bridge)
     assert again.current_view_key() == "history"
     assert settings.value("window/view") == "history"
+
+
+def test_a_repeated_prompt_shows_the_cache_hit_and_what_it_saved(qtbot, make_bridge, make_window):
+    window = make_window(make_bridge())
+    pg = window.view("playground")
+    first = _send(qtbot, pg, "What is a token?", model="balanced")
+    second = _send(qtbot, pg, "What is a token?", model="balanced")
+    assert first.cache_outcome == "miss" and second.cache_outcome in ("exact", "semantic")
+    badges = pg.badges.labels
+    assert badges["cache"].text().startswith(f"cache: {second.cache_outcome}")
+    assert first.request_id in badges["cache"].toolTip()
+    assert badges["saved"].text() == f"saved: {fmt_usd(second.saved_usd)}"
+    assert second.saved_usd > 0
