@@ -84,6 +84,7 @@ class Services:
         self.data_dir = data_dir
         self._cache: SemanticCache | None = None
         self._cache_lock = asyncio.Lock()
+        self.startup_warnings: list[str] = []
 
     def provider(self, name: str) -> Provider:
         """The provider called ``name`` in the config, created on first use."""
@@ -270,8 +271,9 @@ class Engine:
         # schema, small tables) keeps start-up instant. Damage found later still
         # raises CorruptLedgerError from the read that meets it.
         ledger = Ledger.open(data_dir / LEDGER_FILE, recover=recover_ledger, full_check=False)
+        warnings = []
         if ledger.recovered_from is not None:
-            events.emit(WARNING, f"the ledger was unreadable and kept at {ledger.recovered_from}")
+            warnings.append(f"the ledger was unreadable and was kept at {ledger.recovered_from}")
         tokens = TokenCounter()
         tokens.count_text("", "gpt-4o")  # load the common encoding now, not mid-request
         services = Services(
@@ -285,6 +287,9 @@ class Engine:
             client_factory or _default_client,
             data_dir,
         )
+        services.startup_warnings.extend(warnings)
+        for warning in warnings:
+            events.emit(WARNING, warning)
         return cls(services, data_dir)
 
     def ask(
@@ -358,6 +363,22 @@ class Engine:
             monthly_usd=self.config.budget.monthly_usd,
         )
 
+    @property
+    def price_source(self) -> str:
+        """Where the price table came from, in words (file, version, date)."""
+        return self.prices.source
+
+    @property
+    def startup_warnings(self) -> list[str]:
+        """Warnings raised while opening, before any listener could subscribe."""
+        return list(self.services.startup_warnings)
+
+    def runs_only_on_simulator(self) -> bool:
+        """True when every tier and fallback goes to a Simulator provider."""
+        tiers = self.config.routing.tiers
+        names = {t.provider for t in tiers} | {f.provider for t in tiers for f in t.fallbacks}
+        return all(self.config.providers[n].kind == "simulator" for n in names)
+
     # -- the ledger, as the GUI and CLI read it --------------------------------
 
     def history(
@@ -412,10 +433,17 @@ class Engine:
     def forecast(self) -> Forecast:
         return self.services.budget.forecast()
 
-    def export(self, fmt: str, out: TextIO, since: date | None = None) -> int:
+    def export(
+        self,
+        fmt: str,
+        out: TextIO,
+        since: date | None = None,
+        filters: LedgerFilter | None = None,
+    ) -> int:
+        """Write the matching requests as CSV or JSONL; returns how many."""
         if fmt not in ("csv", "jsonl"):
             raise ConfigError(f"unknown export format {fmt!r}: use csv or jsonl")
-        return self.ledger.export(fmt, out, since)  # type: ignore[arg-type]
+        return self.ledger.export(fmt, out, since, filters)  # type: ignore[arg-type]
 
     def import_prices(self, path: Path) -> PriceDiff:
         """Validate a LiteLLM-format price file and make it this engine's table."""

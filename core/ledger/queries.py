@@ -87,10 +87,14 @@ def count(conn: sqlite3.Connection, f: LedgerFilter | None) -> int:
 
 
 def keyset_batch(
-    conn: sqlite3.Connection, since: date | None, after: tuple[float, int] | None, size: int
+    conn: sqlite3.Connection,
+    filters: LedgerFilter | None,
+    after: tuple[float, int] | None,
+    size: int,
 ) -> list[tuple[tuple[float, int], RequestRecord]]:
-    """The next ``size`` records oldest first, after the ``(finished_at, rowid)`` mark."""
-    where, params = _requests_where(LedgerFilter(since=since))
+    """The next ``size`` matching records oldest first, after the ``(finished_at, rowid)``
+    mark."""
+    where, params = _requests_where(filters or LedgerFilter())
     if after is not None:
         clause = "(finished_at > ? OR (finished_at = ? AND rowid > ?))"
         where = (where + " AND " if where else " WHERE ") + clause

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -257,21 +258,32 @@ class Ledger:
         with self._read() as conn:
             return queries.count(conn, filters)
 
-    def iter_records(self, since: date | None = None) -> Iterator[RequestRecord]:
-        """Every record (from local date ``since``), oldest first, read in batches."""
+    def iter_records(
+        self, since: date | None = None, filters: LedgerFilter | None = None
+    ) -> Iterator[RequestRecord]:
+        """Every record matching ``filters`` (from local date ``since``), oldest first,
+        read in batches."""
+        if since is not None:
+            filters = replace(filters or LedgerFilter(), since=since)
         after: tuple[float, int] | None = None
         while True:
             with self._read() as conn:
-                batch = queries.keyset_batch(conn, since, after, _ITER_BATCH)
+                batch = queries.keyset_batch(conn, filters, after, _ITER_BATCH)
             for mark, rec in batch:
                 after = mark
                 yield rec
             if len(batch) < _ITER_BATCH:
                 return
 
-    def export(self, fmt: ExportFormat, out: TextIO, since: date | None = None) -> int:
-        """Write records as ``csv`` or ``jsonl`` to ``out``; returns rows written."""
-        return write_export(fmt, out, self.iter_records(since))
+    def export(
+        self,
+        fmt: ExportFormat,
+        out: TextIO,
+        since: date | None = None,
+        filters: LedgerFilter | None = None,
+    ) -> int:
+        """Write matching records as ``csv`` or ``jsonl`` to ``out``; returns rows written."""
+        return write_export(fmt, out, self.iter_records(since, filters))
 
     def latest_rowid(self) -> int:
         """The newest row number, for polling with :meth:`changes_since`."""

@@ -223,6 +223,6 @@ def test_cache_commands(cli):
     bad = cli.tmp / "bad.jsonl"
     bad.write_text('{"a": "x", "b": "y"}\n')
     code, _, err = cli("cache", "tune", str(bad))
-    assert code == 2 and "line 1" in err.lower() or ":1:" in err
+    assert (code == 2 and "line 1" in err.lower()) or ":1:" in err
     code, out, _ = cli("cache", "clear")
     assert code == 0 and "removed 1" in out
