@@ -13,7 +13,6 @@ Embedding runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -54,8 +53,14 @@ class CacheStage:
                 async for delta in stream:
                     yield delta
             return
-        cache = await self.services.semantic_cache()
-        vector = await asyncio.to_thread(_embed, cache.embedder, ctx.prompt)
+        try:
+            vector = await self.services.embed_prompt(ctx.prompt, ctx.request_id)
+        except ProviderError as e:  # the embeddings service is down: answer uncached
+            ctx.warnings.append(f"cache skipped: embedding failed ({e})")
+            async with closing(call_next(ctx)) as stream:
+                async for delta in stream:
+                    yield delta
+            return
         hit = await self._lookup(ctx, namespace, vector, floor=True)
         if hit is not None:
             self._serve(ctx, hit, hit.outcome)
@@ -133,11 +138,6 @@ class CacheStage:
             self.services.clock(),
             status="ok",
         )
-
-
-def _embed(embedder: object, text: str) -> np.ndarray:
-    vectors = embedder.embed([text])  # type: ignore[attr-defined]
-    return np.asarray(vectors[0], dtype=np.float32)
 
 
 def _chunks(text: str) -> list[str]:

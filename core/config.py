@@ -24,9 +24,11 @@ __all__ = [
     "CentwiseConfig",
     "ContextConfig",
     "FallbackTarget",
+    "FeatureWeight",
     "ObservabilityConfig",
     "ProviderConfig",
     "RoutingConfig",
+    "RoutingWeights",
     "TierConfig",
     "load_config",
     "parse_config",
@@ -67,6 +69,12 @@ class CacheConfig(_Section):
     max_entries: int = Field(50000, gt=0)
     # Above this temperature answers vary by design, so they are not cached.
     cacheable_max_temperature: float = Field(0.7, ge=0, le=2)
+    # "minilm" runs all-MiniLM-L6-v2 on the device; "provider" uses embedder_provider's
+    # embeddings endpoint with embedder_model (its spend is recorded as "embedding").
+    embedder: Literal["minilm", "provider"] = "minilm"
+    embedder_provider: str | None = None
+    embedder_model: str | None = None
+    embedder_dim: int = Field(1536, gt=0)
 
 
 class FallbackTarget(_Section):
@@ -90,9 +98,45 @@ def _default_tiers() -> tuple[TierConfig, ...]:
     )
 
 
+class FeatureWeight(_Section):
+    """One routing feature: ``per`` points for each unit of it, capped at ``max``."""
+
+    per: float = Field(ge=0, le=10)
+    max: float = Field(ge=0, le=10)
+
+
+class RoutingWeights(_Section):
+    """How much each feature adds to the 0-10 complexity score (see ``core.router``).
+
+    Units: ``length`` per 1,000 prompt tokens; ``code_blocks``, ``reasoning_verbs``,
+    ``multi_step``, ``math`` and ``high_stakes`` per match; ``structured_output`` once;
+    ``questions`` per question after the first; ``conversation_depth`` per earlier turn.
+    """
+
+    length: FeatureWeight = FeatureWeight(per=1.5, max=3.0)
+    code_blocks: FeatureWeight = FeatureWeight(per=1.5, max=2.5)
+    structured_output: FeatureWeight = FeatureWeight(per=1.0, max=1.0)
+    reasoning_verbs: FeatureWeight = FeatureWeight(per=1.5, max=4.0)
+    multi_step: FeatureWeight = FeatureWeight(per=0.5, max=2.0)
+    questions: FeatureWeight = FeatureWeight(per=0.5, max=1.5)
+    math: FeatureWeight = FeatureWeight(per=0.75, max=2.0)
+    high_stakes: FeatureWeight = FeatureWeight(per=1.5, max=3.0)
+    conversation_depth: FeatureWeight = FeatureWeight(per=0.25, max=1.5)
+
+
 class RoutingConfig(_Section):
     enabled: bool = True
     tiers: tuple[TierConfig, ...] = Field(default_factory=_default_tiers)
+    weights: RoutingWeights = Field(default_factory=RoutingWeights)
+    #: The tier that judges answers (eval, compare --judge, quality sampling); None:
+    #: the top tier.
+    judge_tier: str | None = None
+    #: Routed quality / baseline quality that eval and calibration must reach.
+    target_retention: float = Field(0.95, gt=0, le=1)
+    #: A tier whose mean judged score (1-10) falls below this raises a quality alert.
+    min_quality_score: float = Field(7.0, ge=1, le=10)
+    #: Judged samples (or votes) a tier needs before its quality can raise an alert.
+    quality_alert_min_samples: int = Field(5, ge=1)
 
     @field_validator("tiers")
     @classmethod
@@ -108,6 +152,13 @@ class RoutingConfig(_Section):
                 "the highest tier's max_complexity must be 10 so every score has a tier"
             )
         return tuple(ordered)
+
+    @model_validator(mode="after")
+    def _judge_tier_known(self) -> RoutingConfig:
+        if self.judge_tier is not None and self.judge_tier not in {t.id for t in self.tiers}:
+            ids = ", ".join(t.id for t in self.tiers)
+            raise ValueError(f"judge_tier {self.judge_tier!r} is not a tier id ({ids})")
+        return self
 
 
 class ContextConfig(_Section):

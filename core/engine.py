@@ -19,8 +19,16 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+import numpy as np
 
 from core.budget import BudgetPolicy, Forecast
+from core.cache.backends import (
+    BlockingRemoteEmbedder,
+    make_remote_embedder,
+    remote_embedder_name,
+)
+from core.cache.embedder import Embedder
+from core.cache.remote_embedders import RemoteEmbedder
 from core.cache.store import SemanticCache
 from core.cache.tune import TuneReport, load_pairs, tune
 from core.cache_stage import CacheStage
@@ -34,6 +42,7 @@ from core.prices import (
     ModelPrice,
     PriceDiff,
     PriceTable,
+    cost_of,
     diff_tables,
     import_price_file,
     worst_case_cost,
@@ -43,7 +52,7 @@ from core.resilience import BreakerBoard, CircuitBreaker
 from core.router import TierRouter
 from core.stages import BudgetStage, ContextStage, RecordStage, RouteStage
 from core.tokens import TokenCounter
-from core.types import Message, RequestRecord
+from core.types import Message, RequestRecord, Usage
 
 __all__ = ["Engine", "Estimate", "Reply", "Services", "SpendSummary", "build_stages"]
 
@@ -119,13 +128,63 @@ class Services:
     def semantic_cache_now(self) -> SemanticCache | None:
         return self._cache
 
-    def _open_cache(self) -> SemanticCache:
-        from core.cache.minilm import MiniLMEmbedder
+    def _cache_embedder(self) -> Embedder:
+        cfg = self.config.cache
+        if cfg.embedder == "minilm":
+            from core.cache.minilm import MiniLMEmbedder
 
+            return MiniLMEmbedder()
+        key = self._key_lookup(cfg.embedder_provider or "")
+        return BlockingRemoteEmbedder(
+            lambda client: make_remote_embedder(self.config, client, key),
+            remote_embedder_name(self.config),
+            cfg.embedder_dim,
+        )
+
+    async def embed_prompt(self, text: str, request_id: str) -> np.ndarray:
+        """The prompt's vector for the cache, off the event loop. A remote embedder's
+        tokens are priced and recorded in the ledger as embedding spend."""
+        cache = await self.semantic_cache()
+        if self.config.cache.embedder == "minilm":
+            vectors = await asyncio.to_thread(cache.embedder.embed, [text])
+            return np.asarray(vectors[0], dtype=np.float32)
+        if self._client is None:
+            self._client = self._client_factory()
+        key = self._key_lookup(self.config.cache.embedder_provider or "")
+        remote = make_remote_embedder(self.config, self._client, key)
+        started = self.clock()
+        vectors, tokens = await remote.aembed([text])
+        self._record_embedding(remote, tokens, started, request_id)
+        return np.asarray(vectors[0], dtype=np.float32)
+
+    def _record_embedding(
+        self, remote: RemoteEmbedder, tokens: int, started: float, request_id: str
+    ) -> None:
+        usage = Usage(input_tokens=tokens)
+        price = self.prices.lookup(remote.model)
+        cost = cost_of(usage, price) if price else None
+        estimated = remote.last_usage.estimated if remote.last_usage else False
+        self.ledger.record(
+            RequestRecord(
+                request_id=f"{request_id}-emb",
+                started_at=started,
+                finished_at=self.clock(),
+                purpose="embedding",
+                provider=self.config.cache.embedder_provider,
+                model=remote.model,
+                usage=usage,
+                usage_estimated=estimated,
+                cost_usd=cost,
+                cost_known=cost is not None,
+                warnings=[] if cost is not None else [f"no price known for {remote.model}"],
+            )
+        )
+
+    def _open_cache(self) -> SemanticCache:
         cfg = self.config.cache
         cache = SemanticCache(
             self.data_dir / CACHE_FILE,
-            MiniLMEmbedder(),
+            self._cache_embedder(),
             max_entries=cfg.max_entries,
             ttl_seconds=cfg.ttl_seconds,
             clock=self.clock,
@@ -165,6 +224,9 @@ class Services:
             self._client = None
         if self._cache is not None:
             self._cache.close()
+            close = getattr(self._cache.embedder, "close", None)
+            if close is not None:
+                close()
             self._cache = None
 
 
