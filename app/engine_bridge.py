@@ -3,8 +3,11 @@
 One asyncio event loop runs on a dedicated worker thread ("centwise-engine"). The UI
 submits work with :meth:`EngineBridge.run` (a coroutine), :meth:`EngineBridge.call`
 (a blocking ledger read, run on a one-thread pool so a slow page never stalls a
-streaming reply) or :meth:`EngineBridge.call_on_loop` (a quick sync call that must
-share the loop's thread, such as token counting). Results and stream deltas come back
+streaming reply), :meth:`EngineBridge.call_slow` (seconds of work, such as tuning the
+cache threshold, on its own thread so ledger reads are not queued behind it) or
+:meth:`EngineBridge.call_on_loop` (a quick sync call that must share the loop's thread,
+such as token counting). :meth:`EngineBridge.reopen` swaps in a new engine (a saved
+config) and closes the old one once its work is done. Results and stream deltas come back
 to the UI thread only through queued Qt signals; no widget is touched off-thread.
 """
 
@@ -47,6 +50,7 @@ class EngineBridge(QObject):
         self._closed = False
         self._loop = asyncio.new_event_loop()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-ledger")
+        self._slow = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-work")
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop_early: set[str] = set()  # Stop pressed before the reply's task ran
         self._deliver.connect(self._on_deliver, Qt.ConnectionType.QueuedConnection)
@@ -83,6 +87,44 @@ class EngineBridge(QObject):
         future = self._pool.submit(fn, *args, **kwargs)
         future.add_done_callback(partial(self._post, on_result, on_error))
         return future
+
+    def call_slow(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        **kwargs: Any,
+    ) -> concurrent.futures.Future[Any] | None:
+        """Run long blocking work (embedding, tuning) on its own worker thread."""
+        if self._closed:
+            return None
+        future = self._slow.submit(fn, *args, **kwargs)
+        future.add_done_callback(partial(self._post, on_result, on_error))
+        return future
+
+    def reopen(
+        self,
+        open_engine: Callable[[], Engine],
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> concurrent.futures.Future[Any] | None:
+        """Open a new engine with ``open_engine()`` and make it :attr:`engine`.
+
+        New work goes to the new engine at once; the old one is closed after its
+        running replies and the reads already queued for it have finished. If opening
+        fails, the old engine stays. ``on_result`` gets the new engine.
+        """
+        return self.run(self._reopen(open_engine), on_result, on_error)
+
+    async def _reopen(self, open_engine: Callable[[], Engine]) -> Engine:
+        new = open_engine()
+        old, self.engine = self.engine, new
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for pool in (self._pool, self._slow):  # barriers: queued reads finish first
+            await asyncio.wrap_future(pool.submit(lambda: None))
+        await old.aclose()
+        return new
 
     def call_on_loop(
         self,
@@ -183,6 +225,7 @@ class EngineBridge(QObject):
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._slow.shutdown(wait=True, cancel_futures=True)
         future = asyncio.run_coroutine_threadsafe(self._final(close_engine), self._loop)
         try:
             future.result(timeout)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from app.engine_bridge import EngineBridge
 from app.formatting import fmt_ms, fmt_time, fmt_tokens, fmt_usd
+from app.qt_none import no_data
 from core.ledger import LedgerFilter
 from core.types import RequestRecord
 
@@ -73,7 +74,7 @@ class HistoryTableModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(
+    def _header(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if role != Qt.ItemDataRole.DisplayRole:
@@ -84,7 +85,17 @@ class HistoryTableModel(QAbstractTableModel):
             return str(section + 1)
         return None
 
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        value = self._header(section, orientation, role)
+        return no_data() if value is None else value
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        value = self._data(index, role)
+        return no_data() if value is None else value
+
+    def _data(self, index: Index, role: int) -> Any:
         if not index.isValid() or not 0 <= index.row() < self._count:
             return None
         name, render = COLUMNS[index.column()]

@@ -7,19 +7,24 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
+from app.app_engine import EngineFactory, open_app_engine
+from app.config_file import load_app_config, resolve_config_path
 from app.engine_bridge import EngineBridge
 from app.main_window import AppContext, MainWindow
 from app.settings_store import open_settings
-from core.cli.common import EXIT_USAGE, open_engine
-from core.config import config_from_env
+from core.cli.common import EXIT_USAGE
 from core.errors import CentwiseError
+from core.keys import KeyStore
 
 __all__ = ["build_window", "run_app"]
 
 
-def build_window(bridge: EngineBridge, args: argparse.Namespace) -> MainWindow:
+def build_window(
+    bridge: EngineBridge, args: argparse.Namespace, keys: KeyStore, factory: EngineFactory
+) -> MainWindow:
     """The main window for ``bridge``, with settings from ``$CENTWISE_SETTINGS_DIR``."""
-    context = AppContext(bridge, config_from_env(getattr(args, "config", None)))
+    path, _explicit = resolve_config_path(getattr(args, "config", None))
+    context = AppContext(bridge, path, keys, factory)
     return MainWindow(context, open_settings(getattr(args, "settings_dir", None)))
 
 
@@ -31,14 +36,16 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Centwise")
     app.setApplicationName("Centwise")
+    keys = KeyStore()
     try:
-        engine = open_engine(args)
+        path, explicit = resolve_config_path(getattr(args, "config", None))
+        engine, factory = open_app_engine(args, load_app_config(path, explicit), keys)
     except CentwiseError as e:
         print(f"centwise: {e}", file=sys.stderr)
         return EXIT_USAGE
     bridge = EngineBridge(engine)
     try:
-        window = build_window(bridge, args)
+        window = build_window(bridge, args, keys, factory)
         window.show()
         code = app.exec()
         window.close()

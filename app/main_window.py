@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -22,19 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.alerts import AlertMonitor, DesktopNotifier
 from app.banner import MessageBanner
+from app.cache_view import CacheView
+from app.config_file import default_config_path
 from app.dashboard import SpendDashboard
 from app.engine_bridge import EngineBridge
 from app.engine_events import EngineEvents
 from app.errors import show_error
-from app.facade_extras import runs_only_on_simulator, startup_warnings
 from app.history import HistoryView
 from app.ledger_watcher import LedgerWatcher
 from app.playground import PlaygroundView
-from app.settings_view import SettingsView
+from app.settings_view import EngineOpener, SettingsView
 from core.budget import BudgetAlert
+from core.engine import Engine
+from core.keys import KeyStore
+from core.resources import resource_path
 
-__all__ = ["SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec"]
+__all__ = ["SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec", "app_icon"]
 
 SIMULATOR_NOTICE = (
     "Running on the offline Simulator — costs are what the real models would charge. "
@@ -45,10 +50,23 @@ STATUS_TIMEOUT_MS = 15000
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
-    """What every view may be built from."""
+    """What every view may be built from.
+
+    ``config_path`` is where Settings saves (default: the user config dir); ``keys``
+    holds API keys (default: the OS keyring); ``open_engine`` re-opens the engine
+    after a save (without it, Settings asks for a restart).
+    """
 
     bridge: EngineBridge
     config_path: Path | None = None
+    keys: KeyStore | None = None
+    open_engine: EngineOpener | None = None
+
+    def key_store(self) -> KeyStore:
+        return self.keys if self.keys is not None else KeyStore()
+
+    def settings_path(self) -> Path:
+        return self.config_path if self.config_path is not None else default_config_path()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +80,23 @@ VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("playground", "Playground", lambda c: PlaygroundView(c.bridge)),
     ViewSpec("dashboard", "Spend", lambda c: SpendDashboard(c.bridge)),
     ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
-    ViewSpec("settings", "Settings", lambda c: SettingsView(c.bridge, c.config_path)),
+    ViewSpec("cache", "Cache", lambda c: CacheView(c.bridge)),
+    ViewSpec(
+        "settings",
+        "Settings",
+        lambda c: SettingsView(c.bridge, c.key_store(), c.settings_path(), c.open_engine),
+    ),
 )
+
+
+def app_icon() -> QIcon:
+    """The Centwise icon (SVG, with the 256 px PNG for platforms without SVG icons)."""
+    icon = QIcon()
+    for name in ("icons/centwise.svg", "icons/centwise-256.png"):
+        path = resource_path(name)
+        if path.exists():
+            icon.addFile(str(path))
+    return icon
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +114,7 @@ class MainWindow(QMainWindow):
         self.bridge = context.bridge
         self.settings = settings
         self.setWindowTitle("Centwise — what every LLM call costs, and why")
+        self.setWindowIcon(app_icon())
         self.events = EngineEvents(self.bridge.engine.events, self)
         self.watcher = LedgerWatcher(self.bridge, poll_interval_ms)
 
@@ -91,6 +125,7 @@ class MainWindow(QMainWindow):
         self.nav.setMaximumWidth(150)
         self.stack = QStackedWidget()
         self.views: dict[str, QWidget] = {}
+        self._retired: list[QWidget] = []
         for spec in VIEWS:
             view = spec.build(context)
             view.setObjectName(f"view_{spec.key}")
@@ -98,6 +133,8 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(view)
             self.nav.addItem(spec.title)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.alerts = AlertMonitor(self.bridge, self)
+        self.notifier = DesktopNotifier(self.windowIcon(), self)
 
         body = QHBoxLayout()
         body.addWidget(self.nav)
@@ -114,6 +151,13 @@ class MainWindow(QMainWindow):
         self.events.budget_alert.connect(self.on_budget_alert)
         self.events.warning.connect(lambda text: self.show_message(text, "warning"))
         self.events.request_finished.connect(lambda _rec: self.watcher.poll_now())
+        self.events.request_finished.connect(self.alerts.on_request_finished)
+        self.alerts.alert.connect(lambda _kind, text: self.raise_alert(text))
+        self.alerts.resolved.connect(
+            lambda _kind, text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+        )
+        settings_view = self.views["settings"]
+        settings_view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
         self.watcher.changed.connect(self._ledger_changed)
         self.simulator_banner.dismissed.connect(
             lambda: self.settings.setValue("banners/simulator_dismissed", True)
@@ -133,6 +177,27 @@ class MainWindow(QMainWindow):
     def current_view_key(self) -> str:
         return list(self.views)[max(self.stack.currentIndex(), 0)]
 
+    def on_engine_reopened(self, _engine: Engine) -> None:
+        """Rebuild the views that read the config when built (Settings stays as it is).
+
+        The old views are hidden and kept until the window closes, so answers still
+        on their way to them land on live widgets.
+        """
+        current = self.current_view_key()
+        for i, spec in enumerate(VIEWS):
+            if spec.key == "settings":
+                continue
+            old = self.views[spec.key]
+            view = spec.build(self.context)
+            view.setObjectName(f"view_{spec.key}")
+            self.stack.insertWidget(i, view)
+            self.stack.removeWidget(old)
+            old.hide()
+            self._retired.append(old)
+            self.views[spec.key] = view
+        self.show_view(current)
+        self.statusBar().showMessage("Settings applied", STATUS_TIMEOUT_MS)
+
     def _ledger_changed(self, _records: list[object]) -> None:
         for view in self.views.values():
             listener = getattr(view, "on_ledger_changed", None)
@@ -150,14 +215,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
 
     def on_budget_alert(self, alert: BudgetAlert) -> None:
-        self.alert_banner.show_text(f"Budget alert: {alert.message}", "warning")
-        self.statusBar().showMessage(f"Budget alert: {alert.message}", STATUS_TIMEOUT_MS)
+        self.raise_alert(f"Budget alert: {alert.message}")
+
+    def raise_alert(self, text: str) -> None:
+        """An alert: the warning banner, the status bar and, with a tray, the desktop."""
+        self.alert_banner.show_text(text, "warning")
+        self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+        self.notifier.notify("Centwise", text)
 
     def _startup_notices(self) -> None:
         dismissed = self.settings.value("banners/simulator_dismissed", False, type=bool)
-        if runs_only_on_simulator(self.bridge.engine.config) and not dismissed:
+        if self.bridge.engine.runs_only_on_simulator() and not dismissed:
             self.simulator_banner.show_text(SIMULATOR_NOTICE, "info")
-        for text in startup_warnings(self.bridge.engine):
+        for text in self.bridge.engine.startup_warnings:
             self.show_message(text, "warning")
 
     # -- state -----------------------------------------------------------------------
@@ -178,4 +248,5 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.watcher.stop()
         self.events.close()
+        self.notifier.close()
         super().closeEvent(event)

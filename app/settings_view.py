@@ -1,101 +1,303 @@
-"""Settings (read-only for now): where the config is, providers, tiers, budgets, prices."""
+"""Settings: providers and keys, tiers, budgets, cache, context, prices; saved as TOML.
+
+Every edit builds the would-be config file and runs it through
+:func:`core.config.parse_config`; its error (which names the key) shows under the
+form and Save stays disabled until the draft is valid. Save writes the file
+atomically and re-opens the engine with it through the bridge. API keys go to the OS
+keyring through the injected :class:`core.keys.KeyStore`, never to a file.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+import copy
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHeaderView,
+    QHBoxLayout,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app.config_file import config_text, config_to_toml, write_atomically
 from app.engine_bridge import EngineBridge
-from app.facade_extras import price_source
-from app.formatting import fmt_usd_short
-from core.config import CentwiseConfig
+from app.errors import describe_error
+from app.settings_forms import SectionForm
+from app.settings_providers import ProvidersPanel
+from app.settings_tables import PriceOverridesEditor, TiersEditor
+from core.config import (
+    BudgetConfig,
+    CacheConfig,
+    CentwiseConfig,
+    ContextConfig,
+    ObservabilityConfig,
+    RoutingConfig,
+    parse_config,
+)
+from core.engine import Engine
+from core.errors import ConfigError
+from core.keys import KeyStore
+from core.prices import PriceDiff
 
-__all__ = ["SettingsView"]
+__all__ = ["EngineOpener", "SettingsView"]
+
+EngineOpener = Callable[[CentwiseConfig], Engine]
 
 
 class SettingsView(QWidget):
-    """What the engine runs with. Editing comes later; the config file is the truth."""
+    """Edit the config, keys and prices of the engine behind ``bridge``.
+
+    ``config_path`` is where Save writes; ``open_engine`` (config -> Engine) re-opens
+    the engine after a save (without it the user is told to restart). Signals:
+    ``saved(path)`` after a write, ``engine_reopened(engine)`` once the new engine runs.
+    """
+
+    saved = Signal(object)
+    engine_reopened = Signal(object)
 
     def __init__(
-        self, bridge: EngineBridge, config_path: Path | None = None, parent: QWidget | None = None
+        self,
+        bridge: EngineBridge,
+        keys: KeyStore,
+        config_path: Path,
+        open_engine: EngineOpener | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        engine = bridge.engine
-        config = engine.config
+        self.bridge = bridge
+        self.keys = keys
+        self.config_path = Path(config_path)
+        self.open_engine = open_engine
+        self.valid_config: CentwiseConfig | None = None
+        self.last_diff: PriceDiff | None = None
+        self._base: dict[str, Any] = {}
+        self._loaded: CentwiseConfig | None = None
+        self._build()
+        self.load(bridge.engine.config)
+
+    # -- layout ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.path_label = _selectable("")
+        self.data_label = _selectable(str(self.bridge.engine.data_dir))
         where = QFormLayout()
-        self.config_label = _selectable(
-            str(config_path) if config_path else "none (built-in defaults)"
-        )
-        where.addRow("Config file", self.config_label)
-        where.addRow("Data directory", _selectable(str(engine.data_dir)))
-        self.price_label = _selectable(price_source(engine))
-        where.addRow("Price table", self.price_label)
-        where.addRow("Budgets", _selectable(_budget_text(config)))
-        where.addRow(
-            "API keys",
-            QLabel("Add one with `centwise keys set openai` (stored in the OS keyring)."),
+        where.addRow("Config file", self.path_label)
+        where.addRow("Data directory", self.data_label)
+
+        self.providers = ProvidersPanel(self.bridge, self.keys)
+        self.routing_form = SectionForm("routing", RoutingConfig)
+        self.tiers = TiersEditor()
+        self.budget_form = SectionForm("budget", BudgetConfig)
+        self.alerts_form = SectionForm("observability", ObservabilityConfig)
+        self.cache_form = SectionForm("cache", CacheConfig)
+        self.context_form = SectionForm("context", ContextConfig)
+        self.overrides = PriceOverridesEditor()
+        self.forms = (
+            self.routing_form,
+            self.budget_form,
+            self.alerts_form,
+            self.cache_form,
+            self.context_form,
         )
 
-        self.providers = _table(
-            ["Name", "Kind", "Base URL", "Key env var", "Timeout (s)"],
-            [
-                [
-                    name,
-                    p.kind,
-                    p.base_url or "default",
-                    p.api_key_env or "–",
-                    f"{p.timeout_seconds:g}",
-                ]
-                for name, p in config.providers.items()
-            ],
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.providers, "Providers && keys")
+        self.tabs.addTab(_stack(("Routing", self.routing_form), ("Tiers", self.tiers)), "Routing")
+        self.tabs.addTab(
+            _stack(("Budgets", self.budget_form), ("Alerts", self.alerts_form)), "Budgets"
         )
-        self.tiers = _table(
-            ["Tier", "Provider", "Model", "Max complexity", "Fallbacks"],
-            [
-                [
-                    t.id,
-                    t.provider,
-                    t.model,
-                    f"{t.max_complexity:g}",
-                    ", ".join(f"{f.provider}/{f.model}" for f in t.fallbacks) or "–",
-                ]
-                for t in config.routing.tiers
-            ],
-        )
+        self.tabs.addTab(_stack(("Semantic cache", self.cache_form)), "Cache")
+        self.tabs.addTab(_stack(("Conversation context", self.context_form)), "Context")
+        self.tabs.addTab(self._prices_tab(), "Prices")
+
+        self.problem_label = QLabel("")
+        self.problem_label.setObjectName("settings_problem")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.clicked.connect(lambda: self.load(self.bridge.engine.config))
+        self.save_button = QPushButton("Save")
+        self.save_button.setToolTip("Write the config file and re-open the engine with it")
+        self.save_button.clicked.connect(self.save)
+        bottom = QHBoxLayout()
+        labels = QVBoxLayout()
+        labels.addWidget(self.problem_label)
+        labels.addWidget(self.status_label)
+        bottom.addLayout(labels, 1)
+        bottom.addWidget(self.revert_button, 0, Qt.AlignmentFlag.AlignTop)
+        bottom.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
+
         layout = QVBoxLayout(self)
         layout.addLayout(where)
-        for title, table in (("Providers", self.providers), ("Routing tiers", self.tiers)):
-            box = QGroupBox(title)
-            inner = QVBoxLayout(box)
-            inner.addWidget(table)
-            layout.addWidget(box)
-        layout.addStretch(1)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(bottom)
+
+        for form in self.forms:
+            form.changed.connect(self.validate)
+        for editor in (self.tiers, self.overrides, self.providers):
+            editor.changed.connect(self.validate)
+        self.providers.keys_changed.connect(self._keys_changed)
+
+    def _prices_tab(self) -> QWidget:
+        self.price_source_label = _selectable("")
+        self.import_button = QPushButton("Import LiteLLM price file…")
+        self.import_button.setToolTip("model_prices_and_context_window.json format")
+        self.import_button.clicked.connect(self._choose_price_file)
+        self.diff_text = QPlainTextEdit()
+        self.diff_text.setReadOnly(True)
+        self.diff_text.setPlaceholderText("What an import changed shows here.")
+        self.diff_text.setMaximumHeight(120)
+        top = QFormLayout()
+        top.addRow("Price table", self.price_source_label)
+        top.addRow(self.import_button)
+        top.addRow(self.diff_text)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addLayout(top)
+        box = QGroupBox("Overrides (config [prices]; win over the table)")
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.overrides)
+        layout.addWidget(box, 1)
+        return tab
+
+    # -- the draft ---------------------------------------------------------------
+
+    def load(self, config: CentwiseConfig) -> None:
+        """Show ``config`` (the running one, after a revert or a save)."""
+        self._loaded = config
+        self._base = config.model_dump(mode="python", exclude_none=True)
+        for form in self.forms:
+            form.load(self._base.get(form.section, {}))
+        self.tiers.load(list(self._base["routing"]["tiers"]))
+        self.overrides.load(dict(self._base.get("prices", {})))
+        self.providers.load(dict(self._base["providers"]))
+        self.price_source_label.setText(self.bridge.engine.price_source)
+        exists = "" if self.config_path.exists() else " (not created yet: defaults apply)"
+        self.path_label.setText(f"{self.config_path}{exists}")
+        self.validate()
+
+    def draft(self) -> dict[str, Any]:
+        """The config as edited, in ``model_dump()`` shape."""
+        data = copy.deepcopy(self._base)
+        for form in self.forms:
+            form.apply(data.setdefault(form.section, {}))
+        data["routing"]["tiers"] = self.tiers.tiers()
+        data["providers"] = self.providers.providers()
+        data["prices"] = self.overrides.prices()
+        return data
+
+    def draft_text(self) -> str:
+        return config_to_toml(self.draft())
+
+    def validate(self) -> CentwiseConfig | None:
+        """Check the draft; show the problem or enable Save. Returns the valid config."""
+        problems = self.overrides.problems()
+        config = None
+        if not problems:
+            try:
+                config = parse_config(self.draft_text(), str(self.config_path))
+            except ConfigError as e:
+                problems = [str(e)]
+            except (TypeError, ValueError) as e:
+                problems = [f"cannot write this as TOML: {e}"]
+        self.valid_config = config
+        if problems:
+            self.problem_label.setText("✗ " + "\n".join(problems))
+        else:
+            changed = config != self._loaded
+            self.problem_label.setText("✓ Valid" + (" · unsaved changes" if changed else ""))
+        self.save_button.setEnabled(config is not None and config != self._loaded)
+        return config
+
+    # -- saving ------------------------------------------------------------------
+
+    def save(self) -> bool:
+        """Write the config file atomically, then re-open the engine with it."""
+        config = self.validate()
+        if config is None:
+            return False
+        try:
+            write_atomically(self.config_path, config_text(config))
+        except OSError as e:
+            self.status_label.setText(f"✗ Not saved: {describe_error(e)}")
+            return False
+        self._loaded = config
+        self.save_button.setEnabled(False)
+        self.saved.emit(self.config_path)
+        if self.open_engine is None:
+            self.status_label.setText(f"Saved to {self.config_path}. Restart Centwise to apply it.")
+            return True
+        self.status_label.setText(f"Saved to {self.config_path}. Applying…")
+        opener = self.open_engine
+        self.bridge.reopen(
+            lambda: opener(config), on_result=self._reopened, on_error=self._reopen_failed
+        )
+        return True
+
+    def _reopened(self, engine: Engine) -> None:
+        self.status_label.setText(f"Saved to {self.config_path} and applied.")
+        self.load(engine.config)
+        self.engine_reopened.emit(engine)
+
+    def _reopen_failed(self, error: BaseException) -> None:
+        self.status_label.setText(
+            f"Saved, but the engine could not re-open with it ({describe_error(error)}); "
+            "the previous settings stay in use until a restart."
+        )
+
+    def _keys_changed(self) -> None:
+        # Providers read their key when first used: re-open so the next call sees it.
+        if self.open_engine is not None:
+            opener, config = self.open_engine, self.bridge.engine.config
+            self.bridge.reopen(lambda: opener(config), on_error=self._reopen_failed)
+
+    # -- prices ------------------------------------------------------------------
+
+    def _choose_price_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a LiteLLM price file", "", "JSON (*.json);;All files (*)"
+        )
+        if path:
+            self.import_prices(Path(path))
+
+    def import_prices(self, path: Path) -> None:
+        """Import ``path`` off-thread; the diff lines show when done."""
+        self.diff_text.setPlainText(f"Importing {path}…")
+        self.bridge.call(
+            self.bridge.engine.import_prices,
+            path,
+            on_result=self._imported,
+            on_error=lambda e: self.diff_text.setPlainText(f"✗ {describe_error(e)}"),
+        )
+
+    def _imported(self, diff: PriceDiff) -> None:
+        self.last_diff = diff
+        lines = diff.summary_lines()
+        self.diff_text.setPlainText("\n".join(lines) if lines else "No price changed.")
+        self.price_source_label.setText(self.bridge.engine.price_source)
 
 
-def _budget_text(config: CentwiseConfig) -> str:
-    b = config.budget
-
-    def limit(value: Decimal | None) -> str:
-        return "none" if value is None else fmt_usd_short(value)
-
-    mode = "hard limits (requests are refused)" if b.hard_limit else "alerts only"
-    return (
-        f"daily {limit(b.daily_usd)} · monthly {limit(b.monthly_usd)} · {mode} · "
-        f"max {b.max_input_tokens:,} input / {b.max_output_tokens:,} output tokens per request"
-    )
+def _stack(*boxes: tuple[str, QWidget]) -> QWidget:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    for title, widget in boxes:
+        box = QGroupBox(title)
+        inner = QVBoxLayout(box)
+        inner.addWidget(widget)
+        layout.addWidget(box, 1 if isinstance(widget, TiersEditor) else 0)
+    layout.addStretch(0 if any(isinstance(w, TiersEditor) for _, w in boxes) else 1)
+    return page
 
 
 def _selectable(text: str) -> QLabel:
@@ -103,19 +305,3 @@ def _selectable(text: str) -> QLabel:
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> QTableWidget:
-    table = QTableWidget(len(rows), len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().hide()
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(value))
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
-    height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(len(rows)))
-    table.setMaximumHeight(height + 2 * table.frameWidth() + 4)
-    return table

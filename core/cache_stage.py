@@ -41,10 +41,13 @@ class CacheStage:
         cfg = self.services.config.cache
         namespace = None
         if cfg.enabled and ctx.use_cache and ctx.purpose == "user":
-            history = ctx.messages[:-1]
+            history = list(ctx.messages[:-1])
+            if history and history[0].role == "system" and history[0].content == ctx.system:
+                history = history[1:]  # the system prompt is keyed on its own; a summary
+                # of earlier turns (also role "system") stays in the history key
             namespace = namespace_for(
                 ctx.system,
-                [m for m in history if m.role != "system"],
+                history,
                 temperature=ctx.temperature,
                 cacheable_max_temperature=cfg.cacheable_max_temperature,
             )

@@ -137,6 +137,9 @@ class RoutingConfig(_Section):
     min_quality_score: float = Field(7.0, ge=1, le=10)
     #: Judged samples (or votes) a tier needs before its quality can raise an alert.
     quality_alert_min_samples: int = Field(5, ge=1)
+    #: Also judge sampled answers that came from the Simulator (demos only: a
+    #: simulated judge grading simulated answers measures a proxy, not quality).
+    sample_simulated: bool = False
 
     @field_validator("tiers")
     @classmethod
@@ -162,9 +165,24 @@ class RoutingConfig(_Section):
 
 
 class ContextConfig(_Section):
+    """Context management: what of a conversation's history is sent with a new message."""
+
+    # Sliding window: the system prompt plus at most this many earlier messages, fitted
+    # into the chosen model's window (max_input_tokens minus the reserved output).
     max_history_messages: int = Field(20, ge=0)
+    # Once the unsummarised history of a stored conversation passes this, older turns
+    # are folded by the fast tier into one rolling summary.
     summarize_after_tokens: int = Field(4000, gt=0)
+    summarize: bool = True
+    summary_max_tokens: int = Field(400, gt=0)
+    # Drop tool-result messages, names and metadata (never sent) from the history.
     strip_metadata: bool = True
+    # Relevance retention: up to relevant_messages older messages most similar to the
+    # new one (MiniLM cosine >= relevance_min_similarity) are kept ahead of merely
+    # recent ones. Loads the embedding model, so off by default.
+    relevance: bool = False
+    relevant_messages: int = Field(4, ge=0)
+    relevance_min_similarity: float = Field(0.35, ge=-1, le=1)
 
 
 class ObservabilityConfig(_Section):

@@ -32,10 +32,18 @@ from core.cache.remote_embedders import RemoteEmbedder
 from core.cache.store import SemanticCache
 from core.cache.tune import TuneReport, load_pairs, tune
 from core.cache_stage import CacheStage
+from core.calibration import CalibrationReport, ItemResults, calibrate, collect_results
 from core.calling import CallStage
+from core.compare import CompareReport, compare
 from core.config import CentwiseConfig
-from core.errors import ConfigError
-from core.events import WARNING, EventHub
+from core.context import MessageTokens, SavingsBreakdown
+from core.context_stage import ContextFitStage, ContextStage
+from core.conversations import ConversationInfo, ConversationStore
+from core.errors import ConfigError, InputError
+from core.evaluation import EvalReport, evaluate
+from core.events import REQUEST_FINISHED, WARNING, EventHub
+from core.feedback import QualityMonitor, QualityStore, TierQuality
+from core.golden import GoldenItem
 from core.ledger import BreakdownKey, DayPoint, GroupTotal, Ledger, LedgerFilter, Totals
 from core.pipeline import Next, RequestContext, Stage, compose
 from core.prices import (
@@ -49,8 +57,8 @@ from core.prices import (
 )
 from core.providers.base import Provider, Secret, load_provider_class
 from core.resilience import BreakerBoard, CircuitBreaker
-from core.router import TierRouter
-from core.stages import BudgetStage, ContextStage, RecordStage, RouteStage
+from core.router import RouteDecision, TierRouter
+from core.stages import BudgetStage, RecordStage, RouteStage
 from core.tokens import TokenCounter
 from core.types import Message, RequestRecord, Usage
 
@@ -94,6 +102,14 @@ class Services:
         self._cache: SemanticCache | None = None
         self._cache_lock = asyncio.Lock()
         self.startup_warnings: list[str] = []
+        self.message_tokens = MessageTokens(tokens)
+        self._conversations: ConversationStore | None = None
+
+    def conversations(self) -> ConversationStore:
+        """Stored conversations (in the ledger's database), opened on first use."""
+        if self._conversations is None:
+            self._conversations = ConversationStore(self.ledger.path)
+        return self._conversations
 
     def provider(self, name: str) -> Provider:
         """The provider called ``name`` in the config, created on first use."""
@@ -228,14 +244,17 @@ class Services:
             if close is not None:
                 close()
             self._cache = None
+        if self._conversations is not None:
+            self._conversations.close()
 
 
 def build_stages(services: Services) -> list[Stage]:
     """The pipeline, outermost first. Adding a stage is one line here."""
     return [
         RecordStage(services),
-        ContextStage(),
+        ContextStage(services),
         RouteStage(TierRouter(services.config), services),
+        ContextFitStage(services),
         CacheStage(services),
         BudgetStage(services.budget),
         CallStage(services),
@@ -295,6 +314,7 @@ class SpendSummary:
     month: Totals
     by_tier: list[GroupTotal]
     by_model: list[GroupTotal]
+    by_purpose: list[GroupTotal]
     forecast: Forecast
     daily_usd: Decimal | None
     monthly_usd: Decimal | None
@@ -313,6 +333,12 @@ class Engine:
         self.tokens = services.tokens
         self.router = TierRouter(services.config)
         self._app = compose(build_stages(services))
+        # Routing quality (issue 6): feedback, background judging of a sample, alerts.
+        self.quality_store = QualityStore(services.ledger.path)
+        self.quality = QualityMonitor(
+            self.config, self.quality_store, self.ledger, self.events, self.ask, services.clock
+        )
+        self.events.on(REQUEST_FINISHED, self.quality.on_request_finished)
 
     @classmethod
     def open(
@@ -420,6 +446,7 @@ class Engine:
             month=self.ledger.totals(since=today.replace(day=1), until=today),
             by_tier=self.ledger.breakdown("tier", since=since),
             by_model=self.ledger.breakdown("model", since=since),
+            by_purpose=self.ledger.breakdown("purpose", since=since),
             forecast=self.services.budget.forecast(now),
             daily_usd=self.config.budget.daily_usd,
             monthly_usd=self.config.budget.monthly_usd,
@@ -440,6 +467,32 @@ class Engine:
         tiers = self.config.routing.tiers
         names = {t.provider for t in tiers} | {f.provider for t in tiers for f in t.fallbacks}
         return all(self.config.providers[n].kind == "simulator" for n in names)
+
+    # -- conversations ---------------------------------------------------------
+
+    def start_conversation(self, system: str | None = None, title: str | None = None) -> str:
+        """A new stored conversation; pass its id to :meth:`ask` as ``conversation_id``."""
+        return self.services.conversations().create(system, self.services.clock(), title)
+
+    def conversation(self, conversation_id: str) -> list[Message]:
+        """A conversation's messages in order, its system prompt first when it has one."""
+        conv = self.services.conversations().load(conversation_id)
+        head = [Message("system", conv.system)] if conv.system else []
+        return head + list(conv.messages)
+
+    def conversations(self, limit: int = 50) -> list[ConversationInfo]:
+        """The most recently used conversations, newest first."""
+        return self.services.conversations().recent(limit)
+
+    def savings_breakdown(self, since: date | None = None) -> SavingsBreakdown:
+        """Dollars saved by the cache and by context management (and what its summaries
+        cost) since the local date ``since``, from the ledger."""
+        context_usd, summaries_usd = self.ledger.context_savings(since)
+        return SavingsBreakdown(
+            cache_usd=self.ledger.totals(since=since).saved_usd,
+            context_usd=context_usd,
+            context_cost_usd=summaries_usd,
+        )
 
     # -- the ledger, as the GUI and CLI read it --------------------------------
 
@@ -514,7 +567,103 @@ class Engine:
         self.services.prices = self.prices = load_prices(self.config, self.data_dir)
         return diff_tables(before, self.prices)
 
+    # -- routing: explain, compare, evaluate, calibrate, feedback, quality -----
+
+    @property
+    def judge_tier(self) -> str:
+        """The tier that judges answers: ``[routing] judge_tier``, else the top tier."""
+        return self.config.routing.judge_tier or self.config.routing.tiers[-1].id
+
+    def explain_route(self, prompt: str, *, model: str = "auto", depth: int = 0) -> RouteDecision:
+        """The tier ``prompt`` would get, with its score and each feature's contribution."""
+        tokens = self.tokens.count_text(prompt, "gpt-4o").tokens
+        return self.router.route(prompt, tokens, model, depth=depth)
+
+    async def compare(
+        self,
+        prompt: str,
+        targets: Sequence[str],
+        *,
+        system: str | None = None,
+        judge: bool | str = False,
+        use_cache: bool = False,
+        max_output_tokens: int | None = None,
+    ) -> CompareReport:
+        """Ask each tier or model at once; ``judge`` (True or a tier) scores and picks one."""
+        return await compare(
+            self, prompt, targets, system=system, judge_tier=self._judge_arg(judge),
+            use_cache=use_cache, max_output_tokens=max_output_tokens,
+        )  # fmt: skip
+
+    async def evaluate(
+        self,
+        items: Sequence[GoldenItem],
+        *,
+        baseline: str | None = None,
+        judge: bool | str = True,
+        target_retention: float | None = None,
+        concurrency: int = 4,
+    ) -> EvalReport:
+        """Run a golden set routed and on ``baseline`` (default: the top tier)."""
+        return await evaluate(
+            self, list(items), baseline=baseline, judge_tier=self._judge_arg(judge),
+            target_retention=target_retention, concurrency=concurrency,
+        )  # fmt: skip
+
+    async def calibration_results(
+        self, items: Sequence[GoldenItem], *, judge: bool | str = True, concurrency: int = 4
+    ) -> list[ItemResults]:
+        """Every golden item answered and scored on every tier, for :meth:`calibrate`."""
+        return await collect_results(self, list(items), self._judge_arg(judge), concurrency)
+
+    def calibrate(
+        self,
+        results: Sequence[ItemResults],
+        *,
+        target_retention: float | None = None,
+        premium_share: float | None = None,
+    ) -> CalibrationReport:
+        """The cheapest tier boundaries meeting the target (nothing is written)."""
+        tiers = self.config.routing.tiers
+        target = target_retention or self.config.routing.target_retention
+        return calibrate(
+            list(results), [t.id for t in tiers], {t.id: t.max_complexity for t in tiers[:-1]},
+            target_retention=target, premium_share=premium_share,
+        )  # fmt: skip
+
+    def feedback(self, request_id: str, vote: str) -> str | None:
+        """Thumbs ``up`` or ``down`` on an answer; returns its tier. Down also keeps the
+        answer out of the cache for good (:meth:`mark_bad`)."""
+        if vote not in ("up", "down"):
+            raise InputError(f"feedback must be up or down, got {vote!r}")
+        tier = self.quality_store.add_feedback(request_id, vote, self.services.clock())  # type: ignore[arg-type]
+        if vote == "down" and (self.data_dir / CACHE_FILE).exists():
+            self.mark_bad(request_id)
+        if tier is not None:
+            self.quality.check(tier)
+        return tier
+
+    def tier_quality(self) -> list[TierQuality]:
+        """Running quality per tier (judged samples, votes) and cost per quality point."""
+        return self.quality_store.tier_quality([t.id for t in self.config.routing.tiers])
+
+    async def drain_quality_samples(self) -> None:
+        """Wait for background quality judgements still running."""
+        await self.quality.drain()
+
+    def _judge_arg(self, judge: bool | str) -> str | None:
+        if judge is True:
+            return self.judge_tier
+        if not judge:
+            return None
+        if self.config.tier(judge) is None:
+            tiers = ", ".join(t.id for t in self.config.routing.tiers)
+            raise InputError(f"judge {judge!r} is not a tier ({tiers})")
+        return judge
+
     async def aclose(self) -> None:
+        await self.quality.aclose()
+        self.quality_store.close()
         await self.services.aclose()
         self.ledger.close()
 
@@ -523,6 +672,8 @@ class Engine:
         cache = self.services.semantic_cache_now()
         if cache is not None:
             cache.close()
+        self.services.conversations().close()
+        self.quality_store.close()
         self.ledger.close()
 
 

@@ -21,6 +21,7 @@ from core.types import Attempt, Message, RequestRecord, Usage
 
 if TYPE_CHECKING:
     from core.config import TierConfig
+    from core.context import ContextState
     from core.errors import CentwiseError
     from core.prices import ModelPrice
     from core.router import RouteDecision
@@ -54,6 +55,7 @@ class RequestContext:
     t0: float = field(default_factory=time.perf_counter)
     # Filled in by the stages:
     messages: tuple[Message, ...] = ()
+    context: ContextState | None = None
     route: RouteDecision | None = None
     tier: TierConfig | None = None
     provider_name: str | None = None

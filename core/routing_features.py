@@ -35,28 +35,60 @@ FEATURES: tuple[str, ...] = (
 )
 
 REASONING_VERBS = frozenset(
-    "analyze analyse compare contrast derive prove evaluate critique justify".split()
+    [
+        "analyze",
+        "analyse",
+        "compare",
+        "contrast",
+        "derive",
+        "prove",
+        "evaluate",
+        "critique",
+        "justify",
+    ]
 )
-_REASONING_PHRASES = (("explain why", re.compile(r"\bexplain\s+why\b")),)
-_STRUCTURED_WORDS = frozenset("json yaml csv xml schema table tabular jsonl".split())
-_STRUCTURED_PHRASES = (("structured output", re.compile(r"\bstructured\s+output\b")),)
+_REASONING_PHRASES = ("explain why",)
+_STRUCTURED_WORDS = frozenset(["json", "yaml", "csv", "xml", "schema", "table", "tabular", "jsonl"])
+_STRUCTURED_PHRASES = ("structured output",)
 _MATH_WORDS = frozenset(
-    "equation integral derivative theorem matrix probability calculate solve"
-    " eigenvalue polynomial logarithm variance".split()
+    [
+        "equation",
+        "integral",
+        "derivative",
+        "theorem",
+        "matrix",
+        "probability",
+        "calculate",
+        "solve",
+        "eigenvalue",
+        "polynomial",
+        "logarithm",
+        "variance",
+    ]
 )
-_MATH_SYMBOLS = ("=", "^", "√", "∑", "∫", "π", "≤", "≥", "\\frac", "\\sum", "\\int")
-_ARITHMETIC = re.compile(r"\d\s*[-+*/×÷]\s*\d")
+_MATH_SYMBOLS = ("=", "^", "√", "∑", "∫", "π", "≤", "≥")
+_LATEX = ("\\frac", "\\sum", "\\int", "\\sqrt")
+_OPERATORS = ("+", "*", "/", "×", "÷")
 #: Word -> high-stakes domain (a prompt scores once per domain, not per word).
 HIGH_STAKES_WORDS: dict[str, str] = {
-    **dict.fromkeys("safety hazard hazardous toxic overdose".split(), "safety"),
-    **dict.fromkeys("legal lawsuit liability contract court statute gdpr".split(), "legal"),
-    **dict.fromkeys("financial finance investment investing tax taxes loan".split(), "financial"),
+    **dict.fromkeys(["safety", "hazard", "hazardous", "toxic", "overdose"], "safety"),
     **dict.fromkeys(
-        "medical medication medicine diagnosis dosage symptoms clinical".split(), "medical"
+        ["legal", "lawsuit", "liability", "contract", "court", "statute", "gdpr"], "legal"
+    ),
+    **dict.fromkeys(
+        ["financial", "finance", "investment", "investing", "tax", "taxes", "loan"], "financial"
+    ),
+    **dict.fromkeys(
+        ["medical", "medication", "medicine", "diagnosis", "dosage", "symptoms", "clinical"],
+        "medical",
     ),
 }
 _STEP_WORDS = frozenset(["then", "afterwards", "finally"])
+_KEYWORDS = (
+    REASONING_VERBS | _STRUCTURED_WORDS | _MATH_WORDS | HIGH_STAKES_WORDS.keys() | _STEP_WORDS
+)
 _NUMBERED = re.compile(r"\n[ \t]*\d{1,2}[.)][ \t]")
+_NUMBERED_START = re.compile(r"[ \t]*\d{1,2}[.)][ \t]")
 
 # Lower-case ASCII letters; map every other ASCII character to a space, so one
 # ``split()`` yields the words. Non-ASCII characters pass through unchanged.
@@ -82,45 +114,53 @@ class PromptFeatures:
 
 def extract_features(prompt: str, prompt_tokens: int, depth: int = 0) -> PromptFeatures:
     """Measure ``prompt`` (``depth`` = earlier user turns in the conversation)."""
-    words = prompt.translate(_WORDS_ONLY).split()
-    vocab = frozenset(words)
-    low = prompt.lower()
-    reasoning = set(vocab & REASONING_VERBS) | _phrases(low, _REASONING_PHRASES)
-    structured = set(vocab & _STRUCTURED_WORDS) | _phrases(low, _STRUCTURED_PHRASES)
-    fences = prompt.count("```")
+    spaced = f" {prompt.translate(_WORDS_ONLY)} "
+    # Intersecting with the small keyword set never builds a set of the prompt's words.
+    found = _KEYWORDS.intersection(spaced.split())
+    reasoning = (found & REASONING_VERBS) | _phrases(spaced, _REASONING_PHRASES)
+    structured = (found & _STRUCTURED_WORDS) | _phrases(spaced, _STRUCTURED_PHRASES)
+    stakes = {HIGH_STAKES_WORDS[w] for w in found & HIGH_STAKES_WORDS.keys()}
     return PromptFeatures(
         length_tokens=prompt_tokens,
-        code_blocks=(fences + 1) // 2,
+        code_blocks=(prompt.count("```") + 1) // 2,
         structured=tuple(sorted(structured)),
         reasoning=tuple(sorted(reasoning)),
-        steps=_steps(prompt, words),
+        steps=_steps(prompt, spaced, found),
         questions=prompt.count("?"),
-        math=_math(prompt, vocab),
-        high_stakes=tuple(sorted({HIGH_STAKES_WORDS[w] for w in vocab & HIGH_STAKES_WORDS.keys()})),
+        math=_math(prompt, found),
+        high_stakes=tuple(sorted(stakes)),
         depth=max(0, depth),
     )
 
 
-def _phrases(low: str, phrases: tuple[tuple[str, re.Pattern[str]], ...]) -> set[str]:
-    found = set()
-    for phrase, pattern in phrases:
-        head = phrase.split()[0]
-        if head in low and pattern.search(low):
-            found.add(phrase)
-    return found
+def _phrases(spaced: str, phrases: tuple[str, ...]) -> frozenset[str]:
+    """Phrases present as whole words (``spaced`` holds only letters and spaces)."""
+    return frozenset(p for p in phrases if f" {p} " in spaced)
 
 
-def _steps(prompt: str, words: list[str]) -> int:
-    numbered = len(_NUMBERED.findall(prompt, 0)) + (1 if _starts_numbered(prompt) else 0)
-    return numbered + sum(words.count(w) for w in _STEP_WORDS)
+def _steps(prompt: str, spaced: str, found: frozenset[str]) -> int:
+    """Numbered lines plus sequencing words ("then"), counted on the letters-only text."""
+    numbered = len(_NUMBERED.findall(prompt)) if "\n" in prompt else 0
+    numbered += 1 if _NUMBERED_START.match(prompt) else 0
+    return numbered + sum(spaced.count(f" {w} ") for w in found & _STEP_WORDS)
 
 
-def _starts_numbered(prompt: str) -> bool:
-    head = prompt.lstrip(" \t")[:4]
-    return bool(head[:1].isdigit() and re.match(r"\d{1,2}[.)][ \t]", head))
-
-
-def _math(prompt: str, vocab: frozenset[str]) -> int:
+def _math(prompt: str, found: frozenset[str]) -> int:
+    """Distinct maths symbols, digit-operator-digit arithmetic, and maths words."""
     symbols = sum(1 for s in _MATH_SYMBOLS if s in prompt)
-    arithmetic = 1 if _ARITHMETIC.search(prompt) else 0
-    return symbols + arithmetic + len(vocab & _MATH_WORDS)
+    if "\\" in prompt:
+        symbols += sum(1 for s in _LATEX if s in prompt)
+    return symbols + _arithmetic(prompt) + len(found & _MATH_WORDS)
+
+
+def _arithmetic(prompt: str, limit: int = 64) -> int:
+    """1 when some operator sits between digits ("3 + 4", "2*x" does not count)."""
+    for op in _OPERATORS:
+        i = prompt.find(op)
+        seen = 0
+        while i != -1 and seen < limit:
+            left, right = prompt[max(0, i - 3) : i].rstrip(), prompt[i + 1 : i + 4].lstrip()
+            if left[-1:].isdigit() and right[:1].isdigit():
+                return 1
+            i, seen = prompt.find(op, i + 1), seen + 1
+    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ledger.codec import context_json
 from core.money import usd_str
 from core.types import RequestRecord
 
@@ -43,6 +44,8 @@ def record_to_json(rec: RequestRecord, *, include_text: bool = True) -> dict[str
             "estimated_input_tokens": rec.estimated_input_tokens,
             "estimated": rec.usage_estimated,
         },
+        "context": context_json(rec),
+        "conversation_id": rec.conversation_id,
         "retries": rec.retries,
         "degraded": rec.degraded,
         "attempts": [

@@ -1,4 +1,5 @@
-"""The pipeline's stages: record, context, route, cache, budget and call.
+"""The pipeline's stages: record, route and budget (context, cache and call have their
+own modules).
 
 Record is outermost so that every path (success, cache hit, refusal, error and
 cancellation) is written to the ledger. The cache is consulted before the budget:
@@ -17,11 +18,7 @@ from core.errors import CentwiseError, InputError
 from core.events import REQUEST_FINISHED, EventHub
 from core.pipeline import Next, RequestContext, closing
 from core.prices import cost_of, worst_case_cost
-from core.types import (
-    Message,
-    RequestRecord,
-    Usage,
-)
+from core.types import RequestRecord, Usage
 
 if TYPE_CHECKING:
     from core.budget import BudgetPolicy
@@ -29,7 +26,7 @@ if TYPE_CHECKING:
     from core.ledger import Ledger
     from core.router import TierRouter
 
-__all__ = ["BudgetStage", "ContextStage", "RecordStage", "RouteStage", "build_record"]
+__all__ = ["BudgetStage", "RecordStage", "RouteStage", "build_record"]
 
 
 class RecordStage:
@@ -81,25 +78,6 @@ def _status_for(error: CentwiseError) -> str:
     return "error"
 
 
-class ContextStage:
-    """Builds the messages to send. Issue 7 adds windows, relevance and summaries."""
-
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
-        if not ctx.prompt.strip():
-            raise InputError(
-                "the prompt is empty; type something to ask", request_id=ctx.request_id
-            )
-        messages = []
-        if ctx.system:
-            messages.append(Message("system", ctx.system))
-        messages.extend(ctx.history)
-        messages.append(Message("user", ctx.prompt))
-        ctx.messages = tuple(messages)
-        async with closing(call_next(ctx)) as stream:
-            async for delta in stream:
-                yield delta
-
-
 class RouteStage:
     """Picks the tier (or honours an explicit tier/model) and records why."""
 
@@ -109,7 +87,8 @@ class RouteStage:
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
         counted = self.services.tokens.count_text(ctx.prompt, "gpt-4o")
-        decision = self.router.route(ctx.prompt, counted.tokens, ctx.requested_model)
+        depth = sum(m.role == "user" for m in ctx.messages[:-1])
+        decision = self.router.route(ctx.prompt, counted.tokens, ctx.requested_model, depth=depth)
         ctx.route, ctx.tier = decision, decision.tier
         ctx.provider_name, ctx.model = decision.provider, decision.model
         ctx.price = self.services.price_for(decision.provider, decision.model)
@@ -160,6 +139,7 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
     route = ctx.route
     err = ctx.error
     first = ctx.first_token_t
+    context = ctx.context
     return RequestRecord(
         request_id=ctx.request_id,
         started_at=ctx.started_at,
@@ -196,6 +176,10 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
         finish_reason=ctx.finish_reason,
         conversation_id=ctx.conversation_id,
         warnings=list(dict.fromkeys(ctx.warnings)),
+        context_tokens_before=context.tokens_before if context else None,
+        context_tokens_after=context.tokens_after if context else None,
+        context_saved_usd=context.saved_usd if context else Decimal(0),
+        context_actions=list(context.actions) if context else [],
     )
 
 

@@ -11,6 +11,7 @@ Usage is normalised to OpenAI's meaning whatever the provider reported:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -32,9 +33,13 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat message. ``metadata`` (tool-call payloads, timestamps, ids) is kept with
+    a stored conversation but never sent: providers read only role, content and name."""
+
     role: str
     content: str
     name: str | None = None
+    metadata: Mapping[str, object] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +147,11 @@ class RequestRecord:
     finish_reason: str | None = None
     conversation_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Context management (issue 7): prompt tokens of the full history as given and as
+    # sent, the input cost that difference saved at the chosen model's price, and what
+    # was done (strip_metadata, window, relevance, summary, summary_reused,
+    # summary_failed, summary_dropped, trim).
+    context_tokens_before: int | None = None
+    context_tokens_after: int | None = None
+    context_saved_usd: Decimal = Decimal(0)
+    context_actions: list[str] = field(default_factory=list)

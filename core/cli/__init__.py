@@ -13,12 +13,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ask, cache, keys, prices, spend
+from core.cli import ask, cache, chat, compare, eval, feedback, keys, prices, route, spend
 from core.cli.common import EXIT_USAGE, run_command
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (ask, spend, cache, prices, keys)
+COMMANDS = (ask, chat, spend, cache, prices, keys, compare, eval, route, feedback)
 
 
 def build_parser() -> argparse.ArgumentParser:

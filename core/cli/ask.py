@@ -136,10 +136,19 @@ def summary_line(rec: RequestRecord) -> str:
     parts = [rec.tier or "-", f"{rec.provider}/{rec.model}"]
     if rec.simulated:
         parts.append("simulated, priced as the real model")
-    est = " (estimated)" if rec.usage_estimated else ""
-    parts.append(f"{rec.usage.input_tokens} in / {rec.usage.output_tokens} out tokens{est}")
     if rec.cache_outcome != "miss":
-        parts.append(f"cache {rec.cache_outcome}, saved {format_usd(rec.saved_usd)}")
+        sim = f" {rec.cache_similarity:.3f}" if rec.cache_similarity is not None else ""
+        parts.append(
+            f"cache {rec.cache_outcome}{sim} (answer of {rec.cache_matched_request_id}), "
+            f"saved {format_usd(rec.saved_usd)}"
+        )
+    else:
+        est = " (estimated)" if rec.usage_estimated else ""
+        parts.append(f"{rec.usage.input_tokens} in / {rec.usage.output_tokens} out tokens{est}")
+    if rec.degraded:
+        parts.append("degraded: a cheaper tier answered")
+    if rec.retries:
+        parts.append(f"{rec.retries} retries/fallbacks")
     parts.append(format_usd(rec.cost_usd) if rec.cost_known else "cost unknown")
     if rec.latency_ms is not None:
         parts.append(f"{rec.latency_ms:.0f} ms")

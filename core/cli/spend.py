@@ -73,6 +73,7 @@ def run_spend(args: argparse.Namespace) -> int:
                 "forecast": forecast,
                 "by_tier": [_group_json(g) for g in s.by_tier],
                 "by_model": [_group_json(g) for g in s.by_model],
+                "by_purpose": [_group_json(g) for g in s.by_purpose],
             }
         )
         return EXIT_OK
@@ -89,7 +90,8 @@ def run_spend(args: argparse.Namespace) -> int:
     ):
         lim = f" of {format_usd(limit)}" if limit is not None else " (no limit)"
         print(f"{name}: {format_usd(spent)}{lim}; forecast {format_usd(proj)}")
-    for title, groups in (("By tier", s.by_tier), ("By model", s.by_model)):
+    groups_by = (("By tier", s.by_tier), ("By model", s.by_model), ("By purpose", s.by_purpose))
+    for title, groups in groups_by:
         print(f"{title}:")
         for g in groups:
             print(

@@ -23,6 +23,7 @@ from core.money import from_pusd
 
 __all__ = [
     "breakdown",
+    "context_savings",
     "daily_series",
     "daily_where",
     "day_spend",
@@ -246,3 +247,17 @@ def spend_between(conn: sqlite3.Connection, t0: float, t1: float) -> Decimal:
         (t0, t1),
     ).fetchone()
     return from_pusd(int(row[0]))
+
+
+def context_savings(conn: sqlite3.Connection, t0: float | None) -> tuple[Decimal, Decimal]:
+    """Dollars saved by context management, and spent on summaries (purpose
+    ``context``), for requests finished at or after ``t0``. Like :func:`spend_between`
+    this reads ``requests`` along its ``finished_at`` index."""
+    where, params = ("WHERE finished_at >= ?", [t0]) if t0 is not None else ("", [])
+    saved, spent = conn.execute(
+        "SELECT COALESCE(SUM(context_saved_pusd), 0),"
+        " COALESCE(SUM(CASE WHEN purpose = 'context' THEN cost_pusd ELSE 0 END), 0)"
+        f" FROM requests {where}",
+        params,
+    ).fetchone()
+    return from_pusd(saved), from_pusd(spent)

@@ -17,8 +17,11 @@ from core.types import Attempt, RequestRecord, Usage
 
 __all__ = [
     "COLUMNS",
+    "CONTEXT_COLUMNS",
     "ROLLUP_DIMS",
     "ROLLUP_SUMS",
+    "V1_COLUMNS",
+    "context_json",
     "dumps_json",
     "local_day",
     "local_month",
@@ -28,8 +31,8 @@ __all__ = [
     "row_to_record",
 ]
 
-#: Every column of ``requests`` in insert/select order.
-COLUMNS: tuple[str, ...] = (
+#: The columns of ``requests`` as schema version 1 created them ...
+V1_COLUMNS: tuple[str, ...] = (
     "request_id", "started_at", "finished_at", "day", "month", "purpose",
     "provider", "model", "tier", "route_score", "route_reasons", "route_mode",
     "cache_outcome", "cache_similarity", "cache_matched_request_id",
@@ -40,6 +43,12 @@ COLUMNS: tuple[str, ...] = (
     "degraded", "prompt", "system", "response", "finish_reason", "conversation_id",
     "warnings",
 )  # fmt: skip
+#: ... the ones migration 2 added (context management) ...
+CONTEXT_COLUMNS: tuple[str, ...] = (
+    "context_tokens_before", "context_tokens_after", "context_saved_pusd", "context_actions",
+)  # fmt: skip
+#: ... and every column of ``requests`` in insert/select order.
+COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS
 
 #: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
 ROLLUP_DIMS: tuple[str, ...] = (
@@ -127,6 +136,8 @@ def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
         dumps_json([_attempt_dict(a) for a in rec.attempts]), rec.status, rec.error,
         rec.error_kind, int(rec.simulated), int(rec.degraded), rec.prompt, rec.system,
         rec.response, rec.finish_reason, rec.conversation_id, dumps_json(rec.warnings),
+        rec.context_tokens_before, rec.context_tokens_after,
+        to_pusd(rec.context_saved_usd), dumps_json(rec.context_actions),
     )  # fmt: skip
 
 
@@ -182,6 +193,10 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         simulated=bool(r["simulated"]), degraded=bool(r["degraded"]), prompt=r["prompt"],
         system=r["system"], response=r["response"], finish_reason=r["finish_reason"],
         conversation_id=r["conversation_id"], warnings=json.loads(r["warnings"]),
+        context_tokens_before=r["context_tokens_before"],
+        context_tokens_after=r["context_tokens_after"],
+        context_saved_usd=from_pusd(r["context_saved_pusd"]),
+        context_actions=json.loads(r["context_actions"]),
     )  # fmt: skip
 
 
@@ -226,8 +241,19 @@ def record_to_json(rec: RequestRecord) -> dict[str, object]:
         "degraded": rec.degraded,
         "finish_reason": rec.finish_reason,
         "conversation_id": rec.conversation_id,
+        "context": context_json(rec),
         "system": rec.system,
         "prompt": rec.prompt,
         "response": rec.response,
         "warnings": list(rec.warnings),
+    }
+
+
+def context_json(rec: RequestRecord) -> dict[str, object]:
+    """What context management did for ``rec``, money as a decimal string."""
+    return {
+        "tokens_before": rec.context_tokens_before,
+        "tokens_after": rec.context_tokens_after,
+        "saved_usd": usd_str(rec.context_saved_usd),
+        "actions": list(rec.context_actions),
     }

@@ -1,8 +1,9 @@
 """The ledger's schema: ordered migrations, the Centwise marker and the version.
 
 The schema version lives in ``PRAGMA user_version`` (mirrored in ``centwise_meta``).
-Migration *n* turns a version *n-1* database into version *n*; adding version 2 means
-writing one ``_v2(db)`` function and appending it to :data:`MIGRATIONS`.
+Migration *n* turns a version *n-1* database into version *n*; adding a version means
+writing one ``_vN(db)`` function and appending it to :data:`MIGRATIONS`. Version 2 adds
+context management: four ``requests`` columns and the stored conversations.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from sqlite_utils import Database
 
 from core.errors import CorruptLedgerError, LedgerError
-from core.ledger.codec import COLUMNS, ROLLUP_DIMS, ROLLUP_SUMS
+from core.ledger.codec import ROLLUP_DIMS, ROLLUP_SUMS, V1_COLUMNS
 from core.ledger.rollup import POINT_SUMS
 
 __all__ = [
@@ -69,7 +70,7 @@ def _create_requests(db: Database) -> None:
         "degraded",
     }  # fmt: skip
     columns: dict[str, type] = {
-        name: float if name in real else int if name in integer else str for name in COLUMNS
+        name: float if name in real else int if name in integer else str for name in V1_COLUMNS
     }
     nullable = {
         "provider", "model", "tier", "route_score", "route_mode", "cache_similarity",
@@ -81,7 +82,7 @@ def _create_requests(db: Database) -> None:
     table.create(
         columns,
         pk="request_id",
-        not_null=set(COLUMNS) - nullable,
+        not_null=set(V1_COLUMNS) - nullable,
     )
     table.create_index(["finished_at"])
     for name in ("tier", "model", "status", "cache_outcome", "purpose"):
@@ -115,8 +116,51 @@ def _create_rollup(db: Database) -> None:
     )
 
 
+def _v2(db: Database) -> None:
+    """Context management: per-request context figures, and stored conversations."""
+    for ddl in (
+        "ALTER TABLE requests ADD COLUMN context_tokens_before INTEGER",
+        "ALTER TABLE requests ADD COLUMN context_tokens_after INTEGER",
+        "ALTER TABLE requests ADD COLUMN context_saved_pusd INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN context_actions TEXT NOT NULL DEFAULT '[]'",
+        "CREATE INDEX requests_conversation ON requests(conversation_id, finished_at)"
+        " WHERE conversation_id IS NOT NULL",
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, system TEXT, title TEXT NOT NULL,"
+        " created_at REAL NOT NULL, updated_at REAL NOT NULL)",
+        "CREATE INDEX conversations_updated ON conversations(updated_at)",
+        "CREATE TABLE conversation_messages (conversation_id TEXT NOT NULL"
+        " REFERENCES conversations(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
+        " role TEXT NOT NULL, content TEXT NOT NULL, name TEXT, metadata TEXT,"
+        " created_at REAL NOT NULL, request_id TEXT, PRIMARY KEY (conversation_id, seq))"
+        " WITHOUT ROWID",
+        # One rolling summary per conversation: it covers every message with seq < upto_seq.
+        "CREATE TABLE conversation_summaries (conversation_id TEXT PRIMARY KEY"
+        " REFERENCES conversations(id) ON DELETE CASCADE, upto_seq INTEGER NOT NULL,"
+        " content TEXT NOT NULL, request_id TEXT, created_at REAL NOT NULL)",
+    ):
+        db.execute(ddl)
+
+
+def _v3(db: Database) -> None:
+    """Routing quality: thumbs up/down per answer, and judged samples of live answers.
+
+    Self-contained (touches no table of v1 or v2). Both tables are keyed by the judged
+    request; ``tier`` is copied from it so per-tier quality needs no join.
+    """
+    for ddl in (
+        "CREATE TABLE feedback (request_id TEXT PRIMARY KEY, tier TEXT,"
+        " verdict TEXT NOT NULL CHECK (verdict IN ('up', 'down')), at REAL NOT NULL)",
+        "CREATE INDEX feedback_tier ON feedback(tier)",
+        "CREATE TABLE quality_samples (request_id TEXT PRIMARY KEY, tier TEXT, score REAL,"
+        " reason TEXT NOT NULL, judge_request_id TEXT, judge_tier TEXT,"
+        " simulated INTEGER NOT NULL, at REAL NOT NULL)",
+        "CREATE INDEX quality_samples_tier ON quality_samples(tier, at)",
+    ):
+        db.execute(ddl)
+
+
 #: Ordered migrations; index i builds version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -234,6 +234,13 @@ class Ledger:
         with self._read() as conn:
             return agg.month_spend(conn, key)
 
+    def context_savings(self, since: date | None = None) -> tuple[Decimal, Decimal]:
+        """Dollars saved by context management and spent on its summaries, from the
+        local date ``since`` (every request when None)."""
+        t0 = None if since is None else time.mktime(since.timetuple())
+        with self._read() as conn:
+            return agg.context_savings(conn, t0)
+
     def spend_between(self, t0: float, t1: float) -> Decimal:
         """Dollars of requests finished in ``[t0, t1)``, for short recent windows."""
         with self._read() as conn:

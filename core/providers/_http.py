@@ -152,10 +152,11 @@ class HTTPProvider(Provider):
         ctx = self._ctx(request.model, request.request_id)
         url, body = self._chat_call(request, stream=True)
         decoder = self._stream_decoder(ctx)
+        feed = decoder.feed
         async with self._open("POST", url, ctx, body) as response:
             try:
                 async for chunk in response.aiter_bytes():
-                    for delta in decoder.feed(chunk):
+                    for delta in feed(chunk):
                         yield delta
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc, ctx) from None

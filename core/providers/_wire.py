@@ -196,21 +196,32 @@ class SSEParser:
         self._skip_lf = False
         self._started = False
 
-    def single_data(self, chunk: bytes) -> str | None:
-        """The hot path: when ``chunk`` is exactly one whole ``data: …`` event (one line,
-        default event name) and nothing is pending, its data; otherwise None and the
-        caller must use :meth:`feed`. Streams send one such event per read almost always.
+    def data_payloads(self, chunk: bytes) -> list[bytes] | None:
+        """The hot path: when ``chunk`` is nothing but whole one-line ``data: …`` events
+        (default event name, no CR) and nothing is pending, their data as raw bytes, in
+        order; otherwise None and the caller must use :meth:`feed`. Streams send whole
+        events per read almost always. Changes no state: the caller may still fall back
+        to :meth:`feed` with the same chunk.
         """
         if (
-            chunk.endswith(b"\n\n")
-            and chunk.startswith(b"data: ")
-            and chunk.count(b"\n") == 2
-            and self._started
-            and not (self._buf or self._data or self._event or self._skip_lf)
-            and b"\r" not in chunk
+            chunk[-2:] != b"\n\n"
+            or not self._started
+            or self._buf
+            or self._data
+            or self._event
+            or self._skip_lf
+            or b"\r" in chunk
         ):
-            return chunk[6:-2].decode("utf-8", "replace")
-        return None
+            return None
+        if chunk.find(b"\n") == len(chunk) - 2:  # one event: the common case
+            return [chunk[6:-2]] if chunk[:6] == b"data: " else None
+        # Several: "data: …", "", "data: …", "", …, "", "" once split at each LF.
+        lines = chunk.split(b"\n")
+        if any(lines[1::2]):
+            return None
+        events = lines[0:-1:2]
+        payloads = [line[6:] for line in events if line[:6] == b"data: "]
+        return payloads if len(payloads) == len(events) else None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Parse ``chunk``; return the events it completed."""

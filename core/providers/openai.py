@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
+
 from core.errors import (
     ContentFilteredError,
     OverloadedError,
@@ -112,8 +114,66 @@ def parse_openai_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
     return StreamOutcome(text, usage, reason)
 
 
+class _Delta(msgspec.Struct, gc=False):
+    content: str | None = None
+
+
+class _Choice(msgspec.Struct, gc=False):
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Chunk(msgspec.Struct, gc=False):
+    """The part of a ``chat.completion.chunk`` a content delta needs; other keys are
+    skipped (still checked to be JSON). ``usage``/``error`` only send the chunk to the
+    checked path."""
+
+    choices: list[_Choice] | None = None
+    usage: Any = None
+    error: Any = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+# Whatever the typed decoder refuses (not JSON, another shape, bad UTF-8, ...) goes to
+# the generic path, which settles it exactly as before: a text or a project error.
+_TYPED_ERRORS = (msgspec.MsgspecError, ValueError, RecursionError)
+
+
+def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
+    """Decode the leading plain content-delta events, appending their non-empty texts to
+    ``texts``; return how many were handled. It stops at the first event that is anything
+    else (finish reason, usage, error, ``[DONE]``, not JSON, another shape): that one and
+    the rest are left to the generic path.
+
+    Where this answers, it is what the generic path would give: the typed decoder only
+    accepts valid JSON objects whose ``choices``/``delta``/``content``/``finish_reason``
+    have the shapes the generic fast path accepts, and duplicate keys keep the last value.
+    """
+    handled = 0
+    for payload in payloads:
+        try:
+            chunk = _decode_chunk(payload)
+        except _TYPED_ERRORS:
+            return handled
+        if chunk.usage is not None or chunk.error is not None:
+            return handled
+        choices = chunk.choices
+        if choices:
+            choice = choices[0]
+            if choice.finish_reason is not None:
+                return handled
+            delta = choice.delta
+            if delta is not None and delta.content:
+                texts.append(delta.content)
+        handled += 1
+    return handled
+
+
 class OpenAIStreamDecoder:
-    """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out)."""
+    """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out).
+
+    The text of all the events in one chunk comes out as one :class:`TextDelta`.
+    """
 
     __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_usage")
 
@@ -126,26 +186,33 @@ class OpenAIStreamDecoder:
         self._done = False
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
-        data = self._parser.single_data(chunk)
-        if data is not None and not self._done and data != "[DONE]":
-            text = self._chunk(decode_json(data, self._ctx))
-            if text:
-                self._parts.append(text)
-                return [TextDelta(text)]
-            return []
-        events = [data] if data is not None else [e.data for e in self._parser.feed(chunk)]
-        out: list[TextDelta] = []
-        for event in events:
+        texts: list[str] = []
+        if not self._done:
+            payloads = self._parser.data_payloads(chunk)
+            if payloads is not None:
+                handled = _plain_texts(payloads, texts)
+                if handled == len(payloads):
+                    return self._delta(texts)
+                # The rest starts at an event boundary: each handled event was exactly
+                # b"data: " + payload + b"\n\n", and the parser has seen none of them.
+                chunk = chunk[sum(map(len, payloads[:handled])) + 8 * handled :]
+        for event in self._parser.feed(chunk):
             if self._done:
                 continue
-            if event == "[DONE]":
+            if event.data == "[DONE]":
                 self._done = True
                 continue
-            text = self._chunk(decode_json(event, self._ctx))
+            text = self._chunk(decode_json(event.data, self._ctx))
             if text:
-                self._parts.append(text)
-                out.append(TextDelta(text))
-        return out
+                texts.append(text)
+        return self._delta(texts)
+
+    def _delta(self, texts: list[str]) -> list[TextDelta]:
+        if not texts:
+            return []
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        self._parts.append(text)
+        return [TextDelta(text)]
 
     def _chunk(self, obj: Any) -> str | None:
         # Fast path for the common content delta; anything unusual takes the checked path.

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+from core.judge import JUDGE_MARKER, simulated_verdict
 from core.providers.base import Provider
 from core.types import (
     Finish,
@@ -225,7 +226,10 @@ class SimulatorProvider(Provider):
         scale = self.settings.latency_scale
         prompt = _last_user(request.messages)
         system = next((m.content for m in request.messages if m.role == "system"), None)
-        full = compose(prompt, system, tier)
+        if system is not None and system.startswith(JUDGE_MARKER):
+            full = simulated_verdict(prompt)  # see core.judge: a simulated judge
+        else:
+            full = compose(prompt, system, tier)
         ids = self._encode(full, request.model)
         finish = "stop"
         if ids is not None and len(ids) > request.max_tokens:

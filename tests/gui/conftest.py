@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
+from keyring.backends import fail
 from PySide6.QtCore import QSettings
 
 from app.engine_bridge import EngineBridge
@@ -20,7 +21,9 @@ from app.main_window import AppContext, MainWindow
 from app.settings_store import open_settings
 from core.config import parse_config
 from core.engine import Engine
+from core.keys import KeyStore
 from core.types import RequestRecord, Usage
+from tests.keyring_service import secret_service, service  # noqa: F401  (fixtures)
 
 SIM = """
 [providers.simulator]
@@ -56,10 +59,16 @@ def make_bridge(tmp_path: Path) -> Iterator[Callable[..., EngineBridge]]:
     assert not _engine_threads(), "engine threads left running"
 
 
+def no_keyring() -> KeyStore:
+    """A key store that never touches the process's keyring (keys stay in memory)."""
+    return KeyStore(fail.Keyring(), environ={})
+
+
 @pytest.fixture
-def make_window(qtbot, settings: QSettings) -> Callable[[EngineBridge], MainWindow]:
+def make_window(qtbot, settings: QSettings, tmp_path: Path) -> Callable[[EngineBridge], MainWindow]:
     def make(bridge: EngineBridge) -> MainWindow:
-        window = MainWindow(AppContext(bridge), settings, poll_interval_ms=200)
+        context = AppContext(bridge, tmp_path / "config" / "config.toml", no_keyring())
+        window = MainWindow(context, settings, poll_interval_ms=200)
         qtbot.addWidget(window)
         return window
 

@@ -1,0 +1,71 @@
+"""How the app opens (and re-opens) its engine: one KeyStore for keys, redacted logs.
+
+Like :func:`core.cli.common.open_engine`, but the :class:`~core.keys.KeyStore` is made
+once and shared with the Settings view, so a key saved there is the key the next
+engine uses, and a config saved there re-opens the engine over the same data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.cli.common import data_dir_from
+from core.config import CentwiseConfig
+from core.engine import Engine
+from core.events import EventHub
+from core.keys import KeyStore, RedactingFilter
+from core.providers.base import Secret
+
+__all__ = ["EngineFactory", "open_app_engine"]
+
+
+def _lookup(keys: KeyStore, config: CentwiseConfig) -> Callable[[str], Secret | None]:
+    def lookup(name: str) -> Secret | None:
+        settings = config.providers[name]
+        return keys.get(name, settings.api_key_env, settings.kind)
+
+    return lookup
+
+
+@dataclass(slots=True)
+class EngineFactory:
+    """Opens engines over one data dir with one key store and one event hub."""
+
+    data_dir: Path
+    keys: KeyStore
+    events: EventHub | None = None
+
+    def __call__(self, config: CentwiseConfig, *, recover: bool = False) -> Engine:
+        engine = Engine.open(
+            config,
+            self.data_dir,
+            key_lookup=_lookup(self.keys, config),
+            recover_ledger=recover,
+            events=self.events,
+        )
+        self.events = engine.events  # later engines keep the listeners of the first
+        return engine
+
+
+def open_app_engine(
+    args: argparse.Namespace, config: CentwiseConfig, keys: KeyStore
+) -> tuple[Engine, EngineFactory]:
+    """The first engine for ``args`` and the factory that re-opens it."""
+    _log_warnings_redacted(RedactingFilter(source=keys.known_secrets))
+    factory = EngineFactory(data_dir_from(args), keys)
+    return factory(config, recover=bool(getattr(args, "recover", False))), factory
+
+
+def _log_warnings_redacted(redactor: logging.Filter) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("centwise: %(levelname)s: %(message)s"))
+    handler.addFilter(redactor)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger("core")
+    root.handlers = [handler]
+    root.propagate = False

@@ -1,0 +1,199 @@
+"""Stored conversations: threads of messages in the ledger's database.
+
+A conversation survives a restart: its messages (with any metadata, as JSON) live in
+``conversation_messages`` and its rolling summary in ``conversation_summaries``, both
+created by ledger migration 2. The store keeps its own connection to the ledger file
+(WAL lets it share the file with the ledger, other processes and the GUI).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from core.errors import InputError, LedgerError
+from core.money import from_pusd
+from core.types import Message
+
+__all__ = ["Conversation", "ConversationInfo", "ConversationStore", "StoredSummary"]
+
+_TITLE_CHARS = 60
+_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSummary:
+    """A summary of every message with ``seq < upto_seq``."""
+
+    upto_seq: int
+    content: str
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One thread as stored: its messages in order (``seqs[i]`` is ``messages[i]``'s)."""
+
+    id: str
+    system: str | None
+    title: str
+    messages: tuple[Message, ...]
+    seqs: tuple[int, ...]
+    summary: StoredSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    """A line in a list of conversations."""
+
+    id: str
+    title: str
+    system: str | None
+    created_at: float
+    updated_at: float
+    message_count: int
+    cost_usd: Decimal
+
+
+class ConversationStore:
+    """Conversations, their messages and summaries; opened on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                self._conn = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None
+                )
+                self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise LedgerError(f"conversations in {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def create(self, system: str | None, now: float, title: str | None = None) -> str:
+        """A new, empty conversation; returns its id."""
+        conversation_id = "conv_" + uuid.uuid4().hex[:16]
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO conversations (id, system, title, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, system, title or "", now, now),
+            )
+        return conversation_id
+
+    def load(self, conversation_id: str) -> Conversation:
+        """The whole conversation; :class:`InputError` when there is none by that id."""
+        with self._db() as conn:
+            head = conn.execute(
+                "SELECT system, title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if head is None:
+                raise InputError(f"there is no conversation {conversation_id!r}")
+            rows = conn.execute(
+                "SELECT seq, role, content, name, metadata FROM conversation_messages"
+                " WHERE conversation_id = ? ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+            srow = conn.execute(
+                "SELECT upto_seq, content, request_id FROM conversation_summaries"
+                " WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+        messages = tuple(
+            Message(r[1], r[2], r[3], None if r[4] is None else json.loads(r[4])) for r in rows
+        )
+        summary = None if srow is None else StoredSummary(srow[0], srow[1], srow[2])
+        return Conversation(
+            conversation_id, head[0], head[1], messages, tuple(r[0] for r in rows), summary
+        )
+
+    def append(
+        self,
+        conversation_id: str,
+        messages: Sequence[Message],
+        now: float,
+        request_id: str | None = None,
+    ) -> None:
+        """Add ``messages`` at the end, in one transaction (a turn is stored whole)."""
+        with self._write() as conn:
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(seq), -1) FROM conversation_messages"
+                " WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            conn.executemany(
+                "INSERT INTO conversation_messages (conversation_id, seq, role, content, name,"
+                " metadata, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (conversation_id, last + 1 + i, m.role, m.content, m.name,
+                     None if m.metadata is None else json.dumps(dict(m.metadata)),
+                     now, request_id)
+                    for i, m in enumerate(messages)
+                ],
+            )  # fmt: skip
+            first_user = next((m.content for m in messages if m.role == "user"), "")
+            conn.execute(
+                "UPDATE conversations SET updated_at = ?,"
+                " title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+                (now, _title(first_user), conversation_id),
+            )
+
+    def save_summary(self, conversation_id: str, summary: StoredSummary, now: float) -> None:
+        """Replace the conversation's rolling summary."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO conversation_summaries"
+                " (conversation_id, upto_seq, content, request_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, summary.upto_seq, summary.content, summary.request_id, now),
+            )
+
+    def recent(self, limit: int) -> list[ConversationInfo]:
+        """The ``limit`` most recently used conversations, newest first, with their cost
+        (every request made for them, summaries included)."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT c.id, c.title, c.system, c.created_at, c.updated_at,"
+                " (SELECT COUNT(*) FROM conversation_messages m WHERE m.conversation_id = c.id),"
+                " (SELECT COALESCE(SUM(r.cost_pusd), 0) FROM requests r"
+                "  WHERE r.conversation_id = c.id)"
+                " FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [ConversationInfo(r[0], r[1], r[2], r[3], r[4], r[5], from_pusd(r[6])) for r in rows]
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
