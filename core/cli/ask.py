@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from core.cli.common import (
     print_json,
     read_text_file,
 )
-from core.engine import Engine
+from core.engine import Engine, Reply
 from core.errors import CentwiseError, InputError
 from core.money import format_usd
 from core.serialize import record_to_json
@@ -108,24 +109,33 @@ async def _run_one(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         max_output_tokens=args.max_output_tokens,
         temperature=args.temperature,
     )
+    return await print_reply(reply, json_out=args.json)
+
+
+async def print_reply(
+    reply: Reply, *, json_out: bool, describe: Callable[[RequestRecord], str] | None = None
+) -> int:
+    """Stream ``reply`` to stdout (or print its JSON record) and return the exit code;
+    a one-line account goes to stderr. Shared by ``ask`` and ``chat``."""
     error: CentwiseError | None = None
     try:
         async for delta in reply:
-            if not args.json:
+            if not json_out:
                 sys.stdout.write(delta)
                 sys.stdout.flush()
     except CentwiseError as e:
         error = e
     record = reply.record
     assert record is not None
-    if args.json:
+    if json_out:
         print_json(record_to_json(record))
     else:
         if record.response:
             sys.stdout.write("\n")
+            sys.stdout.flush()
         if error is not None:
             print(f"centwise: {error}", file=sys.stderr)
-        print(summary_line(record), file=sys.stderr)
+        print((describe or summary_line)(record), file=sys.stderr)
     if error is None:
         return EXIT_OK
     return error.exit_code if error.exit_code in (2, 3, 4) else EXIT_USAGE

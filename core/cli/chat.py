@@ -13,12 +13,11 @@ import asyncio
 import sys
 from typing import Any
 
-from core.cli.ask import summary_line
-from core.cli.common import EXIT_OK, EXIT_USAGE, open_engine, print_json
+from core.cli.ask import print_reply, summary_line
+from core.cli.common import EXIT_OK, open_engine
 from core.engine import Engine
-from core.errors import CentwiseError, InputError
+from core.errors import InputError
 from core.money import format_usd
-from core.serialize import record_to_json
 from core.types import RequestRecord
 
 __all__ = ["context_line", "register"]
@@ -98,28 +97,9 @@ async def _turn(engine: Engine, conversation_id: str, text: str, args: argparse.
         max_output_tokens=args.max_output_tokens,
         conversation_id=conversation_id,
     )
-    error: CentwiseError | None = None
-    try:
-        async for delta in reply:
-            if not args.json:
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-    except CentwiseError as e:
-        error = e
-    record = reply.record
-    assert record is not None
-    if args.json:
-        print_json(record_to_json(record))
-    else:
-        if record.response:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        if error is not None:
-            print(f"centwise: {error}", file=sys.stderr)
-        print(summary_line(record) + " " + context_line(record), file=sys.stderr)
-    if error is None:
-        return EXIT_OK
-    return error.exit_code if error.exit_code in (2, 3, 4) else EXIT_USAGE
+    return await print_reply(
+        reply, json_out=args.json, describe=lambda rec: summary_line(rec) + " " + context_line(rec)
+    )
 
 
 def context_line(rec: RequestRecord) -> str:
