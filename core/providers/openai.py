@@ -192,7 +192,11 @@ class OpenAIStreamDecoder:
             if payloads is not None:
                 handled = _plain_texts(payloads, texts)
                 if handled == len(payloads):
-                    return self._delta(texts)
+                    if not texts:
+                        return []
+                    text = texts[0] if len(texts) == 1 else "".join(texts)
+                    self._parts.append(text)
+                    return [TextDelta(text)]
                 # The rest starts at an event boundary: each handled event was exactly
                 # b"data: " + payload + b"\n\n", and the parser has seen none of them.
                 chunk = chunk[sum(map(len, payloads[:handled])) + 8 * handled :]
@@ -202,9 +206,9 @@ class OpenAIStreamDecoder:
             if event.data == "[DONE]":
                 self._done = True
                 continue
-            text = self._chunk(decode_json(event.data, self._ctx))
-            if text:
-                texts.append(text)
+            got = self._chunk(decode_json(event.data, self._ctx))
+            if got:
+                texts.append(got)
         return self._delta(texts)
 
     def _delta(self, texts: list[str]) -> list[TextDelta]:
