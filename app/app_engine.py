@@ -40,13 +40,17 @@ class EngineFactory:
     keys: KeyStore
     events: EventHub | None = None
 
-    def __call__(self, config: CentwiseConfig, *, recover: bool = False) -> Engine:
+    def __call__(
+        self, config: CentwiseConfig, *, recover: bool = False, warm: bool = True
+    ) -> Engine:
+        """Open an engine; ``warm=False`` leaves the tokenizer to :meth:`Engine.warm_up`."""
         engine = Engine.open(
             config,
             self.data_dir,
             key_lookup=_lookup(self.keys, config),
             recover_ledger=recover,
             events=self.events,
+            warm_tokenizer=warm,
         )
         self.events = engine.events  # later engines keep the listeners of the first
         return engine
@@ -58,7 +62,9 @@ def open_app_engine(
     """The first engine for ``args`` and the factory that re-opens it."""
     _log_warnings_redacted(RedactingFilter(source=keys.known_secrets))
     factory = EngineFactory(data_dir_from(args), keys)
-    return factory(config, recover=bool(getattr(args, "recover", False))), factory
+    # The window shows first; the bridge warms the tokenizer on its loop afterwards.
+    engine = factory(config, recover=bool(getattr(args, "recover", False)), warm=False)
+    return engine, factory
 
 
 def _log_warnings_redacted(redactor: logging.Filter) -> None:

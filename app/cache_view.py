@@ -162,8 +162,7 @@ class CacheView(QWidget):
         answer = QMessageBox.question(
             self,
             "Clear the cache",
-            "Delete every cached answer? Requests will be paid for again until the cache "
-            "refills.",
+            "Delete every cached answer? Requests will be paid for again until the cache refills.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )

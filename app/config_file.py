@@ -18,9 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from core.config import CentwiseConfig, config_from_env, load_config
+from core.config import CentwiseConfig, config_from_env, default_config_path, load_config
 
 __all__ = [
     "config_text",
@@ -38,15 +36,13 @@ HEADER = (
 )
 
 
-def default_config_path() -> Path:
-    """Where the app saves the config when neither --config nor CENTWISE_CONFIG is set."""
-    return Path(platformdirs.user_config_dir("centwise", appauthor=False)) / "config.toml"
-
-
 def resolve_config_path(explicit: str | None) -> tuple[Path, bool]:
     """``(path, explicit)``: the --config/env path, else the default path."""
-    chosen = config_from_env(explicit)
-    return (chosen, True) if chosen is not None else (default_config_path(), False)
+    if explicit or os.environ.get("CENTWISE_CONFIG"):
+        chosen = config_from_env(explicit)
+        assert chosen is not None
+        return chosen, True
+    return default_config_path(), False
 
 
 def load_app_config(path: Path, explicit: bool) -> CentwiseConfig:

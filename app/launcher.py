@@ -6,19 +6,33 @@ Qt only when the app is actually opened, so the CLI works on a machine without i
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import build_parser
-from core.cli import main as cli_main
+__all__ = ["main", "version"]
 
-__all__ = ["main"]
+
+def version() -> str:
+    """The installed Centwise version (the bundle carries its package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("centwise")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(args_list)
-    if args.command is not None:
+    if args_list[:1] in (["--version"], ["-V"]):
+        print(f"centwise {version()}")
+        return 0
+    args = _app_args(args_list)
+    if args is None:  # a command (or --help): the CLI, without loading Qt
+        from core.cli import main as cli_main
+
         return cli_main(args_list)
     try:
         from app.main import run_app
@@ -30,6 +44,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     return run_app(args)
+
+
+def _app_args(args: list[str]) -> argparse.Namespace | None:
+    """The global flags when no command is given, else None. Parsed by hand so that
+    opening the app does not import every CLI command (start-up time)."""
+    values: dict[str, str | None] = {"config": None, "data_dir": None}
+    recover = False
+    i = 0
+    while i < len(args):
+        token = args[i]
+        name, eq, inline = token.partition("=")
+        if name in ("--config", "--data-dir"):
+            key = name[2:].replace("-", "_")
+            if eq:
+                values[key] = inline
+            elif i + 1 < len(args):
+                values[key], i = args[i + 1], i + 1
+            else:
+                return None  # let the CLI parser report the missing value
+        elif token == "--recover":
+            recover = True
+        else:
+            return None
+        i += 1
+    return argparse.Namespace(command=None, recover=recover, **values)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.app_engine import EngineFactory, open_app_engine
@@ -47,6 +48,8 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         window = build_window(bridge, args, keys, factory)
         window.show()
+        # The tokenizer loads on the engine loop once the window has painted.
+        QTimer.singleShot(150, lambda: bridge.call_on_loop(bridge.engine.warm_up))
         code = app.exec()
         window.close()
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QCloseEvent, QIcon
@@ -24,22 +25,22 @@ from PySide6.QtWidgets import (
 
 from app.alerts import AlertMonitor, DesktopNotifier
 from app.banner import MessageBanner
-from app.cache_view import CacheView
 from app.config_file import default_config_path
-from app.dashboard import SpendDashboard
 from app.engine_bridge import EngineBridge
 from app.engine_events import EngineEvents
 from app.errors import show_error
 from app.history import HistoryView
 from app.ledger_watcher import LedgerWatcher
 from app.playground import PlaygroundView
-from app.settings_view import EngineOpener, SettingsView
 from core.budget import BudgetAlert
 from core.engine import Engine
 from core.keys import KeyStore
 from core.resources import resource_path
 
-__all__ = ["SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec", "app_icon"]
+if TYPE_CHECKING:
+    from app.settings_view import EngineOpener
+
+__all__ = ["KEYS", "SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec", "app_icon"]
 
 SIMULATOR_NOTICE = (
     "Running on the offline Simulator — costs are what the real models would charge. "
@@ -76,17 +77,32 @@ class ViewSpec:
     build: Callable[[AppContext], QWidget]
 
 
+def _dashboard(c: AppContext) -> QWidget:
+    from app.dashboard import SpendDashboard  # pyqtgraph loads when first shown
+
+    return SpendDashboard(c.bridge)
+
+
+def _cache(c: AppContext) -> QWidget:
+    from app.cache_view import CacheView
+
+    return CacheView(c.bridge)
+
+
+def _settings(c: AppContext) -> QWidget:
+    from app.settings_view import SettingsView
+
+    return SettingsView(c.bridge, c.key_store(), c.settings_path(), c.open_engine)
+
+
 VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("playground", "Playground", lambda c: PlaygroundView(c.bridge)),
-    ViewSpec("dashboard", "Spend", lambda c: SpendDashboard(c.bridge)),
+    ViewSpec("dashboard", "Spend", _dashboard),
     ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
-    ViewSpec("cache", "Cache", lambda c: CacheView(c.bridge)),
-    ViewSpec(
-        "settings",
-        "Settings",
-        lambda c: SettingsView(c.bridge, c.key_store(), c.settings_path(), c.open_engine),
-    ),
+    ViewSpec("cache", "Cache", _cache),
+    ViewSpec("settings", "Settings", _settings),
 )
+KEYS = [spec.key for spec in VIEWS]
 
 
 def app_icon() -> QIcon:
@@ -124,15 +140,13 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.setMaximumWidth(150)
         self.stack = QStackedWidget()
+        # Views are built the first time they are shown: start-up pays for one.
         self.views: dict[str, QWidget] = {}
         self._retired: list[QWidget] = []
         for spec in VIEWS:
-            view = spec.build(context)
-            view.setObjectName(f"view_{spec.key}")
-            self.views[spec.key] = view
-            self.stack.addWidget(view)
+            self.stack.addWidget(QWidget())
             self.nav.addItem(spec.title)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._show_row)
         self.alerts = AlertMonitor(self.bridge, self)
         self.notifier = DesktopNotifier(self.windowIcon(), self)
 
@@ -156,8 +170,6 @@ class MainWindow(QMainWindow):
         self.alerts.resolved.connect(
             lambda _kind, text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
         )
-        settings_view = self.views["settings"]
-        settings_view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
         self.watcher.changed.connect(self._ledger_changed)
         self.simulator_banner.dismissed.connect(
             lambda: self.settings.setValue("banners/simulator_dismissed", True)
@@ -169,33 +181,49 @@ class MainWindow(QMainWindow):
     # -- views -----------------------------------------------------------------------
 
     def view(self, key: str) -> QWidget:
+        """The view called ``key``, built now if it has not been shown yet."""
+        if key not in self.views:
+            index = KEYS.index(key)
+            view = VIEWS[index].build(self.context)
+            view.setObjectName(f"view_{key}")
+            placeholder = self.stack.widget(index)
+            current = self.stack.currentIndex()
+            self.stack.insertWidget(index, view)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self.stack.setCurrentIndex(current)
+            self.views[key] = view
+            if key == "settings":
+                view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
         return self.views[key]
 
     def show_view(self, key: str) -> None:
-        self.nav.setCurrentRow(list(self.views).index(key))
+        self.nav.setCurrentRow(KEYS.index(key))
+
+    def _show_row(self, row: int) -> None:
+        if 0 <= row < len(VIEWS):
+            self.view(KEYS[row])
+            self.stack.setCurrentIndex(row)
 
     def current_view_key(self) -> str:
-        return list(self.views)[max(self.stack.currentIndex(), 0)]
+        return KEYS[max(self.stack.currentIndex(), 0)]
 
     def on_engine_reopened(self, _engine: Engine) -> None:
-        """Rebuild the views that read the config when built (Settings stays as it is).
+        """Views other than Settings read the config when built: rebuild them lazily.
 
         The old views are hidden and kept until the window closes, so answers still
         on their way to them land on live widgets.
         """
         current = self.current_view_key()
-        for i, spec in enumerate(VIEWS):
-            if spec.key == "settings":
-                continue
-            old = self.views[spec.key]
-            view = spec.build(self.context)
-            view.setObjectName(f"view_{spec.key}")
-            self.stack.insertWidget(i, view)
+        for key in [k for k in self.views if k != "settings"]:
+            old = self.views.pop(key)
+            index = KEYS.index(key)
+            self.stack.insertWidget(index, QWidget())
             self.stack.removeWidget(old)
             old.hide()
             self._retired.append(old)
-            self.views[spec.key] = view
-        self.show_view(current)
+        self.stack.setCurrentIndex(KEYS.index(current))
+        self.view(current)
         self.statusBar().showMessage("Settings applied", STATUS_TIMEOUT_MS)
 
     def _ledger_changed(self, _records: list[object]) -> None:
@@ -237,7 +265,7 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1280, 820)
         key = str(self.settings.value("window/view", "playground"))
-        self.show_view(key if key in self.views else "playground")
+        self.show_view(key if key in KEYS else "playground")
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -41,6 +41,7 @@ LABELS = {
     "enabled": "Enabled",
     "min_cache_hit_rate": "Alert below cache hit rate (0–1)",
     "cost_alert_usd_per_day": "Cost alert (USD per day)",
+    "otel": "OpenTelemetry export",
 }
 _INT_MAX = 2**31 - 1
 

@@ -25,6 +25,7 @@ __all__ = [
     "ContextConfig",
     "FallbackTarget",
     "FeatureWeight",
+    "GatewayConfig",
     "ObservabilityConfig",
     "ProviderConfig",
     "RoutingConfig",
@@ -189,6 +190,31 @@ class ObservabilityConfig(_Section):
     cost_alert_usd_per_day: Decimal = Field(Decimal(500), ge=0)
     min_cache_hit_rate: float = Field(0.4, ge=0, le=1)
     quality_sampling_rate: float = Field(0.05, ge=0, le=1)
+    #: The cache hit rate is judged over this many most recent requests (the alert
+    #: needs a full window, so a fresh start does not alert on its first misses).
+    cache_hit_rate_window: int = Field(200, ge=1)
+    #: Export one OpenTelemetry span per gateway request (needs the ``otel`` extra).
+    otel: bool = False
+
+
+class GatewayConfig(_Section):
+    """``centwise serve``: the local OpenAI-compatible gateway."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    max_body_bytes: int = Field(1_000_000, gt=0)
+    #: Include prompts and responses in the gateway's JSON log (secrets are redacted
+    #: either way).
+    log_prompts: bool = False
+    #: Alerts (cost, cache hit rate, budget, open breaker) are POSTed as JSON here.
+    webhook_url: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
 
 
 class ProviderConfig(_Section):
@@ -228,6 +254,7 @@ class CentwiseConfig(_Section):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -326,10 +353,21 @@ def load_config(path: Path | None) -> CentwiseConfig:
     return parse_config(text, str(path))
 
 
+def default_config_path() -> Path:
+    """The platform's user config file, e.g. ``~/.config/centwise/config.toml``."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("centwise", appauthor=False)) / "config.toml"
+
+
 def config_from_env(explicit: str | None) -> Path | None:
-    """The config path from ``--config``, then ``CENTWISE_CONFIG``; None means defaults."""
+    """The config path from ``--config``, then ``CENTWISE_CONFIG``, then the user config
+    file if it exists; None means the built-in defaults."""
     value = explicit or os.environ.get("CENTWISE_CONFIG")
-    return Path(value).expanduser() if value else None
+    if value:
+        return Path(value).expanduser()
+    default = default_config_path()
+    return default if default.exists() else None
 
 
-__all__ += ["config_from_env"]
+__all__ += ["config_from_env", "default_config_path"]

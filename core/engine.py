@@ -56,6 +56,7 @@ from core.prices import (
     worst_case_cost,
 )
 from core.providers.base import Provider, Secret, load_provider_class
+from core.replay import ReplayInputs, ReplayReport, replay
 from core.resilience import BreakerBoard, CircuitBreaker
 from core.router import RouteDecision, TierRouter
 from core.stages import BudgetStage, RecordStage, RouteStage
@@ -351,6 +352,7 @@ class Engine:
         client_factory: Callable[[], httpx.AsyncClient] | None = None,
         recover_ledger: bool = False,
         events: EventHub | None = None,
+        warm_tokenizer: bool = True,
     ) -> Engine:
         data_dir.mkdir(parents=True, exist_ok=True)
         events = events or EventHub()
@@ -363,7 +365,8 @@ class Engine:
         if ledger.recovered_from is not None:
             warnings.append(f"the ledger was unreadable and was kept at {ledger.recovered_from}")
         tokens = TokenCounter()
-        tokens.count_text("", "gpt-4o")  # load the common encoding now, not mid-request
+        if warm_tokenizer:  # load the common encoding now, not mid-request
+            tokens.count_text("", "gpt-4o")
         services = Services(
             config,
             tokens,
@@ -468,6 +471,20 @@ class Engine:
         names = {t.provider for t in tiers} | {f.provider for t in tiers for f in t.fallbacks}
         return all(self.config.providers[n].kind == "simulator" for n in names)
 
+    def model_ids(self) -> list[tuple[str, str]]:
+        """``(id, owner)`` for every name :meth:`ask` accepts as ``model``: ``auto``, each
+        tier, each tier's model and each fallback as ``provider/model``."""
+        out: dict[str, str] = {"auto": "centwise"}
+        tiers = self.config.routing.tiers
+        for tier in tiers:
+            out.setdefault(tier.id, "centwise")
+        for tier in tiers:
+            out.setdefault(tier.model, tier.provider)
+        for tier in tiers:
+            for f in tier.fallbacks:
+                out.setdefault(f"{f.provider}/{f.model}", f.provider)
+        return list(out.items())
+
     # -- conversations ---------------------------------------------------------
 
     def start_conversation(self, system: str | None = None, title: str | None = None) -> str:
@@ -493,6 +510,11 @@ class Engine:
             context_usd=context_usd,
             context_cost_usd=summaries_usd,
         )
+
+    def warm_up(self) -> None:
+        """Load the common tokenizer encoding now (half a second), so the first
+        estimate is quick; for an engine opened with ``warm_tokenizer=False``."""
+        self.tokens.count_text("", "gpt-4o")
 
     # -- the ledger, as the GUI and CLI read it --------------------------------
 
@@ -650,6 +672,47 @@ class Engine:
     async def drain_quality_samples(self) -> None:
         """Wait for background quality judgements still running."""
         await self.quality.drain()
+
+    # -- what-if replay -------------------------------------------------------
+
+    def replay(
+        self,
+        other: CentwiseConfig,
+        *,
+        since: date | None = None,
+        source: Path | None = None,
+        embedder: Embedder | None = None,
+    ) -> ReplayReport:
+        """What the recorded history (or ``source``, a JSONL import) would have cost
+        under ``other``: offline, no provider called, nothing written.
+
+        Prompts with no stored cache embedding are embedded with ``embedder`` (default:
+        the open cache's embedder, else MiniLM) when ``[cache]`` changed. Takes about
+        a second per 10,000 requests with stored embeddings: call it off the UI thread.
+        """
+        factory = None
+        if embedder is not None:
+            factory = lambda: embedder  # noqa: E731
+        elif self.config.cache.embedder == "minilm":
+            factory = self._replay_embedder
+        inputs = ReplayInputs(
+            current=self.config,
+            prices_current=self.prices,
+            prices_other=load_prices(other, self.data_dir),
+            tokens=self.tokens,
+            ledger=self.ledger,
+            cache_path=self.data_dir / CACHE_FILE,
+            embedder=factory,
+        )
+        return replay(inputs, other, since=since, source=source)
+
+    def _replay_embedder(self) -> Embedder:
+        cache = self.services.semantic_cache_now()
+        if cache is not None:
+            return cache.embedder
+        from core.cache.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder()
 
     def _judge_arg(self, judge: bool | str) -> str | None:
         if judge is True:

@@ -2,7 +2,8 @@
 
 Run under a display (or Xvfb):
     xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
-Writes playground.png, dashboard.png, history.png and settings.png into
+Writes playground.png, dashboard.png, history.png, cache.png, settings.png (providers
+and keys), settings-routing.png, settings-budgets.png and cache-tuner.png into
 packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
 """
 
@@ -20,11 +21,14 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from keyring.backends import fail  # noqa: E402
+
 from app.engine_bridge import EngineBridge  # noqa: E402
 from app.main_window import AppContext, MainWindow  # noqa: E402
 from app.settings_store import open_settings  # noqa: E402
 from core.config import parse_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
+from core.keys import KeyStore  # noqa: E402
 from core.prices import cost_of  # noqa: E402
 from core.types import RequestRecord, Usage  # noqa: E402
 
@@ -108,7 +112,10 @@ def main() -> int:
                 future = bridge.run(engine.ask(prompt, model=model).collect())
                 assert future is not None
                 future.result(30)
-            window = MainWindow(AppContext(bridge, None), open_settings(Path(tmp) / "qt"))
+            context = AppContext(
+                bridge, Path(tmp) / "config.toml", KeyStore(fail.Keyring(), environ={})
+            )
+            window = MainWindow(context, open_settings(Path(tmp) / "qt"))
             window.resize(1280, 820)
             window.show()
             shoot_all(app, window)
@@ -138,12 +145,32 @@ def shoot_all(app: QApplication, window: MainWindow) -> None:
     settle(app, 1.0)
     history.table.selectRow(0)
     settle(app, 0.8)
-    for key in ("playground", "dashboard", "history", "settings"):
+    window.show_view("cache")
+    settle(app, 1.5)
+    cache = window.view("cache")
+    cache.tuner.run(ROOT / "resources" / "cache_pairs_dev.jsonl")
+    deadline = time.monotonic() + 120
+    while cache.tuner.report is None and time.monotonic() < deadline:
+        settle(app, 0.2)
+    for key in ("playground", "dashboard", "history", "cache", "settings"):
         window.show_view(key)
         settle(app, 0.8)
-        path = OUT / f"{key}.png"
-        window.grab().save(str(path))
-        print(f"wrote {path}")
+        save(window, key)
+    settings = window.view("settings")
+    for index, name in ((1, "settings-routing"), (2, "settings-budgets")):
+        settings.tabs.setCurrentIndex(index)
+        settle(app, 0.5)
+        save(window, name)
+    window.show_view("cache")
+    settle(app, 0.5)
+    cache.tuner.grab().save(str(OUT / "cache-tuner.png"))
+    print(f"wrote {OUT / 'cache-tuner.png'}")
+
+
+def save(window: MainWindow, name: str) -> None:
+    path = OUT / f"{name}.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.cli import ask, cache, chat, compare, eval, feedback, keys, prices, route, spend
+from core.cli import (
+    ask,
+    cache,
+    chat,
+    compare,
+    eval,
+    feedback,
+    keys,
+    prices,
+    replay,
+    route,
+    serve,
+    spend,
+)
 from core.cli.common import EXIT_USAGE, run_command
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (ask, chat, spend, cache, prices, keys, compare, eval, route, feedback)
+COMMANDS = (ask, chat, spend, cache, prices, keys, compare, eval, route, feedback, serve, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,18 @@ SIM = """
 kind = "simulator"
 latency_scale = {scale}
 """
+
+
+@pytest.fixture(autouse=True)
+def _collect_while_qt_lives() -> Iterator[None]:
+    """Collect each test's garbage while the QApplication is alive.
+
+    Left to the interpreter's final collection, PySide6 6.12 wrappers of widgets and
+    pyqtgraph items from many tests are freed after Qt has gone and the process can
+    abort at exit ("bool_dealloc"/"none_dealloc"), after every test has passed.
+    """
+    yield
+    gc.collect()
 
 
 def _engine_threads() -> list[threading.Thread]:

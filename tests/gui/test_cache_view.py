@@ -94,10 +94,24 @@ def test_view_searches_evicts_and_clears(qtbot, qtmodeltester, cached_bridge):
 
 def test_tuner_plots_rates_in_percent_and_marks_thresholds(qtbot, make_bridge, tmp_path):
     pairs = [
-        {"a": "What is the capital of France?", "b": "Which city is France's capital?", "same": True},
+        {
+            "a": "What is the capital of France?",
+            "b": "Which city is France's capital?",
+            "same": True,
+        },
         {"a": "How do I sort a list in Python?", "b": "Sorting a Python list, how?", "same": True},
-        {"a": "Convert 5 km to miles", "b": "Convert 50 km to miles", "same": False, "category": "number"},
-        {"a": "What is a cat?", "b": "How do rockets reach orbit?", "same": False, "category": "unrelated"},
+        {
+            "a": "Convert 5 km to miles",
+            "b": "Convert 50 km to miles",
+            "same": False,
+            "category": "number",
+        },
+        {
+            "a": "What is a cat?",
+            "b": "How do rockets reach orbit?",
+            "same": False,
+            "category": "unrelated",
+        },
     ]
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in pairs) + "\n")

@@ -56,7 +56,9 @@ def field(view: SettingsView, form, name: str) -> QLineEdit:
 
 
 def test_config_toml_round_trips_exact_money():
-    config = parse_config(OPENAI + '[budget]\ndaily_usd = 5.10\n[prices."m"]\ninput_cost_per_token = 0.0000003\n')
+    config = parse_config(
+        OPENAI + '[budget]\ndaily_usd = 5.10\n[prices."m"]\ninput_cost_per_token = 0.0000003\n'
+    )
     text = config_to_toml(config.model_dump(exclude_none=True))
     again = parse_config(text)
     assert again == config
@@ -140,7 +142,9 @@ def test_connection_test_lists_models_or_says_why(qtbot, make_bridge, config_pat
         assert request.headers["authorization"] == "Bearer sk-test-key"
         return httpx.Response(200, json={"data": [{"id": "gpt-4.1"}, {"id": "gpt-4.1-mini"}]})
 
-    extra = OPENAI + '[providers.local]\nkind = "openai-compatible"\nbase_url = "http://127.0.0.1:9"\n'
+    extra = (
+        OPENAI + '[providers.local]\nkind = "openai-compatible"\nbase_url = "http://127.0.0.1:9"\n'
+    )
     extra += "max_attempts = 1\n"
     bridge = make_bridge(
         extra,

@@ -8,7 +8,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtWidgets import QLineEdit
 
-from app.main_window import AppContext, MainWindow
+from app.main_window import KEYS, AppContext, MainWindow
 from core.engine import Engine
 from tests.gui.conftest import no_keyring
 
@@ -23,7 +23,7 @@ def test_save_rebuilds_views_over_the_new_engine(qtbot, make_bridge, settings, t
     path = tmp_path / "cfg" / "config.toml"
     window = MainWindow(AppContext(bridge, path, no_keyring(), opener), settings)
     qtbot.addWidget(window)
-    assert list(window.views) == ["playground", "dashboard", "history", "cache", "settings"]
+    assert KEYS == ["playground", "dashboard", "history", "cache", "settings"]
     window.show_view("settings")
     view = window.view("settings")
     old_dashboard = window.view("dashboard")

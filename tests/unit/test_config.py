@@ -77,3 +77,18 @@ def test_tiers_are_ordered_by_complexity():
         "max_complexity = 4\n"
     )
     assert [t.id for t in cfg.routing.tiers] == ["small", "big"]
+
+
+def test_the_user_config_file_is_read_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from core.config import config_from_env, default_config_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert config_from_env(None) is None  # nothing there: built-in defaults
+    path = default_config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[budget]\ndaily_usd = 2\n")
+    assert config_from_env(None) == path
+    assert load_config(config_from_env(None)).budget.daily_usd == Decimal(2)
+    monkeypatch.setenv("CENTWISE_CONFIG", str(tmp_path / "other.toml"))
+    assert config_from_env(None) == tmp_path / "other.toml"
+    assert config_from_env("explicit.toml") == Path("explicit.toml")

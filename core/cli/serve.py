@@ -1,0 +1,101 @@
+"""``centwise serve``: the local OpenAI-compatible gateway, in the foreground.
+
+Point any OpenAI client at ``http://127.0.0.1:8787/v1`` with the gateway token as its
+API key. Logs are JSON lines on stderr; Ctrl-C (or SIGTERM) stops it after in-flight
+requests are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import uvicorn
+
+from core.cli.common import EXIT_OK, data_dir_from
+from core.config import config_from_env, load_config
+from core.engine import Engine
+from core.errors import ConfigError
+from core.gateway.app import create_app
+from core.gateway.auth import gateway_token
+from core.gateway.logs import JsonFormatter
+from core.gateway.server import _post_json, is_loopback
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the local OpenAI-compatible gateway")
+    p.add_argument("--host", help="interface to bind (default [gateway].host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default [gateway].port, 8787)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding to a non-loopback interface (reachable from other machines)",
+    )
+    p.add_argument("--show-token", action="store_true", help="print the gateway token and exit")
+    p.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="make a new gateway token (old one stops working)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.keys import KeyStore
+
+    config = load_config(config_from_env(args.config))
+    keys = KeyStore()
+    token = gateway_token(keys, rotate=bool(args.rotate_token))
+    if args.show_token:
+        print(token.value)
+        print(f"centwise: {token.message}", file=sys.stderr)
+        if not token.saved:
+            print("centwise: a token shown here is useless to a later run", file=sys.stderr)
+        return EXIT_OK
+    host = args.host or config.gateway.host
+    port = config.gateway.port if args.port is None else args.port
+    if not is_loopback(host) and not args.allow_remote:
+        raise ConfigError(
+            f"refusing to bind the gateway to {host}: it would be reachable from other "
+            "machines; add --allow-remote if you mean it"
+        )
+    _json_logs(lambda: [*keys.known_secrets(), token.value])
+    if not is_loopback(host):
+        logging.getLogger("core.gateway").warning(
+            "the gateway listens on %s and is reachable from other machines", host
+        )
+    if not token.saved:
+        # The only way a user can learn a per-run token: print it once, to the terminal.
+        print(f"centwise: gateway token for this run: {token.value}", file=sys.stderr)
+    print(f"centwise: {token.message}", file=sys.stderr)
+    data_dir = data_dir_from(args)
+
+    def lookup(name: str) -> Any:
+        settings = config.providers[name]
+        return keys.get(name, settings.api_key_env, settings.kind)
+
+    def factory() -> Engine:
+        return Engine.open(config, data_dir, key_lookup=lookup, recover_ledger=bool(args.recover))
+
+    app = create_app(factory, token.value, config.gateway, post=_post_json)
+    print(f"centwise: gateway on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    server.run()
+    return EXIT_OK
+
+
+def _json_logs(secrets: Any) -> None:
+    """JSON lines on stderr for everything under ``core``, secrets always redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("core")
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False

@@ -1,0 +1,326 @@
+"""The gateway's ASGI app (Starlette): OpenAI-compatible endpoints over one engine.
+
+``POST /v1/chat/completions`` (plain and ``stream: true`` SSE), ``GET /v1/models``,
+``GET /metrics`` (Prometheus) and an unauthenticated ``GET /health``. Every
+request except ``/health`` needs ``Authorization: Bearer <gateway token>``.
+
+Headers: ``x-request-id`` always; ``x-centwise-tier`` and ``x-centwise-cache`` once
+known; ``x-centwise-cost-usd`` on plain replies. A stream's headers are sent when its
+first delta is ready (so a budget refusal is still a clean 429 and the tier and cache
+outcome are known), and its cost, which exists only at the end, travels in the final
+chunk's ``centwise`` field and in a closing ``: centwise {...}`` SSE comment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core.config import GatewayConfig
+from core.engine import Engine, Reply, new_request_id
+from core.errors import CentwiseError
+from core.events import REQUEST_FINISHED
+from core.gateway.alerts import AlertMonitor, Poster
+from core.gateway.auth import check_bearer
+from core.gateway.logs import LOGGER_NAME, request_log_fields
+from core.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
+from core.gateway.openai_api import (
+    ChatRequest,
+    GatewayHTTPError,
+    completion_body,
+    error_body,
+    error_for,
+    finish_reason_of,
+    now_s,
+    parse_chat_request,
+    stream_chunk,
+    usage_body,
+)
+from core.gateway.otel import SpanExporter
+from core.money import usd_str
+from core.types import RequestRecord
+
+__all__ = ["PURPOSE", "Gateway", "create_app"]
+
+log = logging.getLogger(LOGGER_NAME)
+
+#: The ledger ``purpose`` of requests that came through the gateway.
+PURPOSE = "gateway"
+
+
+class Gateway:
+    """State shared by the endpoints: the engine (opened by the lifespan), the token,
+    the metrics registry, the alert monitor."""
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], Engine],
+        token: str,
+        settings: GatewayConfig,
+        *,
+        post: Poster | None = None,
+        on_engine: Callable[[Engine], None] | None = None,
+    ) -> None:
+        self._engine_factory = engine_factory
+        self._token = token
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self._post = post
+        self._on_engine = on_engine
+        self._engine: Engine | None = None
+        self.alerts: AlertMonitor | None = None
+        self.spans: SpanExporter | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the gateway's engine is not open (lifespan not started)")
+        return self._engine
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        engine = self._engine = self._engine_factory()
+        engine.events.on(REQUEST_FINISHED, self.metrics.observe)
+        self.alerts = AlertMonitor(
+            engine.config,
+            engine.events,
+            engine.breaker_states,
+            webhook_url=self.settings.webhook_url,
+            post=self._post,
+        )
+        self.spans = SpanExporter.from_config(engine.config, engine.events)
+        if self._on_engine is not None:
+            self._on_engine(engine)
+        try:
+            yield
+        finally:
+            await self.alerts.aclose()
+            if self.spans is not None:
+                self.spans.close()
+            await engine.aclose()
+            self._engine = None
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> None:
+        if not check_bearer(request.headers.get("authorization"), self._token):
+            raise GatewayHTTPError(
+                401,
+                "missing or wrong gateway token: send 'Authorization: Bearer <token>' "
+                "(see `centwise serve --show-token`)",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _log(self, rec: RecordOrNone, rid: str, path: str, status: int, started: float) -> None:
+        fields = request_log_fields(
+            rec,
+            request_id=rid,
+            path=path,
+            status=status,
+            started=started,
+            log_prompts=self.settings.log_prompts,
+        )
+        log.info("request", extra={"fields": fields})
+
+    def _error(self, err: GatewayHTTPError, rid: str, path: str, started: float) -> JSONResponse:
+        self._log(None, rid, path, err.status, started)
+        headers = {"x-request-id": rid}
+        if err.status == 429 and err.type == "insufficient_quota":
+            headers["x-should-retry"] = "false"  # a budget refusal will not pass on retry
+        return JSONResponse(error_body(err), status_code=err.status, headers=headers)
+
+    # -- endpoints --------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def models(self, request: Request) -> Response:
+        started = time.perf_counter()
+        rid = new_request_id()
+        try:
+            self._authorize(request)
+        except GatewayHTTPError as e:
+            return self._error(e, rid, request.url.path, started)
+        created = now_s()
+        data = [
+            {"id": mid, "object": "model", "created": created, "owned_by": owner}
+            for mid, owner in self.engine.model_ids()
+        ]
+        return JSONResponse({"object": "list", "data": data}, headers={"x-request-id": rid})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        rid = new_request_id()
+        try:
+            self._authorize(request)
+        except GatewayHTTPError as e:
+            return self._error(e, rid, request.url.path, time.perf_counter())
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def chat_completions(self, request: Request) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        rid = new_request_id()
+        try:
+            self._authorize(request)
+            req = parse_chat_request(await self._read_body(request))
+        except GatewayHTTPError as e:
+            return self._error(e, rid, path, started)
+        reply = self.engine.ask(
+            req.prompt,
+            system=req.system,
+            model=req.model,
+            max_output_tokens=req.max_tokens,
+            temperature=req.temperature,
+            history=req.history,
+            purpose=PURPOSE,
+        )
+        if req.stream:
+            return await self._stream(reply, req, path, started)
+        try:
+            rec = await reply.collect()
+        except CentwiseError as e:
+            return self._failed(reply, e, path, started)
+        self._log(rec, rec.request_id, path, 200, started)
+        body = completion_body(rec, now_s(), _centwise(rec))
+        return JSONResponse(body, headers=_headers(rec))
+
+    def _failed(self, reply: Reply, err: CentwiseError, path: str, started: float) -> Response:
+        http = error_for(err)
+        rec = reply.record
+        self._log(rec, reply.request_id, path, http.status, started)
+        headers = {"x-request-id": reply.request_id}
+        if rec is not None and rec.tier:
+            headers["x-centwise-tier"] = rec.tier
+        if http.status == 429 and http.type == "insufficient_quota":
+            headers["x-should-retry"] = "false"
+        return JSONResponse(error_body(http), status_code=http.status, headers=headers)
+
+    async def _stream(self, reply: Reply, req: ChatRequest, path: str, started: float) -> Response:
+        stream = reply.__aiter__()
+        first: str | None = None
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            pass
+        except CentwiseError as e:
+            return self._failed(reply, e, path, started)
+        ctx = reply.ctx
+        headers = {
+            "x-request-id": reply.request_id,
+            "x-centwise-tier": ctx.tier.id if ctx.tier else "",
+            "x-centwise-cache": ctx.cache_outcome,
+            "cache-control": "no-cache",
+        }
+        body = self._sse(reply, stream, first, req, path, started)
+        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+    async def _sse(
+        self,
+        reply: Reply,
+        stream: AsyncIterator[str],
+        first: str | None,
+        req: ChatRequest,
+        path: str,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        rid, created = reply.request_id, now_s()
+        model = reply.ctx.model or req.model
+        status = 200
+        try:
+            yield stream_chunk(rid, model, created, delta={"role": "assistant", "content": ""})
+            if first is not None:
+                yield stream_chunk(rid, model, created, delta={"content": first})
+                async for delta in stream:
+                    yield stream_chunk(rid, model, created, delta={"content": delta})
+        except CentwiseError as e:
+            http = error_for(e)
+            status = http.status
+            yield b"data: " + json.dumps(error_body(http)).encode() + b"\n\n"
+            return
+        finally:
+            if reply.record is None:  # the client went away: stop and record as cancelled
+                await reply.cancel()
+                status = 499
+            self._log(reply.record, rid, path, status, started)
+        rec = reply.record
+        assert rec is not None
+        extra = _centwise(rec)
+        yield stream_chunk(rid, model, created, finish=finish_reason_of(rec), centwise=extra)
+        if req.include_usage:
+            yield stream_chunk(rid, model, created, usage=usage_body(rec), empty_choices=True)
+        yield b": centwise " + json.dumps(extra).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+
+RecordOrNone = RequestRecord | None
+
+
+def _too_large(limit: int) -> GatewayHTTPError:
+    return GatewayHTTPError(
+        413, f"the request body is over the {limit:,}-byte limit", code="request_too_large"
+    )
+
+
+def _centwise(rec: RequestRecord) -> dict[str, Any]:
+    return {
+        "request_id": rec.request_id,
+        "tier": rec.tier,
+        "cache": rec.cache_outcome,
+        "cost_usd": usd_str(rec.cost_usd),
+    }
+
+
+def _headers(rec: RequestRecord) -> dict[str, str]:
+    return {
+        "x-request-id": rec.request_id,
+        "x-centwise-tier": rec.tier or "",
+        "x-centwise-cache": rec.cache_outcome,
+        "x-centwise-cost-usd": usd_str(rec.cost_usd) or "unknown",
+    }
+
+
+def create_app(
+    engine_factory: Callable[[], Engine],
+    token: str,
+    settings: GatewayConfig | None = None,
+    *,
+    post: Poster | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
+) -> Starlette:
+    """The gateway app. The engine is opened by ``engine_factory`` on the server's own
+    event loop at start-up and closed at shutdown; ``app.state.gateway`` is the
+    :class:`Gateway`."""
+    gw = Gateway(engine_factory, token, settings or GatewayConfig(), post=post, on_engine=on_engine)
+    routes = [
+        Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
+        Route("/v1/models", gw.models, methods=["GET"]),
+        Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
+        Route("/health", gw.health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=gw.lifespan)
+    app.state.gateway = gw
+    return app

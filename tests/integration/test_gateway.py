@@ -1,0 +1,322 @@
+"""The local gateway over HTTP on 127.0.0.1: endpoints, auth, headers, errors, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from core.config import parse_config
+from core.errors import ConfigError
+from core.gateway import start_gateway
+from core.gateway.logs import JsonFormatter
+from core.money import usd_str
+from tests.integration.gateway_support import (
+    TOKEN,
+    auth,
+    open_engine,
+    running_gateway,
+    sim_config_text,
+)
+
+CHAT = {"model": "fast", "messages": [{"role": "user", "content": "What is a ledger?"}]}
+
+
+def _sse_events(text: str) -> tuple[list[dict[str, object]], list[str]]:
+    """(data objects, comment lines) of an SSE body; stops at [DONE]."""
+    data, comments = [], []
+    for block in text.split("\n\n"):
+        block = block.strip()
+        if block.startswith(":"):
+            comments.append(block[1:].strip())
+        elif block.startswith("data: ") and block != "data: [DONE]":
+            data.append(json.loads(block[6:]))
+    return data, comments
+
+
+def test_plain_completion_has_headers_and_is_recorded(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"]
+    assert body["usage"]["prompt_tokens"] > 0
+    rid = r.headers["x-request-id"]
+    assert r.headers["x-centwise-tier"] == "fast"
+    assert r.headers["x-centwise-cache"] == "miss"
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(rid)
+    finally:
+        engine.close()
+    assert rec is not None and rec.purpose == "gateway" and rec.status == "ok"
+    assert rec.cost_usd is not None and rec.cost_usd > 0
+    assert r.headers["x-centwise-cost-usd"] == usd_str(rec.cost_usd)
+    assert Decimal(body["centwise"]["cost_usd"]) == rec.cost_usd
+    assert body["choices"][0]["message"]["content"] == rec.response
+
+
+def test_stream_sends_sse_with_cost_in_final_chunk_and_usage(tmp_path: Path) -> None:
+    payload = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with (
+        running_gateway(tmp_path / "data") as gw,
+        httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=payload, headers=auth()) as r,
+    ):
+        text = r.read().decode()
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["x-centwise-tier"] == "fast" and r.headers["x-centwise-cache"] == "miss"
+    assert "x-centwise-cost-usd" not in r.headers  # unknown until the end: see the body
+    assert text.rstrip().endswith("data: [DONE]")
+    data, comments = _sse_events(text)
+    content = "".join(
+        c["choices"][0]["delta"].get("content") or ""  # type: ignore[index]
+        for c in data
+        if c["choices"]
+    )
+    finals = [c for c in data if c["choices"] and c["choices"][0]["finish_reason"]]  # type: ignore[index]
+    assert len(finals) == 1 and finals[0]["centwise"]["tier"] == "fast"  # type: ignore[index]
+    usage_chunk = data[-1]
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["completion_tokens"] > 0  # type: ignore[index]
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(r.headers["x-request-id"])
+    finally:
+        engine.close()
+    assert rec is not None and rec.response == content
+    assert finals[0]["centwise"]["cost_usd"] == usd_str(rec.cost_usd)  # type: ignore[index]
+    assert comments and json.loads(comments[-1].removeprefix("centwise "))["cost_usd"] == usd_str(
+        rec.cost_usd
+    )
+
+
+def test_stream_without_include_usage_sends_no_usage_chunk(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth()
+        )
+    data, _ = _sse_events(r.text)
+    assert all(c["choices"] for c in data)
+    assert all("usage" not in c for c in data)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}],
+)
+def test_requests_without_the_token_get_401(tmp_path: Path, headers: dict[str, str]) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        chat = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=headers)
+        models = httpx.get(f"{gw.url}/v1/models", headers=headers)
+        metrics = httpx.get(f"{gw.url}/metrics", headers=headers)
+        health = httpx.get(f"{gw.url}/health")
+    for r in (chat, models, metrics):
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "invalid_api_key"
+        assert "x-request-id" in r.headers
+    assert health.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (json.dumps({"model": "fast"}).encode(), "messages"),
+        (json.dumps({"messages": CHAT["messages"]}).encode(), "model is required"),
+        (json.dumps({**CHAT, "model": "no-such-model"}).encode(), "unknown model"),
+        (json.dumps({**CHAT, "n": 2}).encode(), "n=1"),
+        (json.dumps({**CHAT, "tools": [{"type": "function"}]}).encode(), "tools"),
+        (json.dumps({**CHAT, "max_tokens": -1}).encode(), "max_tokens"),
+        (
+            json.dumps(
+                {"model": "fast", "messages": [{"role": "assistant", "content": "hi"}]}
+            ).encode(),
+            "last message",
+        ),
+    ],
+)
+def test_bad_requests_get_400_in_openai_shape(tmp_path: Path, body: bytes, fragment: str) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions",
+            content=body,
+            headers={**auth(), "content-type": "application/json"},
+        )
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and fragment in err["message"]
+    assert set(err) == {"message", "type", "param", "code"}
+
+
+def test_oversize_body_gets_413(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data", "[gateway]\nmax_body_bytes = 2000\n") as gw:
+        big = {"model": "fast", "messages": [{"role": "user", "content": "x" * 5000}]}
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json=big, headers=auth())
+        ok = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    assert ok.status_code == 200
+
+
+def test_oversize_chunked_body_gets_413(tmp_path: Path) -> None:
+    def chunks() -> object:
+        yield b'{"model": "fast", "messages": [{"role": "user", "content": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}]}'
+
+    with running_gateway(tmp_path / "data", "[gateway]\nmax_body_bytes = 2000\n") as gw:
+        r = httpx.post(f"{gw.url}/v1/chat/completions", content=chunks(), headers=auth())  # type: ignore[arg-type]
+    assert r.status_code == 413
+
+
+BUDGET = "[budget]\ndaily_usd = 0.000001\nmax_output_tokens = 500\n"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_budget_refusal_is_429_that_says_why(tmp_path: Path, stream: bool) -> None:
+    with running_gateway(tmp_path / "data", BUDGET) as gw:
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**CHAT, "stream": stream}, headers=auth()
+        )
+    assert r.status_code == 429
+    err = r.json()["error"]
+    assert err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
+    assert "refused by the daily budget" in err["message"]
+    assert r.headers["x-should-retry"] == "false"
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(r.headers["x-request-id"])
+    finally:
+        engine.close()
+    assert rec is not None and rec.status == "refused"
+
+
+def test_models_lists_auto_tiers_and_models(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.get(f"{gw.url}/v1/models", headers=auth())
+    ids = [m["id"] for m in r.json()["data"]]
+    assert ids[:4] == ["auto", "fast", "balanced", "premium"]
+    assert {"gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1"} <= set(ids)
+
+
+@pytest.mark.parametrize("model", ["auto", "balanced", "gpt-4.1", "simulator/gpt-4.1-mini"])
+def test_model_may_be_auto_a_tier_or_a_model(tmp_path: Path, model: str) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**CHAT, "model": model}, headers=auth()
+        )
+    assert r.status_code == 200, r.text
+    expected = {"balanced": "gpt-4.1-mini", "gpt-4.1": "gpt-4.1"}.get(model)
+    if expected:
+        assert r.json()["model"] == expected
+
+
+def test_metrics_count_requests_tokens_cost_and_latency(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data", BUDGET.replace("0.000001", "100")) as gw:
+        for _ in range(3):
+            httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+        httpx.post(f"{gw.url}/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth())
+        text = httpx.get(f"{gw.url}/metrics", headers=auth()).text
+    samples = _samples(text)
+    fast = {"tier": "fast", "model": "gpt-4.1-nano", "provider": "simulator"}
+    assert samples[("centwise_requests_total", _key({**fast, "status": "ok"}))] == 4
+    assert samples[("centwise_cache_lookups_total", _key({**fast, "outcome": "miss"}))] == 4
+    assert samples[("centwise_request_latency_seconds_count", _key(fast))] == 4
+    assert samples[("centwise_time_to_first_token_seconds_count", _key(fast))] == 4
+    assert samples[("centwise_tokens_total", _key({**fast, "direction": "output"}))] > 0
+    assert samples[("centwise_cost_usd_total", _key(fast))] > 0
+
+
+def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, _key(s.labels)): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_registry_is_per_app(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "a") as one:
+        httpx.post(f"{one.url}/v1/chat/completions", json=CHAT, headers=auth())
+        with running_gateway(tmp_path / "b") as two:
+            text = httpx.get(f"{two.url}/metrics", headers=auth()).text
+    assert "centwise_requests_total{" not in text
+
+
+def test_binding_beyond_loopback_needs_allow_remote(tmp_path: Path) -> None:
+    config = parse_config(sim_config_text(), "t.toml")
+    with pytest.raises(ConfigError, match="allow-remote"):
+        start_gateway(config, tmp_path / "d", TOKEN, host="0.0.0.0", port=0)
+
+
+def test_logs_are_json_with_request_id_and_no_prompt_unless_enabled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fmt = JsonFormatter(lambda: [TOKEN])
+    caplog.set_level(logging.INFO, logger="core.gateway")
+    with running_gateway(tmp_path / "a") as gw:
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+    lines = [json.loads(fmt.format(rec)) for rec in caplog.records if rec.msg == "request"]
+    assert lines[-1]["request_id"] == r.headers["x-request-id"]
+    assert lines[-1]["http_status"] == 200 and lines[-1]["tier"] == "fast"
+    assert "prompt" not in lines[-1]
+    caplog.clear()
+    secret_prompt = f"my token is {TOKEN}"
+    with running_gateway(tmp_path / "b", "[gateway]\nlog_prompts = true\n") as gw:
+        body = {"model": "fast", "messages": [{"role": "user", "content": secret_prompt}]}
+        httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth())
+    out = [fmt.format(rec) for rec in caplog.records if rec.msg == "request"][-1]
+    assert "my token is ***" in json.loads(out)["prompt"]
+    assert TOKEN not in out
+
+
+def test_client_hanging_up_mid_stream_is_recorded_as_cancelled(tmp_path: Path) -> None:
+    slow = '[providers.slow]\nkind = "simulator"\nlatency_scale = 1\n'
+    body = {**CHAT, "model": "slow/gpt-4.1", "stream": True, "max_tokens": 400}
+    with running_gateway(tmp_path / "data", slow) as gw:
+        with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, headers=auth()) as r:
+            rid = r.headers["x-request-id"]
+            next(r.iter_raw())  # the first chunk, then hang up
+        engine = open_engine(tmp_path / "data")
+        try:
+            for _ in range(200):  # the gateway notices the hang-up within moments
+                rec = engine.get_record(rid)
+                if rec is not None:
+                    break
+                time.sleep(0.02)
+        finally:
+            engine.close()
+    assert rec is not None and rec.status == "cancelled"
+    assert rec.response  # what was streamed before the hang-up is kept
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_show_token_without_keyring_says_it_is_not_saved(tmp_path: Path) -> None:
+    out = _cli("--data-dir", str(tmp_path), "serve", "--show-token")
+    assert out.returncode == 0
+    assert out.stdout.strip().startswith("cw-") and "NOT saved" in out.stderr
+
+
+def test_cli_refuses_a_non_loopback_bind_without_the_flag(tmp_path: Path) -> None:
+    out = _cli("--data-dir", str(tmp_path), "serve", "--host", "0.0.0.0", "--port", "1")
+    assert out.returncode == 2 and "--allow-remote" in out.stderr
