@@ -12,15 +12,18 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from core.events import BUDGET_ALERT, REQUEST_FINISHED, WARNING, EventHub
+from core.feedback import QUALITY_ALERT
 
 __all__ = ["EngineEvents"]
 
 
 class EngineEvents(QObject):
-    """``request_finished(RequestRecord)``, ``budget_alert(BudgetAlert)``, ``warning(str)``."""
+    """``request_finished(RequestRecord)``, ``budget_alert(BudgetAlert)``,
+    ``quality_alert(QualityAlert)``, ``warning(str)``."""
 
     request_finished = Signal(object)
     budget_alert = Signal(object)
+    quality_alert = Signal(object)
     warning = Signal(str)
 
     def __init__(self, hub: EventHub, parent: QObject | None = None) -> None:
@@ -28,6 +31,7 @@ class EngineEvents(QObject):
         self._unsubscribe: list[Callable[[], None]] = [
             hub.on(REQUEST_FINISHED, self.request_finished.emit),
             hub.on(BUDGET_ALERT, self.budget_alert.emit),
+            hub.on(QUALITY_ALERT, self.quality_alert.emit),
             hub.on(WARNING, lambda text: self.warning.emit(str(text))),
         ]
 

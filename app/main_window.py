@@ -1,7 +1,6 @@
 """The main window: a list of views on the left, banners on top, a status bar below.
 
-Views are registered in :data:`VIEWS`; adding one (compare, cache browser, breaker
-alerts) is one line there. A view that has ``on_ledger_changed()`` is called whenever
+Views are registered in :data:`VIEWS`; adding one is one line there. A view that has ``on_ledger_changed()`` is called whenever
 the ledger gains rows, from this process or another.
 """
 
@@ -34,6 +33,7 @@ from app.ledger_watcher import LedgerWatcher
 from app.playground import PlaygroundView
 from core.budget import BudgetAlert
 from core.engine import Engine
+from core.feedback import QualityAlert
 from core.keys import KeyStore
 from core.resources import resource_path
 
@@ -89,6 +89,12 @@ def _cache(c: AppContext) -> QWidget:
     return CacheView(c.bridge)
 
 
+def _compare(c: AppContext) -> QWidget:
+    from app.compare_view import CompareView
+
+    return CompareView(c.bridge)
+
+
 def _settings(c: AppContext) -> QWidget:
     from app.settings_view import SettingsView
 
@@ -97,6 +103,7 @@ def _settings(c: AppContext) -> QWidget:
 
 VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("playground", "Playground", lambda c: PlaygroundView(c.bridge)),
+    ViewSpec("compare", "Compare", _compare),
     ViewSpec("dashboard", "Spend", _dashboard),
     ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
     ViewSpec("cache", "Cache", _cache),
@@ -163,6 +170,7 @@ class MainWindow(QMainWindow):
 
         self.bridge.error_occurred.connect(lambda err: show_error(err, self))
         self.events.budget_alert.connect(self.on_budget_alert)
+        self.events.quality_alert.connect(self.on_quality_alert)
         self.events.warning.connect(lambda text: self.show_message(text, "warning"))
         self.events.request_finished.connect(lambda _rec: self.watcher.poll_now())
         self.events.request_finished.connect(self.alerts.on_request_finished)
@@ -195,6 +203,9 @@ class MainWindow(QMainWindow):
             self.views[key] = view
             if key == "settings":
                 view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
+            status = getattr(view, "status_message", None)
+            if status is not None:  # a view's short confirmations go to the status bar
+                status.connect(lambda text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS))
         return self.views[key]
 
     def show_view(self, key: str) -> None:
@@ -244,6 +255,9 @@ class MainWindow(QMainWindow):
 
     def on_budget_alert(self, alert: BudgetAlert) -> None:
         self.raise_alert(f"Budget alert: {alert.message}")
+
+    def on_quality_alert(self, alert: QualityAlert) -> None:
+        self.raise_alert(f"Quality alert: {alert.message}")
 
     def raise_alert(self, text: str) -> None:
         """An alert: the warning banner, the status bar and, with a tray, the desktop."""

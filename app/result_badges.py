@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from app.formatting import fmt_ms, fmt_tokens, fmt_usd
 from core.types import RequestRecord
 
-__all__ = ["BADGE_KEYS", "ResultBadges", "routing_tooltip"]
+__all__ = ["BADGE_KEYS", "ResultBadges", "context_text", "routing_tooltip"]
 
 BADGE_KEYS = (
     "status",
@@ -19,6 +19,7 @@ BADGE_KEYS = (
     "saved",
     "latency",
     "retries",
+    "context",
     "simulated",
 )
 _FIRST_ROW = 5  # status, tier, cache, tokens, cost; then the rest
@@ -67,6 +68,13 @@ class ResultBadges(QFrame):
             f"latency {fmt_ms(rec.latency_ms)} · TTFT {fmt_ms(rec.ttft_ms)}",
             "Total time, and time to the first token",
         )
+        self._set(
+            "context",
+            context_text(rec),
+            "History sent with this message: tokens before and after context management,\n"
+            "what the dropped tokens would have cost, and what was done",
+            visible=rec.context_tokens_before is not None,
+        )
         retry_text, retry_tip = _retries(rec)
         self._set("retries", retry_text, retry_tip, visible=bool(retry_text))
         self._set(
@@ -99,6 +107,17 @@ def routing_tooltip(rec: RequestRecord) -> str:
     if not rec.route_reasons:
         lines.append("• no feature contributed")
     return "\n".join(lines)
+
+
+def context_text(rec: RequestRecord) -> str:
+    """``context 9,421→961 tokens, saved $0.000021 (window, summary)``."""
+    text = (
+        f"context {fmt_tokens(rec.context_tokens_before)}→{fmt_tokens(rec.context_tokens_after)}"
+        f" tokens, saved {fmt_usd(rec.context_saved_usd)}"
+    )
+    if rec.context_actions:
+        text += f" ({', '.join(rec.context_actions)})"
+    return text
 
 
 def _cache_text(rec: RequestRecord) -> str:

@@ -97,11 +97,12 @@ def simulate_cache(
     ttl = float(cfg.ttl_seconds)
     for line in lines:
         rec = line.record
-        line.final = line.after_context
-        line.cache_outcome = rec.cache_outcome if not line.replayed else "miss"
-        if not line.replayed or not cfg.enabled:
+        line.final, line.cache_outcome = line.after_context, rec.cache_outcome
+        if not line.replayed:
             continue
-        line.final = line.miss_cost
+        line.final, line.cache_outcome = line.miss_cost, "miss"
+        if not cfg.enabled:
+            continue
         now = rec.started_at
         if line.depth > 0:
             continue  # its namespace holds its own earlier turns: nothing to share

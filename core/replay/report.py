@@ -88,7 +88,7 @@ class ReplayReport:
     projected_usd: Decimal
     unknown_actual: int
     unknown_projected: int
-    estimated: int  # requests whose tokens were re-estimated for another model
+    estimated: int  # requests whose projected tokens are estimates (another model, counted)
     by_day: list[SpendRow]
     by_tier: list[SpendRow]
     by_model: list[SpendRow]
@@ -228,7 +228,10 @@ def render_text(r: ReplayReport) -> str:
             f"{c.without_vector:,} matched by exact text only"
         )
     if r.estimated:
-        lines.append(f"Tokens re-estimated for another model on {r.estimated:,} requests.")
+        lines.append(
+            f"Projected tokens are estimates on {r.estimated:,} requests "
+            "(re-counted for another model, or never reported)."
+        )
     lines.append("")
     lines += _table("day", r.by_day) + _table("tier", r.by_tier) + _table("model", r.by_model)
     if r.budgets:

@@ -131,7 +131,7 @@ class Repricer:
         t1 = self.target(rec, rec.tier)
         u1, est1 = self.usage(rec, t1.model)
         miss1 = self.cost(rec, t1, u1)
-        t2 = Target(rec.tier, t1.provider, t1.model)
+        t2 = t1
         u2, est2, miss2 = u1, est1, miss1
         if self.routing_changed and rec.route_mode in ("auto", "disabled"):
             t2 = self.target(rec, self.route(rec, depth).id)

@@ -18,7 +18,7 @@ from core.config import CentwiseConfig, parse_config
 from core.engine import Engine
 from core.errors import InputError
 from core.prices import PriceTable, cost_of
-from core.types import RequestRecord, Usage
+from core.types import Message, RequestRecord, Usage
 from tests.conftest import INSTANT_SIM
 
 MODELS = {"fast": "gpt-4.1-nano", "balanced": "gpt-4.1-mini", "premium": "gpt-4.1"}
@@ -147,6 +147,19 @@ def test_a_doubled_price_doubles_spend(engine):
     assert report.projected_usd == 2 * report.actual_usd > 0
     assert report.savings.models_prices_usd == -report.actual_usd
     assert report.savings.routing_usd == report.savings.cache_usd == 0
+
+
+def test_turning_the_cache_off_prices_the_recorded_hits(engine):
+    recs = history()
+    engine.ledger.record_many(recs)
+    report = engine.replay(cfg("[cache]\nenabled = false\n"))
+    assert report.cache.recorded_hits == 1 and report.cache.projected_hits == 0
+    hit = next(r for r in recs if r.cache_outcome == "exact")
+    counted = engine.tokens.count_messages([Message("user", hit.prompt)], "gpt-4.1-nano").tokens
+    answer = engine.tokens.count_text(hit.response, "gpt-4.1-nano").tokens
+    miss = priced("gpt-4.1-nano", Usage(counted, answer))
+    assert report.projected_usd == report.actual_usd + miss
+    assert report.savings.cache_usd == -miss and report.estimated == 1
 
 
 def paraphrase_history() -> list[RequestRecord]:
