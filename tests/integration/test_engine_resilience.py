@@ -27,6 +27,8 @@ KEY = "sk-test-resilience-0123456789"
 
 def _config(oa: LoopbackServer, an: LoopbackServer, extra: str = "") -> str:
     return f"""
+[observability]
+quality_sampling_rate = 0   # no background judge calls stealing scripted replies
 [providers.simulator]
 kind = "simulator"
 latency_scale = 0
@@ -211,6 +213,8 @@ async def test_the_key_never_reaches_the_ledger_exports_or_errors(
 async def test_when_every_provider_fails_a_safe_cached_answer_is_served(tmp_path, openai_server):
     cfg = parse_config(
         f"""
+[observability]
+quality_sampling_rate = 0
 [providers.oa]
 kind = "openai"
 base_url = "{openai_server.base_url}"

@@ -55,7 +55,9 @@ async def engine_with(tmp_path: Path, openai_server: LoopbackServer):
         text = (
             '[providers.simulator]\nkind = "simulator"\nlatency_scale = 0\n'
             f'[providers.oa]\nkind = "openai"\nbase_url = "{openai_server.base_url}"\n'
-            "max_attempts = 1\n[cache]\nenabled = false\n" + tiers
+            "max_attempts = 1\n[cache]\nenabled = false\n"
+            # no background quality samples: they would take scripted replies
+            "[observability]\nquality_sampling_rate = 0\n" + tiers
         )
         engine = Engine.open(
             parse_config(text, "test.toml"),
