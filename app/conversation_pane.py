@@ -57,6 +57,7 @@ class ConversationPane(QWidget):
         self.turns = QListWidget()
         self.turns.setWordWrap(True)
         self.turns.setAlternatingRowColors(True)
+        self.turns.setSpacing(4)
         self.turns.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.new_button = QPushButton("New conversation")
         self.new_button.setToolTip("Forget this conversation; the next Send starts another")

@@ -1,5 +1,6 @@
 """The spend dashboard: the month against its budget, today, per-day spend by tier and
-cache savings, updated live as the ledger changes (in this process or another)."""
+cache savings, savings by source and quality per tier, updated live as the ledger
+changes (in this process or another)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QToolButton,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dashboard_data import OTHER_TIER, RANGES, DashboardData, load_dashboard_data
+from app.dashboard_tables import QualityTable, SavingsTable
 from app.engine_bridge import EngineBridge
 from app.formatting import fmt_usd_short
 from app.spend_charts import (
@@ -138,7 +141,21 @@ class SpendDashboard(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
+        layout.addLayout(self._build_tables())
         self._apply_palette()
+
+    def _build_tables(self) -> QHBoxLayout:
+        self.savings_table = SavingsTable()
+        self.quality_table = QualityTable()
+        row = QHBoxLayout()
+        for title, table, stretch in (
+            ("Savings by source", self.savings_table, 2),
+            ("Quality per tier", self.quality_table, 3),
+        ):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(table)
+            row.addWidget(box, stretch)
+        return row
 
     def plots(self) -> list[pg.PlotWidget]:
         return [self.month_plot, self.today_plot, self.tier_plot, self.cache_plot]
@@ -199,6 +216,9 @@ class SpendDashboard(QWidget):
         self._show_month(data)
         self._show_today(data)
         self._show_days(data)
+        if data.savings is not None:
+            self.savings_table.show_savings(data.savings)
+        self.quality_table.show_quality(data.quality)
         if self._dirty:
             self._dirty = False
             self.refresh()

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from core.context import SavingsBreakdown
 from core.engine import Engine, SpendSummary
+from core.feedback import TierQuality
 
 __all__ = ["RANGES", "DashboardData", "load_dashboard_data", "range_start"]
 
@@ -34,6 +36,8 @@ class DashboardData:
     month_cumulative: list[float] = field(default_factory=list)
     days_in_month: int = 31
     today_day: int = 1
+    savings: SavingsBreakdown | None = None  # by source, over the range
+    quality: list[TierQuality] = field(default_factory=list)  # per tier, all time
 
 
 def range_start(label: str, today: date) -> date | None:
@@ -44,7 +48,8 @@ def range_start(label: str, today: date) -> date | None:
 def load_dashboard_data(
     engine: Engine, label: str, tier_ids: list[str], now: float | None = None
 ) -> DashboardData:
-    """Per-day spend by tier, requests and cache savings over the range, and the month."""
+    """Per-day spend by tier, requests and cache savings over the range, the month,
+    savings by source and quality per tier."""
     today = date.fromtimestamp(time.time() if now is None else now)
     since = range_start(label, today)
     data = DashboardData(label, engine.spend_summary(since))
@@ -75,6 +80,8 @@ def load_dashboard_data(
         100.0 * h / n if n else math.nan for h, n in zip(hits, data.requests, strict=True)
     ]
     _fill_month(engine, data, today)
+    data.savings = engine.savings_breakdown(since)
+    data.quality = engine.tier_quality()
     return data
 
 

@@ -28,6 +28,7 @@ from app.config_file import default_config_path
 from app.engine_bridge import EngineBridge
 from app.engine_events import EngineEvents
 from app.errors import show_error
+from app.gateway_switch import GatewaySwitch
 from app.history import HistoryView
 from app.ledger_watcher import LedgerWatcher
 from app.playground import PlaygroundView
@@ -95,6 +96,12 @@ def _compare(c: AppContext) -> QWidget:
     return CompareView(c.bridge)
 
 
+def _whatif(c: AppContext) -> QWidget:
+    from app.whatif_view import WhatIfView
+
+    return WhatIfView(c.bridge, c.settings_path(), c.open_engine)
+
+
 def _settings(c: AppContext) -> QWidget:
     from app.settings_view import SettingsView
 
@@ -107,6 +114,7 @@ VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("dashboard", "Spend", _dashboard),
     ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
     ViewSpec("cache", "Cache", _cache),
+    ViewSpec("whatif", "What if…", _whatif),
     ViewSpec("settings", "Settings", _settings),
 )
 KEYS = [spec.key for spec in VIEWS]
@@ -167,6 +175,8 @@ class MainWindow(QMainWindow):
         layout.addLayout(body, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
+        self.gateway = GatewaySwitch(self.bridge, context.key_store)
+        self.statusBar().addPermanentWidget(self.gateway)
 
         self.bridge.error_occurred.connect(lambda err: show_error(err, self))
         self.events.budget_alert.connect(self.on_budget_alert)
@@ -201,7 +211,7 @@ class MainWindow(QMainWindow):
             placeholder.deleteLater()
             self.stack.setCurrentIndex(current)
             self.views[key] = view
-            if key == "settings":
+            if key in ("settings", "whatif"):  # both can save a config and re-open
                 view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
             status = getattr(view, "status_message", None)
             if status is not None:  # a view's short confirmations go to the status bar
@@ -235,6 +245,9 @@ class MainWindow(QMainWindow):
             self._retired.append(old)
         self.stack.setCurrentIndex(KEYS.index(current))
         self.view(current)
+        settings = self.views.get("settings")
+        if settings is not None:  # a config applied elsewhere (What if…) shows there too
+            settings.load(_engine.config)  # type: ignore[attr-defined]
         self.statusBar().showMessage("Settings applied", STATUS_TIMEOUT_MS)
 
     def _ledger_changed(self, _records: list[object]) -> None:
@@ -291,4 +304,5 @@ class MainWindow(QMainWindow):
         self.watcher.stop()
         self.events.close()
         self.notifier.close()
+        self.gateway.shutdown()
         super().closeEvent(event)

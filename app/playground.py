@@ -1,4 +1,9 @@
-"""The Playground: type a prompt, see its projected cost live, send it, watch it stream."""
+"""The Playground: type a prompt, see its projected cost live, send it, watch it stream.
+
+Thumbs up / down rate the last answer. In conversation mode the first Send starts a
+stored conversation and each later Send continues it; the pane beside the answer
+shows its turns, and the badges say what context management sent and saved.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -20,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.answer_feedback import AnswerFeedback
+from app.conversation_pane import ConversationPane
 from app.engine_bridge import EngineBridge
 from app.errors import describe_error, show_error
 from app.formatting import fmt_tokens, fmt_usd
@@ -36,16 +44,19 @@ _NO_TEMPERATURE = -0.1
 class PlaygroundView(QWidget):
     """Prompt, options, live estimate, Send (Ctrl+Enter) / Stop (Esc), output and badges.
 
-    ``reply_finished(record)`` fires when a reply ends, whatever the outcome.
+    ``reply_finished(record)`` fires when a reply ends, whatever the outcome;
+    ``status_message(text)`` carries short confirmations for the status bar.
     """
 
     reply_finished = Signal(object)
+    status_message = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.config = bridge.engine.config
         self._tag: str | None = None
+        self._starting = False  # creating the conversation the first Send continues
         self._estimate_generation = 0
         self.last_estimate: Estimate | None = None
         self._build()
@@ -96,6 +107,13 @@ class PlaygroundView(QWidget):
         ):
             options.addWidget(QLabel(text))
             options.addWidget(widget)
+        self.conversation_mode = QCheckBox("Conversation")
+        self.conversation_mode.setToolTip(
+            "Each Send continues one stored conversation (its history goes with the prompt, "
+            "trimmed and summarised by the [context] settings)"
+        )
+        self.conversation_mode.toggled.connect(self._set_conversation_mode)
+        options.addWidget(self.conversation_mode)
         options.addStretch(1)
 
         self.system = QPlainTextEdit()
@@ -128,11 +146,22 @@ class PlaygroundView(QWidget):
         self.output.setReadOnly(True)
         self.output.setPlaceholderText("The reply streams here.")
         self.badges = ResultBadges()
-        result = QWidget()
-        result_layout = QVBoxLayout(result)
-        result_layout.setContentsMargins(0, 0, 0, 0)
-        result_layout.addWidget(self.output, 1)
-        result_layout.addWidget(self.badges)
+        self.feedback = AnswerFeedback(self.bridge)
+        self.feedback.stored.connect(lambda _vote, text: self.status_message.emit(text))
+        self.feedback.failed.connect(self.status_message.emit)
+        answer = QWidget()
+        answer_layout = QVBoxLayout(answer)
+        answer_layout.setContentsMargins(0, 0, 0, 0)
+        answer_layout.addWidget(self.output, 1)
+        answer_layout.addWidget(self.badges)
+        answer_layout.addWidget(self.feedback)
+        self.conversation = ConversationPane(self.bridge)
+        self.conversation.hide()
+        result = QSplitter(Qt.Orientation.Horizontal)
+        result.addWidget(self.conversation)
+        result.addWidget(answer)
+        result.setStretchFactor(0, 2)
+        result.setStretchFactor(1, 3)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(editor)
@@ -175,15 +204,48 @@ class PlaygroundView(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._tag is not None
+        return self._tag is not None or self._starting
 
     def send(self) -> None:
         if self.running:
             return
         self.output.clear()
         self.badges.clear()
-        self._tag = self.bridge.start_reply(self.prompt.toPlainText(), **self.options())
+        self.feedback.set_record(None)
+        prompt = self.prompt.toPlainText()
+        options = self.options()
         self._set_running(True)
+        if not self.conversation_mode.isChecked():
+            self._start(prompt, options)
+        elif self.conversation.conversation_id is not None:
+            self._continue(prompt, options, self.conversation.conversation_id)
+        else:
+            self._starting = True
+            title = " ".join(prompt.split())[:60] or "Untitled"
+            self.conversation.start(
+                options["system"],
+                title,
+                then=lambda cid: self._continue(prompt, options, cid),
+                on_error=self._start_failed,
+            )
+
+    def _continue(self, prompt: str, options: dict[str, Any], conversation_id: str) -> None:
+        # The conversation keeps the system prompt it was started with.
+        self._start(prompt, {**options, "system": None, "conversation_id": conversation_id})
+
+    def _start(self, prompt: str, options: dict[str, Any]) -> None:
+        self._starting = False
+        self._tag = self.bridge.start_reply(prompt, **options)
+
+    def _start_failed(self, error: BaseException) -> None:
+        self._starting = False
+        self._set_running(False)
+        show_error(error, self)
+
+    def _set_conversation_mode(self, on: bool) -> None:
+        self.conversation.setVisible(on)
+        if not on:
+            self.conversation.reset()
 
     def stop(self) -> None:
         if self._tag is not None:
@@ -200,8 +262,11 @@ class PlaygroundView(QWidget):
             return
         self._tag = None
         self._set_running(False)
+        self.feedback.set_record(record)
         if record is not None:
             self.badges.show_record(record)
+        if record is not None and record.conversation_id is not None:
+            self.conversation.refresh()
         if error is not None:
             show_error(error, self)
         self.reply_finished.emit(record)

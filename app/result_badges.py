@@ -73,7 +73,7 @@ class ResultBadges(QFrame):
             context_text(rec),
             "History sent with this message: tokens before and after context management,\n"
             "what the dropped tokens would have cost, and what was done",
-            visible=rec.context_tokens_before is not None,
+            visible=_context_worked(rec),
         )
         retry_text, retry_tip = _retries(rec)
         self._set("retries", retry_text, retry_tip, visible=bool(retry_text))
@@ -118,6 +118,14 @@ def context_text(rec: RequestRecord) -> str:
     if rec.context_actions:
         text += f" ({', '.join(rec.context_actions)})"
     return text
+
+
+def _context_worked(rec: RequestRecord) -> bool:
+    """Shown for a conversation's turns, or whenever context management changed a prompt."""
+    if rec.context_tokens_before is None:
+        return False
+    trimmed = rec.context_tokens_before != rec.context_tokens_after
+    return rec.conversation_id is not None or trimmed or bool(rec.context_actions)
 
 
 def _cache_text(rec: RequestRecord) -> str:

@@ -3,7 +3,7 @@
 Run under a display (or Xvfb):
     xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
 Writes playground.png, dashboard.png, history.png, cache.png, settings.png (providers
-and keys), settings-routing.png, settings-budgets.png and cache-tuner.png into
+and keys), settings-routing.png, settings-budgets.png, cache-tuner.png, whatif.png, compare.png and conversation.png into
 packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
 """
 
@@ -38,6 +38,9 @@ CONFIG = """
 daily_usd = 0.05
 monthly_usd = 0.60
 hard_limit = false
+
+[context]
+max_history_messages = 2
 
 [providers.simulator]
 kind = "simulator"
@@ -165,6 +168,73 @@ def shoot_all(app: QApplication, window: MainWindow) -> None:
     settle(app, 0.5)
     cache.tuner.grab().save(str(OUT / "cache-tuner.png"))
     print(f"wrote {OUT / 'cache-tuner.png'}")
+    shoot_whatif(app, window)
+    shoot_compare(app, window)
+    shoot_conversation(app, window)
+
+
+def shoot_whatif(app: QApplication, window: MainWindow) -> None:
+    """The sample history replayed under a copy: premium on a cheaper model, a daily cap."""
+    whatif = window.view("whatif")
+    window.show_view("whatif")
+    tiers = whatif.editor.tiers
+    for row in range(tiers.table.rowCount()):
+        if tiers.cells(row)[0] == "premium":
+            tiers.set_cell(row, 2, "gpt-4.1-mini")
+    whatif.editor.budget_form.widget("daily_usd").setText("0.0005")
+    whatif.editor.budget_form.widget("hard_limit").setChecked(True)
+    whatif.editor.tabs.setCurrentIndex(0)
+    whatif.since_combo.setCurrentIndex(2)  # all history
+    whatif.run_replay()
+    deadline = time.monotonic() + 60
+    while whatif.report is None and time.monotonic() < deadline:
+        settle(app, 0.2)
+    settle(app, 0.5)
+    save(window, "whatif")
+
+
+def shoot_compare(app: QApplication, window: MainWindow) -> None:
+    """Three tiers side by side, judged."""
+    compare = window.view("compare")
+    window.show_view("compare")
+    compare.prompt.setPlainText("Explain in three sentences why caching LLM answers saves money.")
+    compare.judge.setChecked(True)
+    compare.run()
+    deadline = time.monotonic() + 60
+    while compare.running and time.monotonic() < deadline:
+        settle(app, 0.2)
+    winner = next((c for c in compare.active_columns() if not c.winner_label.isHidden()), None)
+    if winner is not None:
+        winner.pick_button.click()
+    settle(app, 0.8)
+    save(window, "compare")
+
+
+def shoot_conversation(app: QApplication, window: MainWindow) -> None:
+    """Conversation mode after three turns: the turns, the context badge, a thumbs up."""
+    playground = window.view("playground")
+    window.show_view("playground")
+    playground.system.clear()
+    playground.model.setCurrentText("balanced")
+    playground.conversation_mode.setChecked(True)
+    for prompt in (
+        "I run a support chatbot that answers 20,000 questions a day. What drives its cost?",
+        "Which of those can a semantic cache cut, and by how much?",
+        "And how does trimming the conversation history help on top of that?",
+    ):
+        playground.prompt.setPlainText(prompt)
+        playground.send()
+        deadline = time.monotonic() + 30
+        while playground.running and time.monotonic() < deadline:
+            settle(app, 0.1)
+        settle(app, 0.4)
+    playground.feedback.up_button.click()
+    settle(app, 0.8)
+    save(window, "conversation")
+    # Again, now that votes and context savings are in: the quality and savings tables.
+    window.show_view("dashboard")
+    settle(app, 1.5)
+    save(window, "dashboard")
 
 
 def save(window: MainWindow, name: str) -> None:

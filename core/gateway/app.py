@@ -1,6 +1,7 @@
 """The gateway's ASGI app (Starlette): OpenAI-compatible endpoints over one engine.
 
-``POST /v1/chat/completions`` (plain and ``stream: true`` SSE), ``GET /v1/models``,
+``POST /v1/chat/completions`` (plain and ``stream: true`` SSE), an Anthropic-style
+``POST /v1/messages`` (text only), ``GET /v1/models``,
 ``GET /metrics`` (Prometheus) and an unauthenticated ``GET /health``. Every
 request except ``/health`` needs ``Authorization: Bearer <gateway token>``.
 
@@ -30,11 +31,21 @@ from core.engine import Engine, Reply, new_request_id
 from core.errors import CentwiseError
 from core.events import REQUEST_FINISHED
 from core.gateway.alerts import AlertMonitor, Poster
+from core.gateway.anthropic_api import (
+    anthropic_error_body,
+    error_event,
+    message_body,
+    message_events_end,
+    message_events_start,
+    parse_messages_request,
+    text_delta_event,
+)
 from core.gateway.auth import check_bearer
 from core.gateway.logs import LOGGER_NAME, request_log_fields
 from core.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from core.gateway.openai_api import (
     ChatRequest,
+    ContentChunks,
     GatewayHTTPError,
     completion_body,
     error_body,
@@ -111,7 +122,13 @@ class Gateway:
 
     # -- helpers ----------------------------------------------------------------
 
-    def _authorize(self, request: Request) -> None:
+    def _authorize(self, request: Request, *, x_api_key: bool = False) -> None:
+        """Bearer token; the Anthropic endpoint also takes it as ``x-api-key``, which
+        is where Anthropic clients send their key."""
+        if x_api_key and check_bearer(
+            f"Bearer {request.headers.get('x-api-key', '')}", self._token
+        ):
+            return
         if not check_bearer(request.headers.get("authorization"), self._token):
             raise GatewayHTTPError(
                 401,
@@ -146,12 +163,19 @@ class Gateway:
         )
         log.info("request", extra={"fields": fields})
 
-    def _error(self, err: GatewayHTTPError, rid: str, path: str, started: float) -> JSONResponse:
+    def _error(
+        self,
+        err: GatewayHTTPError,
+        rid: str,
+        path: str,
+        started: float,
+        shape: ErrorShape = error_body,
+    ) -> JSONResponse:
         self._log(None, rid, path, err.status, started)
         headers = {"x-request-id": rid}
         if err.status == 429 and err.type == "insufficient_quota":
             headers["x-should-retry"] = "false"  # a budget refusal will not pass on retry
-        return JSONResponse(error_body(err), status_code=err.status, headers=headers)
+        return JSONResponse(shape(err), status_code=err.status, headers=headers)
 
     # -- endpoints --------------------------------------------------------------
 
@@ -189,15 +213,7 @@ class Gateway:
             req = parse_chat_request(await self._read_body(request))
         except GatewayHTTPError as e:
             return self._error(e, rid, path, started)
-        reply = self.engine.ask(
-            req.prompt,
-            system=req.system,
-            model=req.model,
-            max_output_tokens=req.max_tokens,
-            temperature=req.temperature,
-            history=req.history,
-            purpose=PURPOSE,
-        )
+        reply = self._ask(req)
         if req.stream:
             return await self._stream(reply, req, path, started)
         try:
@@ -208,7 +224,86 @@ class Gateway:
         body = completion_body(rec, now_s(), _centwise(rec))
         return JSONResponse(body, headers=_headers(rec))
 
-    def _failed(self, reply: Reply, err: CentwiseError, path: str, started: float) -> Response:
+    async def messages(self, request: Request) -> Response:
+        """Anthropic-compatible ``POST /v1/messages`` (text only)."""
+        started = time.perf_counter()
+        path = request.url.path
+        rid = new_request_id()
+        shape = anthropic_error_body
+        try:
+            self._authorize(request, x_api_key=True)
+            req = parse_messages_request(await self._read_body(request))
+        except GatewayHTTPError as e:
+            return self._error(e, rid, path, started, shape)
+        reply = self._ask(req)
+        if not req.stream:
+            try:
+                rec = await reply.collect()
+            except CentwiseError as e:
+                return self._failed(reply, e, path, started, shape)
+            self._log(rec, rec.request_id, path, 200, started)
+            return JSONResponse(message_body(rec, _centwise(rec)), headers=_headers(rec))
+        stream = reply.__aiter__()
+        first: str | None = None
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            pass
+        except CentwiseError as e:
+            return self._failed(reply, e, path, started, shape)
+        body = self._anthropic_sse(reply, stream, first, req, path, started)
+        headers = _stream_headers(reply)
+        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+    async def _anthropic_sse(
+        self,
+        reply: Reply,
+        stream: AsyncIterator[str],
+        first: str | None,
+        req: ChatRequest,
+        path: str,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        status = 200
+        try:
+            yield message_events_start(reply.request_id, reply.ctx.model or req.model)
+            if first is not None:
+                yield text_delta_event(first)
+                async for delta in stream:
+                    yield text_delta_event(delta)
+        except CentwiseError as e:
+            http = error_for(e)
+            status = http.status
+            yield error_event(http)
+            return
+        finally:
+            if reply.record is None:  # the client went away: stop and record as cancelled
+                await reply.cancel()
+                status = 499
+            self._log(reply.record, reply.request_id, path, status, started)
+        rec = reply.record
+        assert rec is not None
+        yield message_events_end(rec, _centwise(rec))
+
+    def _ask(self, req: ChatRequest) -> Reply:
+        return self.engine.ask(
+            req.prompt,
+            system=req.system,
+            model=req.model,
+            max_output_tokens=req.max_tokens,
+            temperature=req.temperature,
+            history=req.history,
+            purpose=PURPOSE,
+        )
+
+    def _failed(
+        self,
+        reply: Reply,
+        err: CentwiseError,
+        path: str,
+        started: float,
+        shape: ErrorShape = error_body,
+    ) -> Response:
         http = error_for(err)
         rec = reply.record
         self._log(rec, reply.request_id, path, http.status, started)
@@ -217,7 +312,7 @@ class Gateway:
             headers["x-centwise-tier"] = rec.tier
         if http.status == 429 and http.type == "insufficient_quota":
             headers["x-should-retry"] = "false"
-        return JSONResponse(error_body(http), status_code=http.status, headers=headers)
+        return JSONResponse(shape(http), status_code=http.status, headers=headers)
 
     async def _stream(self, reply: Reply, req: ChatRequest, path: str, started: float) -> Response:
         stream = reply.__aiter__()
@@ -228,13 +323,7 @@ class Gateway:
             pass
         except CentwiseError as e:
             return self._failed(reply, e, path, started)
-        ctx = reply.ctx
-        headers = {
-            "x-request-id": reply.request_id,
-            "x-centwise-tier": ctx.tier.id if ctx.tier else "",
-            "x-centwise-cache": ctx.cache_outcome,
-            "cache-control": "no-cache",
-        }
+        headers = _stream_headers(reply)
         body = self._sse(reply, stream, first, req, path, started)
         return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
@@ -253,9 +342,10 @@ class Gateway:
         try:
             yield stream_chunk(rid, model, created, delta={"role": "assistant", "content": ""})
             if first is not None:
-                yield stream_chunk(rid, model, created, delta={"content": first})
+                frames = ContentChunks(rid, model, created)
+                yield frames.content(first)
                 async for delta in stream:
-                    yield stream_chunk(rid, model, created, delta={"content": delta})
+                    yield frames.content(delta)
         except CentwiseError as e:
             http = error_for(e)
             status = http.status
@@ -277,6 +367,7 @@ class Gateway:
 
 
 RecordOrNone = RequestRecord | None
+ErrorShape = Callable[[GatewayHTTPError], dict[str, Any]]
 
 
 def _too_large(limit: int) -> GatewayHTTPError:
@@ -291,6 +382,17 @@ def _centwise(rec: RequestRecord) -> dict[str, Any]:
         "tier": rec.tier,
         "cache": rec.cache_outcome,
         "cost_usd": usd_str(rec.cost_usd),
+    }
+
+
+def _stream_headers(reply: Reply) -> dict[str, str]:
+    """What a stream knows once its first delta is ready: not yet the cost."""
+    ctx = reply.ctx
+    return {
+        "x-request-id": reply.request_id,
+        "x-centwise-tier": ctx.tier.id if ctx.tier else "",
+        "x-centwise-cache": ctx.cache_outcome,
+        "cache-control": "no-cache",
     }
 
 
@@ -317,6 +419,7 @@ def create_app(
     gw = Gateway(engine_factory, token, settings or GatewayConfig(), post=post, on_engine=on_engine)
     routes = [
         Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
+        Route("/v1/messages", gw.messages, methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),

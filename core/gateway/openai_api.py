@@ -246,6 +246,21 @@ def stream_chunk(
     return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
 
 
+class ContentChunks:
+    """Content-delta frames for one stream, from a template made once: only the text
+    is JSON-encoded per delta (the same bytes as :func:`stream_chunk` would give)."""
+
+    def __init__(self, request_id: str, model: str, created: int) -> None:
+        head = stream_chunk(request_id, model, created, delta={"content": ""})
+        marker = b'"content": ""'
+        at = head.index(marker)
+        self._prefix = head[: at + len(b'"content": ')]
+        self._suffix = head[at + len(marker) :]
+
+    def content(self, text: str) -> bytes:
+        return self._prefix + json.dumps(text, ensure_ascii=False).encode() + self._suffix
+
+
 def finish_reason_of(rec: RequestRecord) -> str:
     return _finish_reason(rec)
 
@@ -287,4 +302,4 @@ def error_body(err: GatewayHTTPError) -> dict[str, Any]:
     return {"error": {"message": err.message, "type": err.type, "param": None, "code": err.code}}
 
 
-__all__ += ["completion_id", "finish_reason_of", "now_s"]
+__all__ += ["ContentChunks", "completion_id", "finish_reason_of", "now_s"]

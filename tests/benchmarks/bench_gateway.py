@@ -49,6 +49,8 @@ provider = "loop"
 model = "gpt-4o-mini"
 max_complexity = 10
 """
+#: Transport failures, reported at the end (a failed request is not timed).
+ERRORS: list[str] = []
 BODY = {
     "model": "fast",
     "stream": True,
@@ -67,9 +69,13 @@ async def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) ->
             while queue:
                 queue.pop()
                 t0 = time.perf_counter()
-                async with c.stream("POST", url, json=body) as r:
-                    async for _ in r.aiter_raw():
-                        pass
+                try:
+                    async with c.stream("POST", url, json=body) as r:
+                        async for _ in r.aiter_raw():
+                            pass
+                except httpx.TransportError as e:
+                    ERRORS.append(f"{url}: {type(e).__name__}: {e}")
+                    continue
                 if r.status_code != 200:
                     raise RuntimeError(f"HTTP {r.status_code}")
                 times.append((time.perf_counter() - t0) * 1000)
@@ -188,6 +194,8 @@ def main() -> None:
     for level in levels:
         _report(level, *results[level])
     print(f"\nledger rows: {rows} (gateway requests sent: {sent}); load average {os.getloadavg()}")
+    if ERRORS:
+        print(f"{len(ERRORS)} transport errors, e.g. {ERRORS[0]}")
     if rows != sent:
         raise SystemExit("some gateway requests were not recorded")
 

@@ -23,7 +23,7 @@ def test_save_rebuilds_views_over_the_new_engine(qtbot, make_bridge, settings, t
     path = tmp_path / "cfg" / "config.toml"
     window = MainWindow(AppContext(bridge, path, no_keyring(), opener), settings)
     qtbot.addWidget(window)
-    assert KEYS == ["playground", "compare", "dashboard", "history", "cache", "settings"]
+    assert KEYS == ["playground", "compare", "dashboard", "history", "cache", "whatif", "settings"]
     window.show_view("settings")
     view = window.view("settings")
     old_dashboard = window.view("dashboard")

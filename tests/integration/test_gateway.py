@@ -320,3 +320,72 @@ def test_cli_show_token_without_keyring_says_it_is_not_saved(tmp_path: Path) -> 
 def test_cli_refuses_a_non_loopback_bind_without_the_flag(tmp_path: Path) -> None:
     out = _cli("--data-dir", str(tmp_path), "serve", "--host", "0.0.0.0", "--port", "1")
     assert out.returncode == 2 and "--allow-remote" in out.stderr
+
+
+MESSAGES_BODY = {
+    "model": "fast",
+    "max_tokens": 200,
+    "system": [{"type": "text", "text": "Be brief."}],
+    "messages": [{"role": "user", "content": "What is a ledger?"}],
+}
+
+
+def test_anthropic_messages_plain_with_x_api_key(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(f"{gw.url}/v1/messages", json=MESSAGES_BODY, headers={"x-api-key": TOKEN})
+        bad = httpx.post(f"{gw.url}/v1/messages", json=MESSAGES_BODY, headers={"x-api-key": "no"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "message" and body["content"][0]["text"]
+    assert body["stop_reason"] in ("end_turn", "max_tokens")
+    assert r.headers["x-centwise-tier"] == "fast" and r.headers["x-centwise-cost-usd"]
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(r.headers["x-request-id"])
+    finally:
+        engine.close()
+    assert rec is not None and rec.system == "Be brief." and rec.purpose == "gateway"
+    assert body["usage"]["output_tokens"] == rec.usage.output_tokens
+    assert bad.status_code == 401 and bad.json()["error"]["type"] == "authentication_error"
+
+
+def test_anthropic_messages_stream_events(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.post(
+            f"{gw.url}/v1/messages", json={**MESSAGES_BODY, "stream": True}, headers=auth()
+        )
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1][6:]))
+        for block in r.text.strip().split("\n\n")
+    ]
+    names = [name for name, _ in events]
+    assert names[:2] == ["message_start", "content_block_start"]
+    assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
+    final = events[-2][1]
+    assert final["usage"]["output_tokens"] > 0 and final["centwise"]["cost_usd"]
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(r.headers["x-request-id"])
+    finally:
+        engine.close()
+    assert rec is not None and rec.response == text
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "kind"),
+    [
+        ("", 400, "invalid_request_error"),
+        ("[budget]\ndaily_usd = 0.000001\n", 429, "rate_limit_error"),
+    ],
+)
+def test_anthropic_errors_use_anthropic_shape(
+    tmp_path: Path, extra: str, status: int, kind: str
+) -> None:
+    body = {**MESSAGES_BODY}
+    if status == 400:
+        del body["max_tokens"]
+    with running_gateway(tmp_path / "data", extra) as gw:
+        r = httpx.post(f"{gw.url}/v1/messages", json=body, headers=auth())
+    assert r.status_code == status
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == kind

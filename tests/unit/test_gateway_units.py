@@ -221,3 +221,11 @@ def test_gateway_config_section() -> None:
         parse_config("[gateway]\nwebhook_url = 'ftp://x'\n")
     with pytest.raises(ConfigError, match=r"gateway\.nope: unknown key"):
         parse_config("[gateway]\nnope = 1\n")
+
+
+@pytest.mark.parametrize("text", ["", "plain", 'quote " and \\ and \n', "ünïcode ✓"])
+def test_content_chunk_template_matches_the_full_encoder(text: str) -> None:
+    from core.gateway.openai_api import ContentChunks, stream_chunk
+
+    fast = ContentChunks("req_1", 'model "x"', 123).content(text)
+    assert fast == stream_chunk("req_1", 'model "x"', 123, delta={"content": text})
