@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from app.engine_bridge import EngineBridge
 from app.errors import describe_error, show_error
 from app.formatting import fmt_ms, fmt_tokens, fmt_usd
+from core.compare import winner_index
 from core.engine import Engine
 from core.judge import Judge, Verdict
 from core.types import RequestRecord
@@ -141,15 +142,8 @@ class CompareColumn(QFrame):
 
 
 def judged_winner(entries: Sequence[tuple[Verdict | None, Decimal | None]]) -> int | None:
-    """The index of the best score (a tie goes to the cheaper answer), as core.compare."""
-    scored = [
-        (v.score, -(cost or Decimal(0)), i)
-        for i, (v, cost) in enumerate(entries)
-        if v is not None and v.score is not None
-    ]
-    if not scored:
-        return None
-    return max(scored, key=lambda s: (s[0], s[1], -s[2]))[2]
+    """The index of the best score (a tie goes to the cheaper answer), by core's rule."""
+    return winner_index([(v.score if v else None, cost) for v, cost in entries])
 
 
 async def _grade_all(

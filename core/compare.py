@@ -22,7 +22,13 @@ from core.money import usd_str
 if TYPE_CHECKING:
     from core.engine import Engine
 
-__all__ = ["CompareEntry", "CompareReport", "compare", "compare_to_json"]
+__all__ = [
+    "CompareEntry",
+    "CompareReport",
+    "compare",
+    "compare_to_json",
+    "winner_index",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +103,20 @@ def _with_verdict(entry: CompareEntry, verdict: Verdict | None) -> CompareEntry:
     return replace(entry, verdict=verdict)
 
 
+def winner_index(scored: Sequence[tuple[float | None, Decimal | None]]) -> int | None:
+    """Which of ``(score, cost)`` wins: the best score, a tie to the cheaper answer (then
+    the first). None when nothing was scored. The GUI's compare view uses this too."""
+    ranked = [
+        (score, -(cost or Decimal(0)), -i)
+        for i, (score, cost) in enumerate(scored)
+        if score is not None
+    ]
+    return -max(ranked)[2] if ranked else None
+
+
 def _winner(entries: list[CompareEntry]) -> str | None:
-    scored = [e for e in entries if e.verdict is not None and e.verdict.score is not None]
-    if not scored:
-        return None
-    best = max(
-        scored,
-        key=lambda e: (e.verdict.score if e.verdict else 0, -(e.cost_usd or Decimal(0))),
-    )
-    return best.target
+    i = winner_index([(e.verdict.score if e.verdict else None, e.cost_usd) for e in entries])
+    return entries[i].target if i is not None else None
 
 
 async def _one(
