@@ -123,6 +123,16 @@ class SpendDashboard(QWidget):
             connect="finite",
         )
         self.hit_rate_box.addItem(self.hit_rate_curve)
+        floor = 100 * self.bridge.engine.config.observability.min_cache_hit_rate
+        self.hit_rate_alert = pg.InfiniteLine(
+            pos=floor,
+            angle=0,
+            movable=False,
+            pen=pg.mkPen((200, 80, 80), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
+            label=f"hit-rate alert below {floor:.0f}%",
+            labelOpts={"position": 0.8, "anchors": [(0.5, 1.0), (0.5, 1.0)]},
+        )
+        self.hit_rate_box.addItem(self.hit_rate_alert)
         cache_legend = self.cache_plot.addLegend(offset=(10, 5))
         cache_legend.addItem(self.saved_curve, "saved ($)")
         cache_legend.addItem(self.hit_rate_curve, "hit rate (%)")

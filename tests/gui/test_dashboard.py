@@ -28,6 +28,7 @@ def test_ranges_and_budget_lines(qtbot, make_bridge):
     assert dash.daily_line.value() == pytest.approx(0.5)
     assert dash.tier_plot.getPlotItem().getAxis("left").labelText == "spend ($)"
     assert dash.cache_plot.getPlotItem().getAxis("right").labelText == "cache hit rate (%)"
+    assert dash.hit_rate_alert.value() == pytest.approx(40.0)  # min_cache_hit_rate 0.4
 
     loads = dash.loads
     dash.set_range("7 days")
