@@ -55,9 +55,16 @@ class GatewayServer:
             app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="centwise-gateway", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name="centwise-gateway", daemon=True)
+        self.exit_code: int | None = None
+
+    def _serve(self) -> None:
+        # uvicorn ends with SystemExit when it cannot bind (port in use); in a thread
+        # that would be an unhandled exception, so keep its code for start() to report.
+        try:
+            self._server.run()
+        except SystemExit as e:
+            self.exit_code = e.code if isinstance(e.code, int) else 1
 
     @property
     def running(self) -> bool:
@@ -91,7 +98,8 @@ class GatewayServer:
                 raise ConfigError(f"the gateway did not start on {self.host} in time")
         if not self._server.started:
             raise ConfigError(
-                f"the gateway could not start on {self.host} (is the port already in use?)"
+                f"the gateway could not start on {self.host}:{self._server.config.port} "
+                "(is the port already in use?)"
             )
         return self
 

@@ -74,9 +74,6 @@ def test_shutdown_stops_a_running_gateway(qtbot, make_bridge):
         _get(url, switch.token)
 
 
-# uvicorn ends its thread with SystemExit(3) when the port is taken; core.gateway's
-# server thread does not catch it (reported to the lead), hence the filter.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_port_in_use_shows_an_error(qtbot, make_bridge):
     bridge = make_bridge()
     first = GatewaySwitch(bridge, no_keyring, host="127.0.0.1", port=0)
