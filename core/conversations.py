@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.errors import InputError, LedgerError
 from core.money import from_pusd
+from core.sqlite_tx import immediate
 from core.types import Message
 
 __all__ = ["Conversation", "ConversationInfo", "ConversationStore", "StoredSummary"]
@@ -85,15 +86,8 @@ class ConversationStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._db() as conn, immediate(conn):
+            yield conn
 
     def close(self) -> None:
         with self._lock:

@@ -13,8 +13,8 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from core.cache.entries import CacheEntry, NamespaceStats
 from core.money import from_pusd
+from core.sqlite_tx import immediate
 from core.types import Usage
 
 __all__ = [
@@ -114,16 +115,9 @@ def entry_from_row(row: tuple[object, ...]) -> CacheEntry:
     )
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error): one writer at a time."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return immediate(conn)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -31,6 +31,7 @@ from core.ledger.models import (
 )
 from core.ledger.opening import open_database
 from core.ledger.rollup import add_to_rollups
+from core.sqlite_tx import immediate
 from core.types import RequestRecord
 
 __all__ = ["Ledger"]
@@ -110,15 +111,8 @@ class Ledger:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction; any exception rolls it back and propagates."""
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._read() as conn, immediate(conn):
+            yield conn
 
     @property
     def schema_version(self) -> int:
