@@ -53,7 +53,7 @@ fi
 stamp="$VENV/.centwise-installed"
 if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
   echo "setup: installing Centwise and its dependencies"
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[gui,dev]"
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[gui,dev,otel]"
   touch "$stamp"
 fi
 echo "setup: ready ($VENV)"
