@@ -14,7 +14,7 @@ from core.feedback import TierQuality
 
 __all__ = ["QUALITY_COLUMNS", "VISIBLE_ROWS", "QualityTable", "SavingsTable", "savings_rows"]
 
-VISIBLE_ROWS = 5  # both tables show this many rows without scrolling
+VISIBLE_ROWS = 6  # both tables show this many rows without scrolling
 QUALITY_COLUMNS = ("Tier", "Judged", "Mean score", "Votes up / down", "Cost per quality point")
 
 
@@ -23,13 +23,22 @@ def savings_rows(s: SavingsBreakdown) -> list[tuple[str, Decimal, str]]:
     return [
         ("Cache", s.cache_usd, "What the answers served from the cache would have cost"),
         (
+            "Routing (est.)",
+            s.routing_usd,
+            "Auto-routed answers below the top tier, against the top tier's prices",
+        ),
+        (
             "Context (gross)",
             s.context_usd,
             "Input tokens context management kept out of requests, at each model's price",
         ),
         ("Context summaries", -s.context_cost_usd, "What the history summaries cost"),
         ("Context (net)", s.context_net_usd, "Context savings after the summaries' cost"),
-        ("Total", s.cache_usd + s.context_net_usd, "Cache plus net context savings"),
+        (
+            "Total",
+            s.cache_usd + s.routing_usd + s.context_net_usd,
+            "Cache, routing and net context savings",
+        ),
     ]
 
 

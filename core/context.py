@@ -83,6 +83,8 @@ class SavingsBreakdown:
     cache_usd: Decimal
     context_usd: Decimal
     context_cost_usd: Decimal
+    #: Auto-routed answers below the top tier, against the top tier's prices (estimate).
+    routing_usd: Decimal = Decimal(0)
 
     @property
     def context_net_usd(self) -> Decimal:

@@ -334,6 +334,7 @@ class Engine:
             cache_usd=self.ledger.totals(since=since).saved_usd,
             context_usd=context_usd,
             context_cost_usd=summaries_usd,
+            routing_usd=self.ledger.routing_savings(since),
         )
 
     def warm_up(self) -> None:

@@ -45,6 +45,7 @@ def record_to_json(rec: RequestRecord, *, include_text: bool = True) -> dict[str
             "estimated": rec.usage_estimated,
         },
         "context": context_json(rec),
+        "routing_saved_usd": usd_str(rec.routing_saved_usd),
         "conversation_id": rec.conversation_id,
         "retries": rec.retries,
         "degraded": rec.degraded,

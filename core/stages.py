@@ -180,7 +180,28 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
         context_tokens_after=context.tokens_after if context else None,
         context_saved_usd=context.saved_usd if context else Decimal(0),
         context_actions=list(context.actions) if context else [],
+        routing_saved_usd=routing_saving(ctx, services, usage, cost),
     )
+
+
+def routing_saving(
+    ctx: RequestContext, services: Services, usage: Usage, cost: Decimal | None
+) -> Decimal:
+    """What routing saved on this request: the same usage at the top tier's prices,
+    less the cost. Only for auto-routed answers below the top tier (not explicit
+    choices, cache hits, failures or degraded fallbacks). An estimate: a stronger
+    model would not have answered with exactly the same tokens."""
+    route, tier = ctx.route, ctx.tier
+    if route is None or route.mode != "auto" or tier is None or cost is None:
+        return Decimal(0)
+    if ctx.status != "ok" or ctx.cache_outcome != "miss" or ctx.degraded:
+        return Decimal(0)
+    top = services.config.routing.tiers[-1]
+    price = services.price_for(top.provider, top.model)
+    if tier.id == top.id or price is None:
+        return Decimal(0)
+    would = cost_of(usage, price)
+    return max(Decimal(0), would - cost) if would is not None else Decimal(0)
 
 
 def _final_usage(ctx: RequestContext, services: Services) -> tuple[Usage, bool]:

@@ -154,4 +154,8 @@ class RequestRecord:
     context_tokens_before: int | None = None
     context_tokens_after: int | None = None
     context_saved_usd: Decimal = Decimal(0)
+    #: For an auto-routed request answered below the top tier: what the same usage
+    #: would have cost at the top tier's prices, minus the cost (an estimate: a
+    #: stronger model would not have answered with exactly the same tokens).
+    routing_saved_usd: Decimal = Decimal(0)
     context_actions: list[str] = field(default_factory=list)

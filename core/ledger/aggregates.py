@@ -249,6 +249,16 @@ def spend_between(conn: sqlite3.Connection, t0: float, t1: float) -> Decimal:
     return from_pusd(int(row[0]))
 
 
+def routing_savings(conn: sqlite3.Connection, t0: float | None) -> Decimal:
+    """Dollars saved by routing below the top tier, for requests finished at or after
+    ``t0`` (read along the ``finished_at`` index)."""
+    where, params = ("WHERE finished_at >= ?", [t0]) if t0 is not None else ("", [])
+    (saved,) = conn.execute(
+        f"SELECT COALESCE(SUM(routing_saved_pusd), 0) FROM requests {where}", params
+    ).fetchone()
+    return from_pusd(saved)
+
+
 def context_savings(conn: sqlite3.Connection, t0: float | None) -> tuple[Decimal, Decimal]:
     """Dollars saved by context management, and spent on summaries (purpose
     ``context``), for requests finished at or after ``t0``. Like :func:`spend_between`

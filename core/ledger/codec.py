@@ -47,8 +47,10 @@ V1_COLUMNS: tuple[str, ...] = (
 CONTEXT_COLUMNS: tuple[str, ...] = (
     "context_tokens_before", "context_tokens_after", "context_saved_pusd", "context_actions",
 )  # fmt: skip
+#: ... the one migration 4 added (routing savings) ...
+ROUTING_COLUMNS: tuple[str, ...] = ("routing_saved_pusd",)
 #: ... and every column of ``requests`` in insert/select order.
-COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS
+COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS
 
 #: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
 ROLLUP_DIMS: tuple[str, ...] = (
@@ -138,6 +140,7 @@ def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
         rec.response, rec.finish_reason, rec.conversation_id, dumps_json(rec.warnings),
         rec.context_tokens_before, rec.context_tokens_after,
         to_pusd(rec.context_saved_usd), dumps_json(rec.context_actions),
+        to_pusd(rec.routing_saved_usd),
     )  # fmt: skip
 
 
@@ -197,6 +200,7 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         context_tokens_after=r["context_tokens_after"],
         context_saved_usd=from_pusd(r["context_saved_pusd"]),
         context_actions=json.loads(r["context_actions"]),
+        routing_saved_usd=from_pusd(r["routing_saved_pusd"]),
     )  # fmt: skip
 
 

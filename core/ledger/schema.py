@@ -159,8 +159,13 @@ def _v3(db: Database) -> None:
         db.execute(ddl)
 
 
+def _v4(db: Database) -> None:
+    """Routing savings per request (what the top tier would have cost, less the cost)."""
+    db.execute("ALTER TABLE requests ADD COLUMN routing_saved_pusd INTEGER NOT NULL DEFAULT 0")
+
+
 #: Ordered migrations; index i builds version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

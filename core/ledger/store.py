@@ -235,6 +235,12 @@ class Ledger:
         with self._read() as conn:
             return agg.context_savings(conn, t0)
 
+    def routing_savings(self, since: date | None = None) -> Decimal:
+        """Dollars saved by routing below the top tier, from the local date ``since``."""
+        t0 = None if since is None else time.mktime(since.timetuple())
+        with self._read() as conn:
+            return agg.routing_savings(conn, t0)
+
     def spend_between(self, t0: float, t1: float) -> Decimal:
         """Dollars of requests finished in ``[t0, t1)``, for short recent windows."""
         with self._read() as conn:

@@ -27,6 +27,7 @@ def test_savings_by_source_and_quality_per_tier(qtbot, make_bridge):
         context_saved_usd=Decimal("0.0042"),
         context_actions=["window", "summary"],
     )
+    records[-2] = replace(records[-2], routing_saved_usd=Decimal("0.0015"))
     engine.ledger.record_many(records)
     engine.feedback(records[0].request_id, "up")  # a fast answer
     engine.feedback(records[1].request_id, "down")  # a balanced one
@@ -37,6 +38,7 @@ def test_savings_by_source_and_quality_per_tier(qtbot, make_bridge):
     savings = dash.savings_table
     assert [savings.text(r, 0) for r in range(savings.rowCount())] == [
         "Cache",
+        "Routing (est.)",
         "Context (gross)",
         "Context summaries",
         "Context (net)",
@@ -44,8 +46,9 @@ def test_savings_by_source_and_quality_per_tier(qtbot, make_bridge):
     ]
     cache_usd = sum((r.saved_usd for r in records), Decimal(0))
     assert savings.text(0, 1) == fmt_usd(cache_usd)
-    assert savings.text(1, 1) == fmt_usd(Decimal("0.0042"))
-    assert savings.text(4, 1) == fmt_usd(cache_usd + Decimal("0.0042"))
+    assert savings.text(1, 1) == fmt_usd(Decimal("0.0015"))
+    assert savings.text(2, 1) == fmt_usd(Decimal("0.0042"))
+    assert savings.text(5, 1) == fmt_usd(cache_usd + Decimal("0.0015") + Decimal("0.0042"))
     assert savings.text(0, 1).startswith("$")
 
     quality = dash.quality_table

@@ -145,3 +145,15 @@ async def test_estimate_matches_the_recorded_input(make_engine):
     assert est.worst_case_usd == est.input_tokens * price.input_cost_per_token + (
         est.max_output_tokens * price.output_cost_per_token
     )
+
+
+async def test_routing_savings_are_recorded_for_auto_routed_answers(make_engine):
+    engine = make_engine()
+    auto = await engine.ask("What is a token?").collect()
+    explicit = await engine.ask("What is a token, really?", model="fast").collect()
+    assert auto.route_mode == "auto" and auto.tier == "fast"
+    top = engine.prices.lookup("gpt-4.1")
+    assert auto.routing_saved_usd == cost_of(auto.usage, top) - auto.cost_usd > 0
+    assert explicit.routing_saved_usd == 0  # the user chose the tier, not the router
+    assert engine.get_record(auto.request_id).routing_saved_usd == auto.routing_saved_usd
+    assert engine.savings_breakdown().routing_usd == auto.routing_saved_usd
