@@ -14,6 +14,7 @@ chunk's ``centwise`` field and in a closing ``: centwise {...}`` SSE comment.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -23,8 +24,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from core.config import GatewayConfig
 from core.engine import Engine, Reply, new_request_id
@@ -161,7 +163,9 @@ class Gateway:
             started=started,
             log_prompts=self.settings.log_prompts,
         )
-        log.info("request", extra={"fields": fields})
+        # Written on the loop's next turn, once the response's bytes are on their way:
+        # formatting and writing the line is then off the request's critical path.
+        asyncio.get_running_loop().call_soon(_log_line, fields)
 
     def _error(
         self,
@@ -204,7 +208,7 @@ class Gateway:
             return self._error(e, rid, request.url.path, time.perf_counter())
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    async def chat_completions(self, request: Request) -> Response:
+    async def chat_completions(self, request: Request) -> Response | EventStream:
         started = time.perf_counter()
         path = request.url.path
         rid = new_request_id()
@@ -224,7 +228,7 @@ class Gateway:
         body = completion_body(rec, now_s(), _centwise(rec))
         return JSONResponse(body, headers=_headers(rec))
 
-    async def messages(self, request: Request) -> Response:
+    async def messages(self, request: Request) -> Response | EventStream:
         """Anthropic-compatible ``POST /v1/messages`` (text only)."""
         started = time.perf_counter()
         path = request.url.path
@@ -252,8 +256,7 @@ class Gateway:
         except CentwiseError as e:
             return self._failed(reply, e, path, started, shape)
         body = self._anthropic_sse(reply, stream, first, req, path, started)
-        headers = _stream_headers(reply)
-        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+        return EventStream(body, _stream_headers(reply))
 
     async def _anthropic_sse(
         self,
@@ -266,9 +269,11 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         status = 200
         try:
-            yield message_events_start(reply.request_id, reply.ctx.model or req.model)
-            if first is not None:
-                yield text_delta_event(first)
+            start = message_events_start(reply.request_id, reply.ctx.model or req.model)
+            if first is None:
+                yield start
+            else:
+                yield start + text_delta_event(first)
                 async for delta in stream:
                     yield text_delta_event(delta)
         except CentwiseError as e:
@@ -314,7 +319,9 @@ class Gateway:
             headers["x-should-retry"] = "false"
         return JSONResponse(shape(http), status_code=http.status, headers=headers)
 
-    async def _stream(self, reply: Reply, req: ChatRequest, path: str, started: float) -> Response:
+    async def _stream(
+        self, reply: Reply, req: ChatRequest, path: str, started: float
+    ) -> Response | EventStream:
         stream = reply.__aiter__()
         first: str | None = None
         try:
@@ -323,9 +330,8 @@ class Gateway:
             pass
         except CentwiseError as e:
             return self._failed(reply, e, path, started)
-        headers = _stream_headers(reply)
         body = self._sse(reply, stream, first, req, path, started)
-        return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+        return EventStream(body, _stream_headers(reply))
 
     async def _sse(
         self,
@@ -340,10 +346,13 @@ class Gateway:
         model = reply.ctx.model or req.model
         status = 200
         try:
-            yield stream_chunk(rid, model, created, delta={"role": "assistant", "content": ""})
-            if first is not None:
+            # Frames that are ready together go out as one body message (one write).
+            head = stream_chunk(rid, model, created, delta={"role": "assistant", "content": ""})
+            if first is None:
+                yield head
+            else:
                 frames = ContentChunks(rid, model, created)
-                yield frames.content(first)
+                yield head + frames.content(first)
                 async for delta in stream:
                     yield frames.content(delta)
         except CentwiseError as e:
@@ -359,15 +368,21 @@ class Gateway:
         rec = reply.record
         assert rec is not None
         extra = _centwise(rec)
-        yield stream_chunk(rid, model, created, finish=finish_reason_of(rec), centwise=extra)
+        tail = [stream_chunk(rid, model, created, finish=finish_reason_of(rec), centwise=extra)]
         if req.include_usage:
-            yield stream_chunk(rid, model, created, usage=usage_body(rec), empty_choices=True)
-        yield b": centwise " + json.dumps(extra).encode() + b"\n\n"
-        yield b"data: [DONE]\n\n"
+            tail.append(
+                stream_chunk(rid, model, created, usage=usage_body(rec), empty_choices=True)
+            )
+        tail.append(b": centwise " + json.dumps(extra).encode() + b"\n\ndata: [DONE]\n\n")
+        yield b"".join(tail)
 
 
 RecordOrNone = RequestRecord | None
 ErrorShape = Callable[[GatewayHTTPError], dict[str, Any]]
+
+
+def _log_line(fields: dict[str, Any]) -> None:
+    log.info("request", extra={"fields": fields})
 
 
 def _too_large(limit: int) -> GatewayHTTPError:
@@ -385,15 +400,76 @@ def _centwise(rec: RequestRecord) -> dict[str, Any]:
     }
 
 
-def _stream_headers(reply: Reply) -> dict[str, str]:
+def _stream_headers(reply: Reply) -> list[tuple[bytes, bytes]]:
     """What a stream knows once its first delta is ready: not yet the cost."""
     ctx = reply.ctx
-    return {
-        "x-request-id": reply.request_id,
-        "x-centwise-tier": ctx.tier.id if ctx.tier else "",
-        "x-centwise-cache": ctx.cache_outcome,
-        "cache-control": "no-cache",
-    }
+    return [
+        (b"x-request-id", reply.request_id.encode("latin-1")),
+        (b"x-centwise-tier", ctx.tier.id.encode("latin-1") if ctx.tier else b""),
+        (b"x-centwise-cache", ctx.cache_outcome.encode("latin-1")),
+        (b"cache-control", b"no-cache"),
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+    ]
+
+
+class EventStream:
+    """A lean ``text/event-stream`` ASGI response: the start message, then each chunk
+    of ``body`` as it comes, sent straight to the server (no task group per request).
+
+    A client that hangs up mid-stream is noticed by one watcher on ``receive()`` (the
+    server answers it with ``http.disconnect``), which cancels the streaming task: the
+    body generator then sees the cancellation at its pending ``await``, and its
+    ``finally`` stops the reply and records it as cancelled.
+    """
+
+    __slots__ = ("_body", "_headers")
+
+    def __init__(self, body: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]]) -> None:
+        self._body = body
+        self._headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"done": False, "hung_up": False}
+
+        def watch(w: asyncio.Future[Any]) -> None:
+            if state["done"] or w.cancelled() or w.exception() is not None:
+                return
+            if w.result().get("type") == "http.disconnect":
+                state["hung_up"] = True
+                task.cancel()
+
+        watcher = asyncio.ensure_future(receive())
+        watcher.add_done_callback(watch)
+        body = self._body
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            # Our own cancellation (the client is gone, nothing to send) ends here;
+            # any other, such as the server shutting down, goes on.
+            if not state["hung_up"] or task.uncancel() > 0:
+                raise
+        except BaseException:
+            state["done"] = True
+            await _aclose(body)
+            raise
+        finally:
+            state["done"] = True
+            if not watcher.done():
+                watcher.cancel()
+        if state["hung_up"]:
+            await _aclose(body)
+
+
+async def _aclose(body: AsyncIterator[bytes]) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _headers(rec: RequestRecord) -> dict[str, str]:

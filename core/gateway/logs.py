@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.keys import redact
+from core.keys import _secret_values
 from core.money import usd_str
 from core.types import RequestRecord
 
@@ -28,6 +29,20 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Callable[[], Iterable[str]] = lambda: ()) -> None:
         super().__init__()
         self._secrets = secrets
+        # The redaction pattern, rebuilt only when the set of secrets changes.
+        self._known: tuple[object, ...] | None = None
+        self._pattern: re.Pattern[str] | None = None
+
+    def _redact(self, text: str) -> str:
+        """:func:`core.keys.redact`, with the compiled pattern kept between lines."""
+        secrets = tuple(self._secrets())
+        if secrets != self._known:
+            patterns = _secret_values(secrets)  # type: ignore[arg-type]
+            self._pattern = re.compile("|".join(map(re.escape, patterns))) if patterns else None
+            self._known = secrets
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub("***", text)
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -41,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             out.update(fields)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(out, ensure_ascii=False, default=str), list(self._secrets()))
+        return self._redact(json.dumps(out, ensure_ascii=False, default=str))
 
 
 def request_log_fields(

@@ -8,6 +8,8 @@ the exact amount.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -48,20 +50,31 @@ class GatewayMetrics:
             registry=r,
         )
 
+        # Label children, bound once per label set (``labels()`` locks and hashes).
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, rec: RequestRecord) -> None:
         labels = (rec.tier or "", rec.model or "", rec.provider or "")
-        self.requests.labels(*labels, rec.status).inc()
-        self.tokens.labels(*labels, "input").inc(rec.usage.input_tokens)
-        self.tokens.labels(*labels, "output").inc(rec.usage.output_tokens)
+        child = self._child
+        child(self.requests, *labels, rec.status).inc()
+        child(self.tokens, *labels, "input").inc(rec.usage.input_tokens)
+        child(self.tokens, *labels, "output").inc(rec.usage.output_tokens)
         if rec.cost_usd:
-            self.cost.labels(*labels).inc(float(rec.cost_usd))
+            child(self.cost, *labels).inc(float(rec.cost_usd))
         if rec.status in ("ok", "cancelled") or rec.cache_outcome != "miss":
             outcome = "miss" if rec.cache_outcome == "miss" else "hit"
-            self.cache.labels(*labels, outcome).inc()
+            child(self.cache, *labels, outcome).inc()
         if rec.latency_ms is not None:
-            self.latency.labels(*labels).observe(rec.latency_ms / 1000)
+            child(self.latency, *labels).observe(rec.latency_ms / 1000)
         if rec.ttft_ms is not None:
-            self.ttft.labels(*labels).observe(rec.ttft_ms / 1000)
+            child(self.ttft, *labels).observe(rec.ttft_ms / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
