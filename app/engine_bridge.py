@@ -82,11 +82,7 @@ class EngineBridge(QObject):
         **kwargs: Any,
     ) -> concurrent.futures.Future[Any] | None:
         """Run a blocking engine read on the ledger thread."""
-        if self._closed:
-            return None
-        future = self._pool.submit(fn, *args, **kwargs)
-        future.add_done_callback(partial(self._post, on_result, on_error))
-        return future
+        return self._submit(self._pool, fn, args, kwargs, on_result, on_error)
 
     def call_slow(
         self,
@@ -97,9 +93,20 @@ class EngineBridge(QObject):
         **kwargs: Any,
     ) -> concurrent.futures.Future[Any] | None:
         """Run long blocking work (embedding, tuning) on its own worker thread."""
+        return self._submit(self._slow, fn, args, kwargs, on_result, on_error)
+
+    def _submit(
+        self,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_result: ResultCallback | None,
+        on_error: ErrorCallback | None,
+    ) -> concurrent.futures.Future[Any] | None:
         if self._closed:
             return None
-        future = self._slow.submit(fn, *args, **kwargs)
+        future = pool.submit(fn, *args, **kwargs)
         future.add_done_callback(partial(self._post, on_result, on_error))
         return future
 
