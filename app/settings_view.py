@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config_file import config_text, config_to_toml, write_atomically
+from app.config_apply import write_and_reopen
+from app.config_file import config_to_toml
 from app.engine_bridge import EngineBridge
 from app.errors import describe_error
 from app.settings_forms import SectionForm
@@ -227,23 +228,21 @@ class SettingsView(QWidget):
         config = self.validate()
         if config is None:
             return False
-        try:
-            write_atomically(self.config_path, config_text(config))
-        except OSError as e:
-            self.status_label.setText(f"✗ Not saved: {describe_error(e)}")
-            return False
-        self._loaded = config
-        self.save_button.setEnabled(False)
-        self.saved.emit(self.config_path)
-        if self.open_engine is None:
-            self.status_label.setText(f"Saved to {self.config_path}. Restart Centwise to apply it.")
-            return True
-        self.status_label.setText(f"Saved to {self.config_path}. Applying…")
-        opener = self.open_engine
-        self.bridge.reopen(
-            lambda: opener(config), on_result=self._reopened, on_error=self._reopen_failed
+
+        def written() -> None:
+            self._loaded = config
+            self.save_button.setEnabled(False)
+            self.saved.emit(self.config_path)
+
+        return write_and_reopen(
+            self.bridge,
+            self.config_path,
+            config,
+            self.open_engine,
+            report=self.status_label.setText,
+            on_written=written,
+            on_reopened=self._reopened,
         )
-        return True
 
     def _reopened(self, engine: Engine) -> None:
         self.status_label.setText(f"Saved to {self.config_path} and applied.")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config_file import config_text, write_atomically
+from app.config_apply import write_and_reopen
 from app.engine_bridge import EngineBridge
 from app.errors import describe_error
 from app.whatif_draft import ConfigDraftEditor
@@ -198,30 +198,19 @@ class WhatIfView(QWidget):
         if answer != QMessageBox.StandardButton.Yes:
             self.status_label.setText("Not applied.")
             return False
-        try:
-            write_atomically(self.config_path, config_text(config))
-        except OSError as e:
-            self.status_label.setText(f"✗ Not applied: {describe_error(e)}")
-            return False
-        self.applied.emit(self.config_path)
-        if self.open_engine is None:
-            self.status_label.setText(f"Saved to {self.config_path}. Restart Centwise to apply it.")
-            return True
-        self.status_label.setText(f"Saved to {self.config_path}. Applying…")
-        opener = self.open_engine
-        self.bridge.reopen(
-            lambda: opener(config), on_result=self._reopened, on_error=self._reopen_failed
+        return write_and_reopen(
+            self.bridge,
+            self.config_path,
+            config,
+            self.open_engine,
+            report=self.status_label.setText,
+            on_written=lambda: self.applied.emit(self.config_path),
+            on_reopened=self._reopened,
+            failed_word="applied",
         )
-        return True
 
     def _reopened(self, engine: Engine) -> None:
         self.status_label.setText(f"Applied: saved to {self.config_path}.")
         self.status_message.emit("What-if configuration applied")
         self.editor.load(engine.config)
         self.engine_reopened.emit(engine)
-
-    def _reopen_failed(self, error: BaseException) -> None:
-        self.status_label.setText(
-            f"Saved, but the engine could not re-open with it ({describe_error(error)}); "
-            "the previous settings stay in use until a restart."
-        )

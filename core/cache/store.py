@@ -80,7 +80,7 @@ class SemanticCache:
 
     ``path`` is the cache's own file (the engine passes ``<data_dir>/cache.sqlite``).
     Build one per process and share it between threads: every method locks. Embedding
-    is the slow part; pass a precomputed vector (:meth:`lookup_embedding`) to do it
+    is the slow part; pass a precomputed vector (``embedding=``) to do it
     once, off the UI thread. Problems with the file never raise: they become
     ``warnings`` and the cache behaves as empty.
     """
@@ -145,28 +145,6 @@ class SemanticCache:
         """Exact, then semantic + guard; a hit is recorded (``hits``, ``last_hit_at``)."""
         return self.lookup_detailed(
             prompt, namespace, tier_rank, now, threshold, max_output_tokens=max_output_tokens
-        ).hit
-
-    def lookup_embedding(
-        self,
-        prompt: str,
-        embedding: npt.ArrayLike,
-        namespace: str,
-        tier_rank: int,
-        now: float,
-        threshold: float,
-        *,
-        max_output_tokens: int | None = None,
-    ) -> CacheHit | None:
-        """:meth:`lookup` with the prompt's embedding already computed."""
-        return self.lookup_detailed(
-            prompt,
-            namespace,
-            tier_rank,
-            now,
-            threshold,
-            embedding=embedding,
-            max_output_tokens=max_output_tokens,
         ).hit
 
     def lookup_detailed(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.gateway.openai_api import ChatRequest, GatewayHTTPError
+from core.gateway.openai_api import ChatRequest, GatewayHTTPError, read_json_object
 from core.types import Message, RequestRecord
 
 __all__ = [
@@ -45,12 +45,7 @@ def _text(content: Any, where: str) -> str:
 
 def parse_messages_request(raw: bytes) -> ChatRequest:
     """Validate a ``/v1/messages`` body; any problem is a 400 naming the field."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object")
+    body = read_json_object(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model: required (auto, a tier id or a model)")

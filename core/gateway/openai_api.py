@@ -37,6 +37,7 @@ __all__ = [
     "error_body",
     "error_for",
     "parse_chat_request",
+    "read_json_object",
     "stream_chunk",
     "usage_body",
 ]
@@ -137,14 +138,20 @@ def _messages(raw: Any) -> tuple[str | None, list[Message]]:
     return ("\n\n".join(systems) if systems else None), turns
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
-    """Validate a ``/v1/chat/completions`` body; any problem is a 400 naming the field."""
+def read_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or a 400 that says what is wrong with it."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise _bad("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
+    return body
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """Validate a ``/v1/chat/completions`` body; any problem is a 400 naming the field."""
+    body = read_json_object(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model is required: auto, a tier id or a model", "model")

@@ -118,9 +118,9 @@ def test_lookup_embedding_uses_the_given_vector(cache: SemanticCache) -> None:
     put(cache, PROMPT)
     far = BagOfWords().embed(["completely different words here"])[0]
     args = {"namespace": NS, "tier_rank": 1, "now": NOW + 1, "threshold": 0.8}
-    assert cache.lookup_embedding(NEAR, far, **args) is None
+    assert cache.lookup_detailed(NEAR, embedding=far, **args).hit is None
     near = BagOfWords().embed([NEAR])[0]
-    assert cache.lookup_embedding(NEAR, near, **args) is not None
+    assert cache.lookup_detailed(NEAR, embedding=near, **args).hit is not None
 
 
 def test_guard_rejects_and_says_why_then_next_candidate_serves(cache: SemanticCache) -> None:
