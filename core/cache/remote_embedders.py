@@ -37,6 +37,7 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
+from core.providers._wire import parse_retry_after
 from core.providers.base import Secret
 
 __all__ = ["OllamaEmbedder", "OpenAICompatibleEmbedder", "RemoteEmbedder"]
@@ -148,7 +149,7 @@ class RemoteEmbedder:
         if status in (401, 403):
             return self._error(AuthenticationError, message, response)
         if status == 429:
-            retry = _retry_after(response.headers.get("retry-after"))
+            retry = parse_retry_after(response.headers)
             return self._error(RateLimitError, message, response, retry)
         if status in (400, 404, 413, 422):
             too_long = status == 413 or any(h in detail.lower() for h in _CONTEXT_HINTS)
@@ -157,13 +158,6 @@ class RemoteEmbedder:
         if status >= 500:
             return self._error(OverloadedError, message, response)
         return self._error(ProviderError, message, response)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class OpenAICompatibleEmbedder(RemoteEmbedder):
