@@ -72,8 +72,11 @@ class ProviderRequest:
     tier: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
+    """A piece of streamed text. Not frozen: one is built per stream chunk, and a frozen
+    dataclass's ``__init__`` costs twice as much (treat it as immutable all the same)."""
+
     text: str
 
 

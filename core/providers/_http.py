@@ -8,7 +8,7 @@ methods and guarantees that only :class:`core.errors.ProviderError` escapes.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -35,6 +35,23 @@ from core.types import Finish, ProviderEvent, ProviderRequest, UsageReport
 __all__ = ["HTTPProvider"]
 
 _MAX_ERROR_BODY = 64 * 1024
+
+
+def _body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
+    """The body of a streamed reply, piece by piece as it arrives.
+
+    With no ``Content-Encoding`` there is nothing to decode, so read httpx's byte stream
+    itself: ``aiter_bytes`` would pass every piece through two more generators (the
+    raw-bytes counter and the identity decoder), about 0.75 µs per SSE event, which is
+    as much as decoding the event costs. Transport failures still arrive as
+    ``httpx.HTTPError`` (httpx maps them below this stream) and the caller's
+    ``client.stream`` block still closes the response. An encoded body (or a stream of
+    an unexpected kind) takes ``aiter_bytes``, which decodes it.
+    """
+    stream = response.stream
+    if "content-encoding" not in response.headers and isinstance(stream, httpx.AsyncByteStream):
+        return stream
+    return response.aiter_bytes()
 
 
 class HTTPProvider(Provider):
@@ -155,7 +172,7 @@ class HTTPProvider(Provider):
         feed = decoder.feed
         async with self._open("POST", url, ctx, body) as response:
             try:
-                async for chunk in response.aiter_bytes():
+                async for chunk in _body_chunks(response):
                     for delta in feed(chunk):
                         yield delta
             except httpx.HTTPError as exc:

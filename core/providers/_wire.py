@@ -185,7 +185,7 @@ class SSEParser:
     the middle of an event (the last event was never terminated by a blank line).
     """
 
-    __slots__ = ("_buf", "_ctx", "_data", "_event", "_id", "_idle", "_skip_lf", "_started")
+    __slots__ = ("_buf", "_ctx", "_data", "_event", "_id", "_skip_lf", "_started", "idle")
 
     def __init__(self, ctx: CallContext) -> None:
         self._ctx = ctx
@@ -195,8 +195,10 @@ class SSEParser:
         self._id: str | None = None
         self._skip_lf = False
         self._started = False
-        #: Started, and nothing pending: a chunk starts afresh (see data_payloads).
-        self._idle = False
+        #: Started, and nothing pending: the next chunk starts afresh at an event
+        #: boundary, so a decoder may read whole ``data: …`` events from it itself
+        #: (see :meth:`data_payloads`) without telling the parser.
+        self.idle = False
 
     def data_payloads(self, chunk: bytes) -> list[bytes] | None:
         """The hot path: when ``chunk`` is nothing but whole one-line ``data: …`` events
@@ -205,7 +207,7 @@ class SSEParser:
         events per read almost always. Changes no state: the caller may still fall back
         to :meth:`feed` with the same chunk.
         """
-        if not self._idle or chunk[-2:] != b"\n\n" or 13 in chunk:  # 13: CR
+        if not self.idle or chunk[-2:] != b"\n\n" or 13 in chunk:  # 13: CR
             return None
         if chunk.find(10) == len(chunk) - 2:  # one event, the common case (10: LF)
             return [chunk[6:-2]] if chunk[:6] == b"data: " else None
@@ -219,7 +221,7 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Parse ``chunk``; return the events it completed."""
-        self._idle = False
+        self.idle = False
         if self._skip_lf and chunk:
             # The previous chunk ended in CR: an LF now is the second half of a CRLF.
             self._skip_lf = False
@@ -237,7 +239,7 @@ class SSEParser:
         lines = buf.split(b"\n")
         self._buf = lines.pop()
         events = self._lines_list(lines)
-        self._idle = not (self._buf or self._data or self._event or self._skip_lf)
+        self.idle = not (self._buf or self._data or self._event or self._skip_lf)
         return events
 
     def _lines_list(self, lines: list[bytes]) -> list[SSEEvent]:

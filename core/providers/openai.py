@@ -186,6 +186,29 @@ class OpenAIStreamDecoder:
         self._done = False
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
+        # The hottest path, inlined: a chunk that is exactly one plain content-delta event
+        # (b"data: " + one JSON line + b"\n\n", no CR, nothing pending in the parser).
+        # Anything else, or anything the typed decoder refuses, takes the paths below,
+        # which settle it exactly as the SSE algorithm would.
+        if self._parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
+            payload = chunk[6:-2]
+            if 10 not in payload and 13 not in payload and not self._done:  # LF, CR
+                try:
+                    parsed: _Chunk | None = _decode_chunk(payload)
+                except _TYPED_ERRORS:
+                    parsed = None
+                if parsed is not None and parsed.usage is None and parsed.error is None:
+                    choices = parsed.choices
+                    if not choices:
+                        return []
+                    choice = choices[0]
+                    if choice.finish_reason is None:
+                        delta = choice.delta
+                        text = None if delta is None else delta.content
+                        if not text:
+                            return []
+                        self._parts.append(text)
+                        return [TextDelta(text)]
         texts: list[str] = []
         if not self._done:
             payloads = self._parser.data_payloads(chunk)

@@ -14,6 +14,7 @@ import re
 import socket
 import struct
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class Behaviour:
     malformed: bool = False
     #: Split the text into this many deltas (default: one per word).
     chunks: int | None = None
+    #: Send the stream with ``Content-Encoding: gzip``, flushed frame by frame.
+    gzip: bool = False
 
 
 @dataclass
@@ -212,7 +215,11 @@ class _Handler(BaseHTTPRequestHandler):
             frames.insert(1, dialect.malformed_frame())
         for index, frame in sorted(b.inject, key=lambda x: x[0], reverse=True):
             frames.insert(index, frame)
-        self._start(200, dialect.content_type, {"Transfer-Encoding": "chunked", **b.headers})
+        headers = {"Transfer-Encoding": "chunked", **b.headers}
+        if b.gzip:
+            headers["Content-Encoding"] = "gzip"
+            self._gzip = zlib.compressobj(wbits=31)  # 31: a gzip header and trailer
+        self._start(200, dialect.content_type, headers)
         ping = dialect.ping_frame() if b.pings else None
         for i, frame in enumerate(frames):
             if b.reset_after is not None and i >= b.reset_after:
@@ -229,10 +236,19 @@ class _Handler(BaseHTTPRequestHandler):
             if ping and i:
                 self._chunk(ping)
             self._chunk(frame)
+        if b.gzip:
+            self._chunk(b"", final=True)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _chunk(self, data: bytes) -> None:
+    _gzip: Any = None
+
+    def _chunk(self, data: bytes, final: bool = False) -> None:
+        if self._gzip is not None:
+            flush = zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH
+            data = self._gzip.compress(data) + self._gzip.flush(flush)
+            if final:
+                self._gzip = None
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
