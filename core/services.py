@@ -38,6 +38,7 @@ from core.prices import (
     PriceTable,
     cost_of,
 )
+from core.providers._pool import LeanTransport
 from core.providers.base import Provider, Secret, load_provider_class
 from core.resilience import BreakerBoard, CircuitBreaker
 from core.tokens import TokenCounter
@@ -252,4 +253,6 @@ def new_request_id() -> str:
 
 
 def _default_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(http2=False, follow_redirects=False)
+    """Provider calls go through :class:`LeanTransport`: httpx's pool costs more per
+    request the more streams are open (see core.providers._pool)."""
+    return httpx.AsyncClient(http2=False, follow_redirects=False, transport=LeanTransport())

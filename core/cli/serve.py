@@ -8,6 +8,7 @@ requests are recorded.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from typing import Any
@@ -79,7 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return keys.get(name, settings.api_key_env, settings.kind)
 
     def factory() -> Engine:
-        return Engine.open(config, data_dir, key_lookup=lookup, recover_ledger=bool(args.recover))
+        engine = Engine.open(config, data_dir, key_lookup=lookup, recover_ledger=bool(args.recover))
+        # What exists now (price table, tokenizer, app, engine) lives as long as the
+        # process: freeze it out of the collector's reach, so a full collection under
+        # load scans only what requests create. Unfrozen, one took ~50 ms, a stall
+        # for every open stream.
+        gc.collect()
+        gc.freeze()
+        return engine
 
     app = create_app(factory, token.value, config.gateway, post=_post_json)
     print(f"centwise: gateway on http://{host}:{port}/v1", file=sys.stderr, flush=True)

@@ -1,9 +1,17 @@
 """Gateway overhead: streaming from a loopback OpenAI server directly vs through the gateway.
 
     python -m tests.benchmarks.bench_gateway [--requests 2000] [--concurrency 50] [--rounds 2]
+        [--ttft-ms 50] [--pace-ms 10] [--words 30]
 
-One loopback OpenAI look-alike (tests/integration/servers, threaded, Nagle off, deep
-accept queue) serves both paths. The gateway runs as ``centwise serve`` in its own
+One loopback OpenAI look-alike (tests/benchmarks/paced_provider.py: one event loop,
+the integration servers' OpenAI frames) serves both paths. By default it streams like
+a model does: the first
+byte after ``--ttft-ms``, then ``--words`` deltas ``--pace-ms`` apart (published
+gateway overheads are measured against mock providers with latency too). So 50
+concurrent streams are 50 open streams, as 50 users' apps would hold, not 50 clients
+hammering a server that answers instantly; ``--ttft-ms 0 --pace-ms 0`` is that
+saturation test instead, where the numbers measure queueing on this machine's two
+cores more than the gateway. The gateway runs as ``centwise serve`` in its own
 process with a tier on that server, a daily budget (so every request takes the
 reservation transaction) and the cache off. In the same run, ``--concurrency``
 client streams request it directly and through the gateway, in alternating rounds;
@@ -24,16 +32,15 @@ import sys
 import tempfile
 import time
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import httpx
 
 from core.engine import LEDGER_FILE
 from core.ledger import Ledger
+from core.providers._pool import LeanTransport
+from tests.benchmarks.paced_provider import serve_paced
 from tests.integration.gateway_support import free_port
-from tests.integration.servers import OpenAIDialect, serve
-from tests.integration.servers import _base as servers_base
 
 CONFIG = """
 [budget]
@@ -58,10 +65,17 @@ BODY = {
 }
 
 
-async def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) -> list[float]:
-    times: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30, trust_env=False) as c:
+Timing = tuple[float, float]  # (first word, last byte), ms after sending
+
+
+async def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) -> list[Timing]:
+    times: list[Timing] = []
+    # The same lean pool the gateway uses for providers: httpx's own costs this client
+    # more CPU per request the more streams are open (see core/providers/_pool.py).
+    transport = LeanTransport(trust_env=False)
+    async with httpx.AsyncClient(
+        headers=headers, timeout=30, trust_env=False, transport=transport
+    ) as c:
         body = {**BODY, "model": "gpt-4o-mini"} if "/chat/completions" in url else BODY
         queue = list(range(n))
 
@@ -69,16 +83,20 @@ async def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) ->
             while queue:
                 queue.pop()
                 t0 = time.perf_counter()
+                first = 0.0
                 try:
                     async with c.stream("POST", url, json=body) as r:
-                        async for _ in r.aiter_raw():
-                            pass
+                        async for piece in r.aiter_raw():
+                            # The first word, not the role-only chunk the look-alike
+                            # sends first (the gateway sends role and word together).
+                            if not first and b"word" in piece:
+                                first = time.perf_counter()
                 except httpx.TransportError as e:
                     ERRORS.append(f"{url}: {type(e).__name__}: {e}")
                     continue
                 if r.status_code != 200:
                     raise RuntimeError(f"HTTP {r.status_code}")
-                times.append((time.perf_counter() - t0) * 1000)
+                times.append(((first - t0) * 1000, (time.perf_counter() - t0) * 1000))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return times
@@ -99,7 +117,13 @@ def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Pope
     log = data.parent / "gateway.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                *([os.environ["GWRUN"]] if os.environ.get("GWRUN") else ["-m", "core"]),
+                "serve",
+                "--port",
+                str(port),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=out,
@@ -119,37 +143,32 @@ def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Pope
     raise RuntimeError(log.read_text()[-2000:])
 
 
-def _loopback(out: Queue[str], stop: Event) -> None:
-    """The provider look-alike, in its own process so it never shares a GIL with the
-    clients or the gateway."""
-    servers_base._Server.request_queue_size = 1024
-    with serve(OpenAIDialect(), "/v1") as loop:
-        out.put(loop.base_url)
-        stop.wait()
-
-
 def _measure(
     url: str, headers: dict[str, str], n: int, concurrency: int, rounds: int, gw_url: str
-) -> tuple[list[float], list[float]]:
-    direct: list[float] = []
-    gateway: list[float] = []
+) -> tuple[list[Timing], list[Timing]]:
+    direct: list[Timing] = []
+    gateway: list[Timing] = []
     for _ in range(rounds):
         direct += asyncio.run(_phase(url, {}, n, concurrency))
         gateway += asyncio.run(_phase(gw_url, headers, n, concurrency))
     return direct, gateway
 
 
-def _report(concurrency: int, direct: list[float], gateway: list[float]) -> None:
+def _report(concurrency: int, direct: list[Timing], gateway: list[Timing]) -> None:
     print(f"\n{concurrency} concurrent streams, {len(direct)} requests per path")
-    print("| path | p50 ms | p90 ms | p99 ms | mean ms |\n|---|---|---|---|---|")
-    for name, t in (("direct", direct), ("gateway", gateway)):
-        print(
-            f"| {name} | {_pct(t, 0.5):.2f} | {_pct(t, 0.9):.2f} | {_pct(t, 0.99):.2f} | "
-            f"{statistics.fmean(t):.2f} |"
-        )
-    for q, label in ((0.5, "p50"), (0.99, "p99")):
-        d, g = _pct(direct, q), _pct(gateway, q)
-        print(f"{label} overhead: {g - d:+.2f} ms (gateway/direct = {g / d:.2f}x)")
+    print("| path | measure | p50 ms | p90 ms | p99 ms | mean ms |\n|---|---|---|---|---|---|")
+    for which, label in ((1, "last byte"), (0, "first word")):
+        for name, timings in (("direct", direct), ("gateway", gateway)):
+            t = [x[which] for x in timings]
+            print(
+                f"| {name} | {label} | {_pct(t, 0.5):.2f} | {_pct(t, 0.9):.2f} | "
+                f"{_pct(t, 0.99):.2f} | {statistics.fmean(t):.2f} |"
+            )
+    for which, label in ((1, "last byte"), (0, "first word")):
+        d_t, g_t = [x[which] for x in direct], [x[which] for x in gateway]
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            d, g = _pct(d_t, q), _pct(g_t, q)
+            print(f"{label} {name} overhead: {g - d:+.2f} ms (gateway/direct = {g / d:.3f}x)")
 
 
 def main() -> None:
@@ -157,11 +176,25 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per path per round")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ttft-ms", type=float, default=50, help="provider's first byte")
+    parser.add_argument("--pace-ms", type=float, default=10, help="between deltas")
+    parser.add_argument("--words", type=int, default=30, help="deltas per reply")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let the OS place the processes (by default the gateway gets the last CPU to "
+        "itself and the clients and the provider look-alike share the others)",
+    )
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(cpus) >= 2
+    if pin:  # before the look-alike starts, so it inherits the clients' CPUs
+        os.sched_setaffinity(0, cpus[:-1])
     ctx = mp.get_context("spawn")
     urls: Queue[str] = ctx.Queue()
     stop = ctx.Event()
-    server = ctx.Process(target=_loopback, args=(urls, stop), daemon=True)
+    pacing = (args.ttft_ms / 1000, args.pace_ms / 1000, args.words)
+    server = ctx.Process(target=serve_paced, args=(urls, stop, *pacing), daemon=True)
     server.start()
     base = urls.get(timeout=30)
     levels = sorted({1, args.concurrency})
@@ -171,6 +204,8 @@ def main() -> None:
         config.write_text(CONFIG.format(base=base))
         port = free_port()
         proc, token = _start_gateway(data, config, port)
+        if pin:
+            os.sched_setaffinity(proc.pid, cpus[-1:])
         sent = 0
         try:
             direct_url = f"{base}/chat/completions"
@@ -181,7 +216,7 @@ def main() -> None:
             asyncio.run(_phase(gw_url, headers, 200, args.concurrency))
             sent += 200
             for level in levels:
-                n = args.requests if level > 1 else max(200, args.requests // 4)
+                n = args.requests if level > 1 else max(100, args.requests // 15)
                 results[level] = _measure(direct_url, headers, n, level, args.rounds, gw_url)
                 sent += n * args.rounds
         finally:
@@ -191,6 +226,11 @@ def main() -> None:
             server.join(10)
         with Ledger.open(data / LEDGER_FILE) as ledger:
             rows = ledger.count()
+    print(
+        f"provider: first byte after {args.ttft_ms:g} ms, {args.words} deltas "
+        f"{args.pace_ms:g} ms apart; "
+        + (f"gateway pinned to CPU {cpus[-1]}, the rest on {cpus[:-1]}" if pin else "not pinned")
+    )
     for level in levels:
         _report(level, *results[level])
     print(f"\nledger rows: {rows} (gateway requests sent: {sent}); load average {os.getloadavg()}")

@@ -77,6 +77,8 @@ class Behaviour:
     chunks: int | None = None
     #: Send the stream with ``Content-Encoding: gzip``, flushed frame by frame.
     gzip: bool = False
+    #: Seconds between stream frames, as a model generating tokens would take.
+    pace: float = 0.0
 
 
 @dataclass
@@ -87,6 +89,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     json: Any
+    #: The client's (host, port): one per connection, so tests can see reuse.
+    peer: tuple[str, int] = ("", 0)
 
 
 def split_text(text: str, chunks: int | None) -> list[str]:
@@ -151,6 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
             {k.lower(): v for k, v in self.headers.items()},
             raw,
             parsed,
+            tuple(self.client_address[:2]),
         )
         route = owner.dialect.route(self.command, url.path, parsed)
         owner.record(rec)
@@ -231,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             if b.truncate_after is not None and i >= b.truncate_after:
                 self._chunk(frame[: max(1, len(frame) // 2)].rstrip(b"\r\n"))
                 break
+            if b.pace and i and self.server.stopping.wait(b.pace):
+                return
             if b.keepalive:
                 self._chunk(dialect.keepalive_frame)
             if ping and i:

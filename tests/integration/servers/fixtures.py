@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from core.config import ProviderConfig
+from core.providers._pool import LeanTransport
 from core.providers.base import Provider, Secret, load_provider_class
 from tests.integration.servers._base import LoopbackServer, serve
 from tests.integration.servers.dialects import (
@@ -51,9 +52,12 @@ def make_provider(
     return cls(kind, config, client, Secret(key) if key is not None else None)
 
 
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
+@pytest.fixture(params=["httpx-pool", "lean-pool"])
+async def http_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """Every provider test runs over httpx's own transport and over the lean pool the
+    engine uses (core/providers/_pool.py), so each fault is seen through both."""
+    transport = LeanTransport(trust_env=False) if request.param == "lean-pool" else None
+    async with httpx.AsyncClient(trust_env=False, transport=transport) as client:
         yield client
 
 
