@@ -189,7 +189,9 @@ class OpenAIStreamDecoder:
         # The hottest path, inlined: a chunk that is exactly one plain content-delta event
         # (b"data: " + one JSON line + b"\n\n", no CR, nothing pending in the parser).
         # Anything else, or anything the typed decoder refuses, takes the paths below,
-        # which settle it exactly as the SSE algorithm would.
+        # which settle it exactly as the SSE algorithm would. The checks are those of
+        # _plain_texts for one event, written out to save its call and lists on every
+        # chunk; tests/unit/test_openai_stream_paths.py holds both to the plain path.
         if self._parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
             payload = chunk[6:-2]
             if 10 not in payload and 13 not in payload and not self._done:  # LF, CR

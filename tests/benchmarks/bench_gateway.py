@@ -119,7 +119,8 @@ def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Pope
         proc = subprocess.Popen(
             [
                 sys.executable,
-                *([os.environ["GWRUN"]] if os.environ.get("GWRUN") else ["-m", "core"]),
+                "-m",
+                "core",
                 "serve",
                 "--port",
                 str(port),
