@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+import msgspec
+
 __all__ = [
     "Attempt",
     "Finish",
@@ -72,10 +74,9 @@ class ProviderRequest:
     tier: str | None = None
 
 
-@dataclass(slots=True)
-class TextDelta:
-    """A piece of streamed text. Not frozen: one is built per stream chunk, and a frozen
-    dataclass's ``__init__`` costs twice as much (treat it as immutable all the same)."""
+class TextDelta(msgspec.Struct, frozen=True, gc=False):
+    """A piece of streamed text. A msgspec struct rather than a dataclass: one is built
+    per stream chunk, and its constructor (in C) costs a third of a dataclass's."""
 
     text: str
 

@@ -36,22 +36,31 @@ __all__ = ["HTTPProvider"]
 
 _MAX_ERROR_BODY = 64 * 1024
 
+# The client wraps a transport's stream in this forwarding-only generator; see _body_chunks.
+_BOUND_STREAM: type | None = getattr(httpx._client, "BoundAsyncStream", None)
+
 
 def _body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     """The body of a streamed reply, piece by piece as it arrives.
 
-    With no ``Content-Encoding`` there is nothing to decode, so read httpx's byte stream
-    itself: ``aiter_bytes`` would pass every piece through two more generators (the
-    raw-bytes counter and the identity decoder), about 0.75 µs per SSE event, which is
-    as much as decoding the event costs. Transport failures still arrive as
-    ``httpx.HTTPError`` (httpx maps them below this stream) and the caller's
-    ``client.stream`` block still closes the response. An encoded body (or a stream of
-    an unexpected kind) takes ``aiter_bytes``, which decodes it.
+    With no ``Content-Encoding`` there is nothing to decode, so read the transport's byte
+    stream itself: ``aiter_bytes`` would pass every piece through two more generators (the
+    raw-bytes counter and the identity decoder), and the client's ``BoundAsyncStream``
+    through one more that only forwards, about 0.4 µs each per SSE event, which together
+    are more than decoding the event costs. Transport failures still arrive as
+    ``httpx.HTTPError`` (the transport's stream maps them), and the caller's
+    ``client.stream`` block still closes the response through the bound stream (which
+    sets ``response.elapsed``). An encoded body (or a stream of an unexpected kind)
+    takes ``aiter_bytes``, which decodes it.
     """
     stream = response.stream
-    if "content-encoding" not in response.headers and isinstance(stream, httpx.AsyncByteStream):
-        return stream
-    return response.aiter_bytes()
+    if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
+        return response.aiter_bytes()
+    if type(stream) is _BOUND_STREAM:
+        inner = getattr(stream, "_stream", None)  # private: checked, else keep the bound one
+        if isinstance(inner, httpx.AsyncByteStream):
+            return inner
+    return stream
 
 
 class HTTPProvider(Provider):
