@@ -63,6 +63,20 @@ def _body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     return stream
 
 
+def _unlink(response: httpx.Response) -> None:
+    """Break the reference cycle a streamed response is left in once it is closed.
+
+    The client binds the stream to its response (``response.stream._response`` is the
+    response again), so a finished reply, with its request, headers, URL and the
+    transport's streams, is garbage only the cyclic collector can free: in a gateway
+    with 50 streams open, several thousand such objects built up between collections
+    and made each one a pause of 5-50 ms. Swapping the (closed) stream for an empty
+    one lets reference counting free it all at once.
+    """
+    if response.is_closed:
+        response.stream = httpx.ByteStream(b"")
+
+
 class HTTPProvider(Provider):
     """A provider spoken to over HTTP with the injected ``httpx.AsyncClient``."""
 
@@ -142,6 +156,7 @@ class HTTPProvider(Provider):
         self, method: str, url: str, ctx: CallContext, body: dict[str, Any] | None = None
     ) -> AsyncIterator[httpx.Response]:
         """Send a request; yield the 2xx response unread, raise the mapped error otherwise."""
+        response: httpx.Response | None = None
         try:
             async with self.client.stream(
                 method, url, json=body, headers=self._headers(), timeout=self._timeout()
@@ -158,6 +173,9 @@ class HTTPProvider(Provider):
             raise
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._transport_error(exc, ctx) from None
+        finally:
+            if response is not None:
+                _unlink(response)
 
     async def _request_json(
         self, method: str, url: str, ctx: CallContext, body: dict[str, Any] | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from typing import Any
 
@@ -64,6 +65,11 @@ def serve_paced(port_out: Any, stop: Any, ttft: float, pace: float, words: int) 
             lambda r, w: _handle(r, w, frames, ttft, pace), "127.0.0.1", 0, backlog=1024
         )
         port = server.sockets[0].getsockname()[1]
+        # A tiny server whose garbage is a few objects per connection: keep the
+        # collector's pauses out of the replies' pacing.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         port_out.put(f"http://127.0.0.1:{port}/v1")
         async with server:
             while not stop.is_set():

@@ -389,3 +389,33 @@ def test_anthropic_errors_use_anthropic_shape(
         r = httpx.post(f"{gw.url}/v1/messages", json=body, headers=auth())
     assert r.status_code == status
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == kind
+
+
+def test_chat_endpoint_keeps_the_method_rules_of_its_route(tmp_path: Path) -> None:
+    """POST /v1/chat/completions skips the router (see _GatewayApp); other methods on
+    that path still go through it and get its 405."""
+    with running_gateway(tmp_path / "data") as gw:
+        r = httpx.get(f"{gw.url}/v1/chat/completions", headers=auth())
+        ok = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+    assert r.status_code == 405
+    assert ok.status_code == 200
+
+
+def test_an_unexpected_error_in_chat_is_a_500_and_the_gateway_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Starlette's error middleware did for this route, the server now does: the
+    client gets a bare 500 (uvicorn logs the traceback) and later requests are served."""
+    import core.gateway.app as gateway_app
+
+    def broken(body: bytes) -> object:
+        raise RuntimeError("a bug in the request parser")
+
+    with running_gateway(tmp_path / "data") as gw:
+        with monkeypatch.context() as patch:
+            patch.setattr(gateway_app, "parse_chat_request", broken)
+            r = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+        after = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+    assert r.status_code == 500
+    assert "a bug in the request parser" not in r.text  # no internals to the client
+    assert after.status_code == 200
