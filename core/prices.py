@@ -188,6 +188,10 @@ def _describe_source(path: Path, meta: object) -> str:
 # -- the table -------------------------------------------------------------------------
 
 
+_MISSING = object()
+_FOUND_LIMIT = 1024
+
+
 class PriceTable:
     """Model prices by LiteLLM model key; immutable, combine with :meth:`layered` and
     :meth:`with_overrides`. ``source`` says in words where the prices came from."""
@@ -195,6 +199,9 @@ class PriceTable:
     def __init__(self, entries: Mapping[str, Entry], source: str) -> None:
         self._entries: dict[str, Entry] = {k: dict(v) for k, v in entries.items()}
         self.source = source
+        # Every request looks its model up (twice when it routes): remember the answers.
+        # The table never changes and a ModelPrice is frozen, so they can be shared.
+        self._found: dict[tuple[str, str | None], ModelPrice | None] = {}
 
     @classmethod
     def bundled(cls) -> PriceTable:
@@ -246,11 +253,19 @@ class PriceTable:
         ``ollama/llama3``), then the key without an ``openai/`` or ``anthropic/`` prefix,
         then ``gemini/<model>`` for Gemini and Gemma models.
         """
+        found = self._found.get((model, provider_kind), _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        price = None
         for key in self._candidates(model.strip(), provider_kind):
             entry = self._entries.get(key)
             if entry is not None:
-                return _price_from_entry(key, entry)
-        return None
+                price = _price_from_entry(key, entry)
+                break
+        if len(self._found) >= _FOUND_LIMIT:  # names come from requests: stay bounded
+            self._found.clear()
+        self._found[(model, provider_kind)] = price
+        return price
 
     @staticmethod
     def _candidates(model: str, provider_kind: str | None) -> list[str]:

@@ -93,8 +93,17 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(factory, token.value, config.gateway, post=_post_json)
     print(f"centwise: gateway on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    # No X-Forwarded-For rewriting (the gateway is not meant to sit behind a proxy,
+    # and nothing here uses the client's address): it parsed addresses every request.
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+        )
     )
     server.run()
     return EXIT_OK
@@ -102,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _json_logs(secrets: Any) -> None:
     """JSON lines on stderr for everything under ``core``, secrets always redacted."""
+    # The JSON lines carry none of the process, thread or task fields: skip collecting
+    # them for every record (a getpid() call among them, one line per request).
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):  # Python 3.12+
+        setattr(logging, "logAsyncioTasks", False)  # noqa: B010
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(secrets))
     handler.setLevel(logging.INFO)

@@ -109,6 +109,29 @@ def test_lookup_variants(bundled: PriceTable) -> None:
     assert bundled.lookup("no-such-model") is None
 
 
+def test_repeated_lookups_answer_the_same_per_provider_kind_and_stay_bounded() -> None:
+    """Lookups are remembered (every request makes one): the remembered answer must be
+    the one a fresh table gives, per (model, provider kind), misses included."""
+    table = PriceTable(
+        {
+            "m": {"input_cost_per_token": D("0.000001"), "output_cost_per_token": D("0.000002")},
+            "ollama/m2": {"input_cost_per_token": D("0.000003"), "output_cost_per_token": 0},
+        },
+        "test",
+    )
+    for _ in range(3):
+        first = table.lookup("m")
+        assert first is not None and first.input_cost_per_token == D("0.000001")
+        assert table.lookup("m2") is None
+        via_kind = table.lookup("m2", "ollama")
+        assert via_kind is not None and via_kind.model == "ollama/m2"
+        assert table.lookup(" m ") == first  # stripped, remembered under its own key
+    for i in range(3000):  # names arrive from requests: the memory must stay bounded
+        assert table.lookup(f"unknown-{i}") is None
+    assert len(table._found) <= 1024
+    assert table.lookup("m2", "ollama") == via_kind
+
+
 # -- cost ------------------------------------------------------------------------------
 
 
