@@ -53,6 +53,8 @@ class EngineFactory:
             warm_tokenizer=warm,
         )
         self.events = engine.events  # later engines keep the listeners of the first
+        # The app and its gateway share this ledger: no checkpoint stalls inside commits.
+        engine.ledger.checkpoint_in_background()
         return engine
 
 

@@ -141,9 +141,11 @@ def start_gateway(
         log.warning("the gateway listens on %s, reachable from other machines", host)
 
     def factory() -> Engine:
-        return Engine.open(
+        engine = Engine.open(
             config, data_dir, key_lookup=key_lookup, client_factory=client_factory, events=events
         )
+        engine.ledger.checkpoint_in_background()  # no checkpoint stalls inside commits
+        return engine
 
     app = create_app(factory, token, config.gateway, post=_post_json, on_engine=on_engine)
     return GatewayServer(app, host, port).start()

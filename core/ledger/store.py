@@ -19,6 +19,7 @@ from core.errors import LedgerError
 from core.events import EventHub
 from core.ledger import aggregates as agg
 from core.ledger import queries
+from core.ledger.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from core.ledger.codec import COLUMNS, local_day, local_month, record_to_row
 from core.ledger.export import ExportFormat, write_export
 from core.ledger.models import (
@@ -68,6 +69,7 @@ class Ledger:
         )
         self._conn = self._db.conn
         self._lock = threading.Lock()
+        self.checkpointer: Checkpointer | None = None
 
     @classmethod
     def open(
@@ -91,8 +93,22 @@ class Ledger:
 
     def close(self) -> None:
         """Close the connection; the ledger cannot be used afterwards."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         with self._lock:
             self._db.close()
+
+    def checkpoint_in_background(self, interval_s: float = 1.0) -> Checkpointer:
+        """Move WAL checkpoints off the writing thread (see :mod:`core.ledger.checkpoint`):
+        for processes that keep the ledger open and must not stall on a commit, such as
+        the gateway and the desktop app. Idempotent; stopped by :meth:`close`."""
+        if self.checkpointer is None:
+            with self._read() as conn:
+                conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")
+            self.checkpointer = Checkpointer(self.path, interval_s)
+            self.checkpointer.start()
+        return self.checkpointer
 
     def __enter__(self) -> Ledger:
         return self
