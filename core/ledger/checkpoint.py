@@ -6,9 +6,16 @@ a busy gateway is a stall of several milliseconds (tens on a slow disk) for ever
 stream the event loop serves. A :class:`Checkpointer` takes that work onto its own
 thread and its own connection: every ``interval_s`` it runs a ``PASSIVE`` checkpoint,
 which copies what it can without waiting for, or blocking, readers and writers (and
-releases the GIL while it does). The ledger's own connection keeps an automatic
-checkpoint only as a safety net, at :data:`SAFETY_NET_PAGES`, in case this thread
-falls behind. Commits are unaffected: they are durable in the log either way.
+releases the GIL while it does). Commits are unaffected: they are durable in the log
+either way.
+
+Under steady writes a checkpoint that runs beside them never finds the log fully
+copied when it ends, so SQLite never rewinds the log on its own. The ledger's own
+connection therefore keeps an automatic checkpoint at :data:`SAFETY_NET_PAGES`: at
+that size the writer checkpoints inline once, finds nearly everything already copied,
+and the next write starts the log afresh. In the gateway benchmark (125 requests a
+second) that is one short inline checkpoint every ten seconds or so instead of one
+with a full copy every second, and the log file stays near 16 MB.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ __all__ = ["SAFETY_NET_PAGES", "Checkpointer"]
 log = logging.getLogger(__name__)
 
 #: The writer's own automatic checkpoint while a :class:`Checkpointer` runs (4 KiB
-#: pages: about 80 MB of log), so the log stays bounded even if the thread stalls.
-SAFETY_NET_PAGES = 20_000
+#: pages: about 16 MB of log): it rewinds the log, and bounds it if the thread stalls.
+SAFETY_NET_PAGES = 4_000
 
 
 class Checkpointer:
