@@ -36,11 +36,11 @@ __all__ = ["HTTPProvider"]
 
 _MAX_ERROR_BODY = 64 * 1024
 
-# The client wraps a transport's stream in this forwarding-only generator; see _body_chunks.
+# The client wraps a transport's stream in this forwarding-only generator; see body_chunks.
 _BOUND_STREAM: type | None = getattr(httpx._client, "BoundAsyncStream", None)
 
 
-def _body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
+def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     """The body of a streamed reply, piece by piece as it arrives.
 
     With no ``Content-Encoding`` there is nothing to decode, so read the transport's byte
@@ -199,7 +199,7 @@ class HTTPProvider(Provider):
         feed = decoder.feed
         async with self._open("POST", url, ctx, body) as response:
             try:
-                async for chunk in _body_chunks(response):
+                async for chunk in body_chunks(response):
                     for delta in feed(chunk):
                         yield delta
             except httpx.HTTPError as exc:

@@ -8,8 +8,10 @@ then ``data: [DONE]``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+import httpx
 import msgspec
 
 from core.errors import (
@@ -19,7 +21,7 @@ from core.errors import (
     ProviderError,
     RateLimitError,
 )
-from core.providers._http import HTTPProvider
+from core.providers._http import HTTPProvider, body_chunks
 from core.providers._wire import (
     CallContext,
     SSEParser,
@@ -30,7 +32,7 @@ from core.providers._wire import (
     get_map,
     get_str,
 )
-from core.types import ProviderRequest, TextDelta, Usage
+from core.types import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage
 
 __all__ = [
     "PROVIDER",
@@ -186,31 +188,6 @@ class OpenAIStreamDecoder:
         self._done = False
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
-        # The hottest path, inlined: a chunk that is exactly one plain content-delta event
-        # (b"data: " + one JSON line + b"\n\n", no CR, nothing pending in the parser).
-        # Anything else, or anything the typed decoder refuses, takes the paths below,
-        # which settle it exactly as the SSE algorithm would. The checks are those of
-        # _plain_texts for one event, written out to save its call and lists on every
-        # chunk; tests/unit/test_openai_stream_paths.py holds both to the plain path.
-        if self._parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
-            payload = chunk[6:-2]
-            if 10 not in payload and 13 not in payload and not self._done:  # LF, CR
-                try:
-                    parsed: _Chunk | None = _decode_chunk(payload)
-                except _TYPED_ERRORS:
-                    parsed = None
-                if parsed is not None and parsed.usage is None and parsed.error is None:
-                    choices = parsed.choices
-                    if not choices:
-                        return []
-                    choice = choices[0]
-                    if choice.finish_reason is None:
-                        delta = choice.delta
-                        text = None if delta is None else delta.content
-                        if not text:
-                            return []
-                        self._parts.append(text)
-                        return [TextDelta(text)]
         texts: list[str] = []
         if not self._done:
             payloads = self._parser.data_payloads(chunk)
@@ -320,6 +297,49 @@ class OpenAIProvider(HTTPProvider):
 
     def _stream_decoder(self, ctx: CallContext) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(ctx)
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        """:meth:`HTTPProvider.stream`, with the hottest path written into its loop.
+
+        A chunk that is exactly one plain content-delta event (``data: `` + one JSON
+        line + a blank line, no CR, nothing pending in the parser) is decoded here,
+        without the call to ``feed`` and its lists: 0.15 µs of the ~1.2 µs a chunk costs.
+        The checks are those of ``_plain_texts`` for one event. Anything else, or
+        anything the typed decoder refuses, goes to ``feed``, which settles it exactly as
+        the SSE algorithm would; tests/unit/test_openai_stream_paths.py holds this loop
+        and ``feed`` to the plain algorithm.
+        """
+        ctx = self._ctx(request.model, request.request_id)
+        url, body = self._chat_call(request, stream=True)
+        decoder = self._stream_decoder(ctx)
+        feed, parser, parts = decoder.feed, decoder._parser, decoder._parts
+        async with self._open("POST", url, ctx, body) as response:
+            try:
+                async for chunk in body_chunks(response):
+                    if parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
+                        payload = chunk[6:-2]
+                        if 10 not in payload and 13 not in payload and not decoder._done:
+                            try:
+                                parsed: _Chunk | None = _decode_chunk(payload)
+                            except _TYPED_ERRORS:
+                                parsed = None
+                            if parsed is not None and parsed.usage is None and parsed.error is None:
+                                choices = parsed.choices
+                                choice = choices[0] if choices else None
+                                if choice is None or choice.finish_reason is None:
+                                    delta = choice.delta if choice is not None else None
+                                    text = delta.content if delta is not None else None
+                                    if text:
+                                        parts.append(text)
+                                        yield TextDelta(text)
+                                    continue
+                    for event in feed(chunk):
+                        yield event
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc, ctx) from None
+        report, reason = self._finish(request, decoder.close())
+        yield report
+        yield Finish(reason)
 
     def _parse_reply(self, obj: Any, ctx: CallContext) -> StreamOutcome:
         return parse_openai_reply(obj, ctx)

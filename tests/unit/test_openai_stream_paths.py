@@ -1,8 +1,9 @@
-"""The OpenAI stream decoder's fast paths must answer exactly as the plain algorithm.
+"""The OpenAI stream's fast paths must answer exactly as the plain algorithm.
 
-``OpenAIStreamDecoder.feed`` reads whole ``data: …`` events itself when a chunk allows
-it (one event inline, several through ``SSEParser.data_payloads``, typed msgspec
-decoding) and hands everything else to the SSE parser and the checked JSON path. Here
+``OpenAIProvider.stream`` reads a chunk that is one plain ``data: …`` event itself, in
+its loop; ``OpenAIStreamDecoder.feed`` reads whole events itself when a chunk allows it
+(several through ``SSEParser.data_payloads``, typed msgspec decoding); everything else
+goes to the SSE parser and the checked JSON path. Here
 a reference decoder that only ever takes the plain path (the WHATWG parser, then
 ``json.loads``, then the checked chunk reader) meets thousands of streams built to sit
 on the edges of the fast paths: events split at and between boundaries, CR and CRLF
@@ -13,15 +14,20 @@ class must be the same.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.config import ProviderConfig
 from core.errors import ProviderError
 from core.providers._wire import CallContext, SSEParser, StreamOutcome, decode_json
-from core.providers.openai import OpenAIStreamDecoder
+from core.providers.openai import OpenAIProvider, OpenAIStreamDecoder
+from core.types import Finish, Message, ProviderRequest, TextDelta, UsageReport
 
 CTX = CallContext("openai", "gpt-test", "req-1")
 
@@ -56,6 +62,56 @@ def _run(cls: type[OpenAIStreamDecoder], chunks: list[bytes]) -> tuple[str, Any]
     except ProviderError as exc:
         outcome = type(exc).__name__
     return "".join(text), outcome
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """A reply body that arrives exactly in these pieces (the provider reads the
+    transport's stream directly, so the boundaries reach its loop unchanged)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+def _run_provider(chunks: list[bytes]) -> tuple[str, Any]:
+    """``OpenAIProvider.stream`` over an in-memory transport: (text, outcome) in the
+    shape of :func:`_run` (usage, finish reason; or the error class)."""
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=_Chunks(chunks))
+
+    async def go() -> tuple[str, Any]:
+        transport = httpx.MockTransport(reply)
+        async with httpx.AsyncClient(transport=transport) as client:
+            settings = ProviderConfig(kind="openai", base_url="http://in-memory/v1")
+            provider = OpenAIProvider("openai", settings, client)
+            request = ProviderRequest("req-1", "gpt-test", (Message("user", "hi"),), 16)
+            text: list[str] = []
+            usage, finish = None, None
+            try:
+                async for event in provider.stream(request):
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+                    elif isinstance(event, UsageReport):
+                        usage = None if event.estimated else event.usage
+                    elif isinstance(event, Finish):
+                        finish = event.reason
+            except ProviderError as exc:
+                return "".join(text), type(exc).__name__
+            return "".join(text), (usage, finish)
+
+    return asyncio.run(go())
+
+
+def _as_provider_sees(run: tuple[str, Any]) -> tuple[str, Any]:
+    text, outcome = run
+    if isinstance(outcome, StreamOutcome):
+        return text, (outcome.usage, outcome.finish_reason)
+    return text, outcome
 
 
 def _chunk_obj(content: Any, finish: Any, usage: Any, shape: str) -> Any:
@@ -131,7 +187,67 @@ def test_fast_paths_agree_with_the_plain_algorithm(
     assert _run(OpenAIStreamDecoder, chunks) == _run(_Reference, chunks)
 
 
-def test_the_inline_path_is_taken_and_right_for_plain_deltas() -> None:
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(frames(), min_size=1, max_size=8),
+    st.lists(st.integers(0, 10_000), max_size=5),
+    st.booleans(),
+)
+def test_the_providers_own_loop_agrees_with_the_plain_algorithm(
+    stream: list[bytes], cuts: list[int], at_boundaries: bool
+) -> None:
+    """The one-event path in ``OpenAIProvider.stream``'s loop, fed the same edge-case
+    streams: same text, same usage and finish reason, or the same error."""
+    if at_boundaries:
+        chunks = list(stream)
+    else:
+        raw = b"".join(stream)
+        points = sorted({c % (len(raw) + 1) for c in cuts} - {0, len(raw)})
+        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    assert _run_provider(chunks) == _as_provider_sees(_run(_Reference, chunks))
+
+
+def test_the_providers_loop_reads_plain_deltas_itself(monkeypatch: Any) -> None:
+    """Plain one-event chunks never reach ``feed``; the rest (the first read, the
+    finish, usage and ``[DONE]`` events) do."""
+    frames_ = [
+        b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n',
+        b'data: {"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}\n\n',
+        b'data: {"choices":[{"delta":{"content":"lo"},"finish_reason":null}]}\n\n',
+        b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n',
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    fed: list[bytes] = []
+    plain_feed = OpenAIStreamDecoder.feed
+
+    def counting_feed(self: OpenAIStreamDecoder, chunk: bytes) -> list[Any]:
+        fed.append(chunk)
+        return plain_feed(self, chunk)
+
+    monkeypatch.setattr(OpenAIStreamDecoder, "feed", counting_feed)
+    text, (usage, finish) = _run_provider(frames_)
+    assert (text, finish) == ("Hello", "stop")
+    assert usage is not None and usage.output_tokens == 2
+    assert fed == [frames_[0], *frames_[3:]]
+
+
+def test_the_providers_loop_leaves_errors_usage_and_finishes_to_the_checked_path() -> None:
+    """Events that look like deltas but carry an error, usage or a finish reason."""
+    ok = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n'
+    end = b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    delta = '"choices":[{"delta":{"content":"b"}%s}]'
+    for odd in (
+        '{%s,"error":{"message":"boom","type":"server_error"}}' % (delta % ""),
+        '{%s,"error":"boom"}' % (delta % ""),
+        '{%s,"usage":{"prompt_tokens":3,"completion_tokens":2}}' % (delta % ""),
+        "{%s}" % (delta % ',"finish_reason":"length"'),
+    ):
+        chunks = [ok, b"data: " + odd.encode() + b"\n\n", end]
+        assert _run_provider(chunks) == _as_provider_sees(_run(_Reference, chunks)), odd
+
+
+def test_feed_reads_plain_deltas_and_settles_the_rest() -> None:
     frames_ = [
         b'data: {"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}\n\n',
         b'data: {"choices":[{"delta":{"content":"lo"},"finish_reason":null}]}\n\n',
@@ -162,6 +278,7 @@ def test_a_raw_line_break_inside_the_json_is_a_line_break() -> None:
         for chunks, text in (([ok, bad, end], "a"), ([ok + bad, end], "")):
             assert _run(OpenAIStreamDecoder, chunks) == (text, "MalformedResponseError")
             assert _run(_Reference, chunks) == (text, "MalformedResponseError")
+            assert _run_provider(chunks) == (text, "MalformedResponseError")
 
 
 def test_the_reference_is_the_plain_parser() -> None:
