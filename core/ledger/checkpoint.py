@@ -52,7 +52,7 @@ class Checkpointer:
         self._thread.start()
 
     def nudge(self) -> None:
-        """Checkpoint now rather than at the next interval (for tests and shutdown)."""
+        """Checkpoint now rather than at the next interval."""
         self._wake.set()
 
     def stop(self) -> None:
