@@ -1,4 +1,4 @@
-"""The lean provider pool (core/providers/_pool.py, _net.py) against loopback servers.
+"""The lean provider pool (core/providers/_pool.py, _h1.py) against loopback servers.
 
 The provider fault matrix (429, 5xx, resets, timeouts, malformed and truncated
 bodies, 401) already runs through it: the ``http_client`` fixture gives every
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -81,7 +83,7 @@ async def test_a_kept_connection_that_died_while_idle_is_replaced(
     async with client:
         await _stream(client, openai_server)
         (conn,) = pool._idle[next(iter(pool._idle))]
-        conn._network_stream._transport.close()
+        conn.transport.close()  # as if the server had hung up
         await asyncio.sleep(0.05)
         assert b"[DONE]" in await _stream(client, openai_server)
         assert pool.idle_connections == 1
@@ -230,3 +232,196 @@ async def test_https_with_an_untrusted_certificate_is_a_connect_error(
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
         with pytest.raises(httpx.ConnectError, match="TLS handshake failed"):
             await client.get(f"{url}/v1/models")
+
+
+# --- HTTP/1.1 framing (core/providers/_h1.py), against a server that sends exact bytes --
+
+
+class RawServer:
+    """A loopback TCP server that answers each request with the bytes a test scripts,
+    and keeps what it received (one entry per request, with the connection's port)."""
+
+    def __init__(self) -> None:
+        #: One per request: bytes, parts sent 50 ms apart, or None (close, no answer).
+        self.replies: list[bytes | list[bytes] | None] = []
+        self.received: list[tuple[int, bytes]] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, peer = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn, peer[1]), daemon=True).start()
+
+    def _handle(self, conn: socket.socket, port: int) -> None:
+        buf = b""
+        with conn:
+            while self.replies:
+                request, buf = _read_request(conn, buf)
+                if request is None:
+                    return
+                self.received.append((port, request))
+                reply = self.replies.pop(0)
+                if reply is None:
+                    return
+                parts = reply if isinstance(reply, list) else [reply]
+                for i, part in enumerate(parts):
+                    if i:
+                        time.sleep(0.05)
+                    conn.sendall(part)
+                if any(b"Connection: close" in part for part in parts):
+                    return
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _read_request(conn: socket.socket, buf: bytes) -> tuple[bytes | None, bytes]:
+    """One request (head and body, content-length or chunked) off ``conn``."""
+    while b"\r\n\r\n" not in buf:
+        data = conn.recv(65536)
+        if not data:
+            return None, buf
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        while b"\r\n0\r\n\r\n" not in b"\r\n" + rest:
+            rest += conn.recv(65536)
+        end = (b"\r\n" + rest).index(b"\r\n0\r\n\r\n") + 5
+        return head + b"\r\n\r\n" + rest[:end], rest[end:]
+    length = 0
+    for line in lower.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    server = RawServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_a_reply_without_a_length_runs_to_the_close(raw_server: RawServer) -> None:
+    raw_server.replies = [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", OK]
+    client, pool = _client()
+    async with client:
+        response = await client.get(f"{raw_server.url}/a")
+        assert response.content == b"all of it"
+        assert pool.idle_connections == 0  # it ended with the connection
+        assert (await client.get(f"{raw_server.url}/b")).content == b"ok"
+
+
+async def test_an_informational_reply_is_skipped(raw_server: RawServer) -> None:
+    raw_server.replies = [[b"HTTP/1.1 100 Continue\r\n\r\n", OK]]
+    client, _ = _client()
+    async with client:
+        response = await client.get(raw_server.url)
+    assert (response.status_code, response.content) == (200, b"ok")
+
+
+async def test_a_malformed_status_line_is_a_protocol_error(raw_server: RawServer) -> None:
+    raw_server.replies = [b"HTTP/1.1 OK and then some\r\n\r\n"]
+    client, pool = _client()
+    async with client:
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed reply"):
+            await client.get(raw_server.url)
+        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
+
+
+async def test_a_close_before_any_reply_is_a_protocol_error(raw_server: RawServer) -> None:
+    raw_server.replies = [None]
+    client, _ = _client()
+    async with client:
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.get(raw_server.url)
+
+
+async def test_a_body_cut_short_is_a_protocol_error(raw_server: RawServer) -> None:
+    raw_server.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc"]
+    client, pool = _client()
+    async with client:
+        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+            await client.get(raw_server.url)
+        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
+
+
+async def test_a_connection_with_bytes_after_its_reply_is_not_reused(
+    raw_server: RawServer,
+) -> None:
+    raw_server.replies = [OK + b"HTTP/1.1 200 OK\r\n", OK]
+    client, _ = _client()
+    async with client:
+        assert (await client.get(raw_server.url)).content == b"ok"
+        await asyncio.sleep(0.05)  # let the stray bytes arrive
+        assert (await client.get(raw_server.url)).content == b"ok"
+    (first, _), (second, _) = raw_server.received
+    assert first != second
+
+
+async def test_a_kept_connection_carries_the_next_request(raw_server: RawServer) -> None:
+    raw_server.replies = [OK, OK, OK]
+    client, pool = _client()
+    async with client:
+        for _ in range(3):
+            assert (await client.get(raw_server.url)).content == b"ok"
+        assert pool.idle_connections == 1
+    assert len({port for port, _ in raw_server.received}) == 1
+
+
+async def test_a_streamed_request_body_is_sent_chunked(raw_server: RawServer) -> None:
+    raw_server.replies = [OK]
+
+    async def parts() -> AsyncIterator[bytes]:
+        for part in (b"hello ", b"", b"world"):
+            yield part
+
+    client, _ = _client()
+    async with client:
+        assert (await client.post(raw_server.url, content=parts())).content == b"ok"
+    ((_, request),) = raw_server.received
+    assert request.endswith(b"\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n")
+    assert b"transfer-encoding: chunked" in request.lower()
+
+
+async def test_a_large_reply_arrives_whole(raw_server: RawServer) -> None:
+    """More than the connection queues before it stops reading the socket."""
+    body = bytes(range(256)) * 8192  # 2 MiB
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+    raw_server.replies = [big, OK]
+    client, pool = _client()
+    async with client:
+        async with client.stream("GET", raw_server.url) as response:
+            await asyncio.sleep(0.2)  # let it all arrive first
+            got = b""
+            async for piece in response.aiter_raw():
+                got += piece
+                await asyncio.sleep(0)  # read slower than it arrives
+        assert got == body
+        assert pool.idle_connections == 1
+        assert (await client.get(raw_server.url)).content == b"ok"  # still in step
+    assert len({port for port, _ in raw_server.received}) == 1
+
+
+async def test_a_head_reply_has_no_body(raw_server: RawServer) -> None:
+    raw_server.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", OK]
+    client, _ = _client()
+    async with client:
+        response = await client.head(raw_server.url)
+        assert (response.status_code, response.content) == (200, b"")
+        assert response.headers["content-length"] == "1234"
+        assert (await client.get(raw_server.url)).content == b"ok"
