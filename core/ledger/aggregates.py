@@ -208,15 +208,6 @@ def _spent_pusd(conn: sqlite3.Connection, column: str, value: str) -> int:
     return int(row[0])
 
 
-def _reserved_pusd(conn: sqlite3.Connection, column: str, value: str, now: float) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(SUM(amount_pusd), 0) FROM reservations"
-        f" WHERE {column} = ? AND expires_at > ?",
-        (value, now),
-    ).fetchone()
-    return int(row[0])
-
-
 def day_spend(conn: sqlite3.Connection, day: date) -> Decimal:
     """Dollars spent on a local day, every purpose (unknown-price requests add 0)."""
     return from_pusd(_spent_pusd(conn, "day", day.isoformat()))
@@ -229,14 +220,19 @@ def month_spend(conn: sqlite3.Connection, month: str) -> Decimal:
 
 def period_spend(conn: sqlite3.Connection, day: str, month: str, now: float) -> PeriodSpend:
     """Spent and unexpired reserved picodollars for ``day`` and ``month``."""
-    return PeriodSpend(
-        day=day,
-        month=month,
-        day_spent_pusd=_spent_pusd(conn, "day", day),
-        day_reserved_pusd=_reserved_pusd(conn, "day", day, now),
-        month_spent_pusd=_spent_pusd(conn, "month", month),
-        month_reserved_pusd=_reserved_pusd(conn, "month", month, now),
-    )
+    # One statement, not four: every budget reservation runs this under the write lock.
+    row = conn.execute(_PERIOD_SPEND_SQL, (day, day, now, month, month, now)).fetchone()
+    return PeriodSpend(day, month, *map(int, row))
+
+
+_PERIOD_SPEND_SQL = (
+    "SELECT"
+    " (SELECT COALESCE(SUM(cost_pusd), 0) FROM daily_rollup WHERE day = ?),"
+    " (SELECT COALESCE(SUM(amount_pusd), 0) FROM reservations WHERE day = ? AND expires_at > ?),"
+    " (SELECT COALESCE(SUM(cost_pusd), 0) FROM monthly_rollup WHERE month = ?),"
+    " (SELECT COALESCE(SUM(amount_pusd), 0) FROM reservations"
+    " WHERE month = ? AND expires_at > ?)"
+)
 
 
 def spend_between(conn: sqlite3.Connection, t0: float, t1: float) -> Decimal:

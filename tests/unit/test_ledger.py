@@ -346,7 +346,11 @@ def test_reserve_record_and_release(ledger: Ledger) -> None:
     seen: list[PeriodSpend] = []
     rid = ledger.reserve("r000001", 500, NOON, seen.append)
     assert seen == [PeriodSpend("2025-03-14", "2025-03", 0, 0, 0, 0)]
-    assert ledger.period_spend(NOON).day_reserved_pusd == 500
+    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 500)
+    # A hold made on another day of the month counts for the month only.
+    earlier = ledger.reserve("r000000", 70, NOON - 86400, lambda s: None, ttl_s=2 * 86400)
+    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 570)
+    assert ledger.release(earlier) is True
     ledger.record(make_record(1, cost_usd=from_pusd(300)), reservation_id=rid)
     spend = ledger.period_spend(NOON + 60)
     assert (spend.day_spent_pusd, spend.day_reserved_pusd) == (300, 0)
