@@ -27,6 +27,7 @@ import asyncio
 import gc
 import multiprocessing as mp
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -69,7 +70,9 @@ BODY = {
 Timing = tuple[float, float]  # (first word, last byte), ms after sending
 
 
-def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) -> list[Timing]:
+def _phase(
+    url: str, headers: dict[str, str], n: int, concurrency: int, spread_s: float = 0.0
+) -> list[Timing]:
     """Run ``n`` streams, ``concurrency`` at a time, and time each. The measuring
     process's own garbage collections are kept out of the timings: everything alive is
     frozen first and the collector is off until the phase ends (a full collection in
@@ -78,13 +81,15 @@ def _phase(url: str, headers: dict[str, str], n: int, concurrency: int) -> list[
     gc.freeze()
     gc.disable()
     try:
-        return asyncio.run(_streams(url, headers, n, concurrency))
+        return asyncio.run(_streams(url, headers, n, concurrency, spread_s))
     finally:
         gc.enable()
         gc.unfreeze()
 
 
-async def _streams(url: str, headers: dict[str, str], n: int, concurrency: int) -> list[Timing]:
+async def _streams(
+    url: str, headers: dict[str, str], n: int, concurrency: int, spread_s: float
+) -> list[Timing]:
     times: list[Timing] = []
     # The same lean pool the gateway uses for providers: httpx's own costs this client
     # more CPU per request the more streams are open (see core/providers/_pool.py).
@@ -95,7 +100,13 @@ async def _streams(url: str, headers: dict[str, str], n: int, concurrency: int) 
         body = {**BODY, "model": "gpt-4o-mini"} if "/chat/completions" in url else BODY
         queue = list(range(n))
 
-        async def worker() -> None:
+        # Each stream's first request waits a random part of ``spread_s`` (the same
+        # draws for both paths): independent users' requests are in no step.
+        draws = random.Random(concurrency)
+        offsets = [draws.uniform(0, spread_s) for _ in range(concurrency)]
+
+        async def worker(i: int) -> None:
+            await asyncio.sleep(offsets[i])
             while queue:
                 queue.pop()
                 t0 = time.perf_counter()
@@ -114,7 +125,7 @@ async def _streams(url: str, headers: dict[str, str], n: int, concurrency: int) 
                     raise RuntimeError(f"HTTP {r.status_code}")
                 times.append(((first - t0) * 1000, (time.perf_counter() - t0) * 1000))
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return times
 
 
@@ -161,13 +172,19 @@ def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Pope
 
 
 def _measure(
-    url: str, headers: dict[str, str], n: int, concurrency: int, rounds: int, gw_url: str
+    url: str,
+    headers: dict[str, str],
+    n: int,
+    concurrency: int,
+    rounds: int,
+    gw_url: str,
+    spread_s: float,
 ) -> tuple[list[Timing], list[Timing]]:
     direct: list[Timing] = []
     gateway: list[Timing] = []
     for _ in range(rounds):
-        direct += _phase(url, {}, n, concurrency)
-        gateway += _phase(gw_url, headers, n, concurrency)
+        direct += _phase(url, {}, n, concurrency, spread_s)
+        gateway += _phase(gw_url, headers, n, concurrency, spread_s)
     return direct, gateway
 
 
@@ -197,6 +214,14 @@ def main() -> None:
     parser.add_argument("--pace-ms", type=float, default=10, help="between deltas")
     parser.add_argument("--words", type=int, default=30, help="deltas per reply")
     parser.add_argument(
+        "--arrivals",
+        choices=("independent", "together"),
+        default="independent",
+        help="independent: each stream starts at a random point within one reply's "
+        "length, as independent users' requests would; together: all at once, and "
+        "since every reply takes as long, their later requests keep starting in waves",
+    )
+    parser.add_argument(
         "--no-pin",
         action="store_true",
         help="let the OS place the processes (by default the gateway gets the last CPU to "
@@ -215,6 +240,8 @@ def main() -> None:
     server.start()
     base = urls.get(timeout=30)
     levels = sorted({1, args.concurrency})
+    reply_s = (args.ttft_ms + args.words * args.pace_ms) / 1000
+    spread_s = reply_s if args.arrivals == "independent" else 0.0
     results: dict[int, tuple[list[float], list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data, config = Path(tmp) / "data", Path(tmp) / "config.toml"
@@ -234,7 +261,9 @@ def main() -> None:
             sent += 200
             for level in levels:
                 n = args.requests if level > 1 else max(100, args.requests // 15)
-                results[level] = _measure(direct_url, headers, n, level, args.rounds, gw_url)
+                results[level] = _measure(
+                    direct_url, headers, n, level, args.rounds, gw_url, spread_s
+                )
                 sent += n * args.rounds
         finally:
             proc.terminate()
@@ -245,7 +274,7 @@ def main() -> None:
             rows = ledger.count()
     print(
         f"provider: first byte after {args.ttft_ms:g} ms, {args.words} deltas "
-        f"{args.pace_ms:g} ms apart; "
+        f"{args.pace_ms:g} ms apart; streams start {args.arrivals}; "
         + (f"gateway pinned to CPU {cpus[-1]}, the rest on {cpus[:-1]}" if pin else "not pinned")
     )
     for level in levels:
