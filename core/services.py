@@ -58,6 +58,10 @@ CACHE_FILE = "cache.sqlite"
 IMPORTED_PRICES_FILE = "prices.json"
 
 
+def _call_now(fn: Callable[[], None]) -> None:
+    fn()
+
+
 class Services:
     """What the stages share; owned by one :class:`Engine`."""
 
@@ -80,6 +84,10 @@ class Services:
         self.events = events
         self.clock = clock
         self.budget = BudgetPolicy(config.budget, config.observability, ledger, events, clock)
+        #: Runs what a finished request announces once its row is stored (its event,
+        #: budget alerts): at once by default. The gateway passes its loop's
+        #: ``call_soon``, so a stream's last bytes go out first.
+        self.announce: Callable[[Callable[[], None]], object] = _call_now
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.monotonic: Callable[[], float] = time.monotonic
         self.breakers = BreakerBoard(self._make_breaker)

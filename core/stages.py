@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from core.errors import CentwiseError, InputError
@@ -62,6 +63,9 @@ class RecordStage:
         ctx.record = record
         ledger: Ledger = self.services.ledger
         ledger.record(record, ctx.reservation_id)
+        self.services.announce(partial(self._announce, record))
+
+    def _announce(self, record: RequestRecord) -> None:
         events: EventHub = self.services.events
         events.emit(REQUEST_FINISHED, record)
         if record.cost_usd:

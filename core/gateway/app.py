@@ -102,6 +102,9 @@ class Gateway:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         engine = self._engine = self._engine_factory()
+        # Metrics, alerts and spans for a finished request run after its last bytes are
+        # sent, not between its ledger row and them.
+        engine.services.announce = asyncio.get_running_loop().call_soon
         engine.events.on(REQUEST_FINISHED, self.metrics.observe)
         self.alerts = AlertMonitor(
             engine.config,
@@ -210,7 +213,7 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response | EventStream:
         started = time.perf_counter()
-        path = request.url.path
+        path = request.scope["path"]
         rid = new_request_id()
         try:
             self._authorize(request)

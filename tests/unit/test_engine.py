@@ -128,6 +128,24 @@ async def test_events_fire_for_requests_and_budget_alerts_once(make_engine):
     assert len(alerts) == 1 and alerts[0].budget == "daily"
 
 
+async def test_a_deferred_announcement_comes_after_the_row_is_stored(make_engine):
+    """With ``announce`` deferring (as the gateway's ``call_soon`` does), the finished
+    event and the budget alerts wait for it, and the row is already in the ledger."""
+    engine = make_engine(
+        "[budget]\ndaily_usd = 1\nhard_limit = false\nalert_thresholds = [0.000001]\n"
+    )
+    pending: list = []
+    engine.services.announce = pending.append
+    finished, alerts = [], []
+    engine.events.on(REQUEST_FINISHED, finished.append)
+    engine.events.on(BUDGET_ALERT, alerts.append)
+    rec = await engine.ask("hello there", model="fast").collect()
+    assert (finished, alerts, len(pending)) == ([], [], 1)
+    assert engine.ledger.get(rec.request_id) is not None
+    pending.pop()()
+    assert finished == [rec] and len(alerts) == 1
+
+
 async def test_unknown_price_is_flagged_not_zero(make_engine):
     engine = make_engine()
     rec = await engine.ask("hi", model="simulator/not-a-real-model-xyz").collect()
