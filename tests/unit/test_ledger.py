@@ -579,6 +579,35 @@ def test_a_v2_migration_is_one_appended_function(
     assert calls == [2]  # the earlier migrations not rerun, the new one run once
 
 
+def test_v5_drops_the_reservation_day_and_month_indexes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v4.db"
+    with monkeypatch.context() as m:
+        m.setattr(ledger_schema, "MIGRATIONS", ledger_schema.MIGRATIONS[:4])
+        m.setattr(ledger_schema, "SCHEMA_VERSION", 4)
+        with Ledger.open(path) as led:
+            led.reserve("r000001", 500, NOON, lambda s: None)
+
+    def indexes() -> set[str]:
+        with closing(sqlite3.connect(path)) as conn:
+            rows = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reservations'"
+                " AND sql IS NOT NULL"
+            )
+            return {r[0] for r in rows}
+
+    assert indexes() == {
+        "idx_reservations_expires_at",
+        "idx_reservations_day",
+        "idx_reservations_month",
+    }
+    with Ledger.open(path) as led:
+        assert led.schema_version == 5
+        assert led.period_spend(NOON).month_reserved_pusd == 500  # the hold survived
+    assert indexes() == {"idx_reservations_expires_at"}
+
+
 def test_ledger_from_a_newer_centwise_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     Ledger.open(path).close()
