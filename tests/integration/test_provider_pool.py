@@ -334,28 +334,25 @@ async def test_an_informational_reply_is_skipped(raw_server: RawServer) -> None:
     assert (response.status_code, response.content) == (200, b"ok")
 
 
-async def test_a_malformed_status_line_is_a_protocol_error(raw_server: RawServer) -> None:
-    raw_server.replies = [b"HTTP/1.1 OK and then some\r\n\r\n"]
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"HTTP/1.1 OK and then some\r\n\r\n", "malformed reply"),
+        (None, "without sending a response"),  # the server hangs up
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc",
+            "complete message body",
+        ),
+    ],
+    ids=["malformed-status-line", "closed-before-reply", "body-cut-short"],
+)
+async def test_a_broken_reply_is_a_protocol_error_and_drops_the_connection(
+    raw_server: RawServer, reply: bytes | None, message: str
+) -> None:
+    raw_server.replies = [reply]
     client, pool = _client()
     async with client:
-        with pytest.raises(httpx.RemoteProtocolError, match="malformed reply"):
-            await client.get(raw_server.url)
-        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
-
-
-async def test_a_close_before_any_reply_is_a_protocol_error(raw_server: RawServer) -> None:
-    raw_server.replies = [None]
-    client, _ = _client()
-    async with client:
-        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
-            await client.get(raw_server.url)
-
-
-async def test_a_body_cut_short_is_a_protocol_error(raw_server: RawServer) -> None:
-    raw_server.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc"]
-    client, pool = _client()
-    async with client:
-        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+        with pytest.raises(httpx.RemoteProtocolError, match=message):
             await client.get(raw_server.url)
         assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
 
