@@ -20,7 +20,6 @@ transports for proxies named in the environment.
 from __future__ import annotations
 
 import ssl
-import types
 from collections.abc import AsyncIterator
 
 import httpx
@@ -178,16 +177,5 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return await self._pool.handle(request)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # the base class's ``async with`` calls this
         await self._pool.aclose()
-
-    async def __aenter__(self) -> LeanTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: types.TracebackType | None = None,
-    ) -> None:
-        await self.aclose()
