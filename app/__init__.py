@@ -1,5 +1,5 @@
 """The Centwise desktop app (Qt). It drives :class:`core.engine.Engine` through
-:class:`app.engine_bridge.EngineBridge` only; ``core`` never imports anything here."""
+:class:`app.runtime.engine_bridge.EngineBridge` only; ``core`` never imports anything here."""
 
 __all__ = ["run_app"]
 

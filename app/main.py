@@ -8,11 +8,11 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.app_engine import EngineFactory, open_app_engine
-from app.config_file import load_app_config, resolve_config_path
-from app.engine_bridge import EngineBridge
 from app.main_window import AppContext, MainWindow
-from app.settings_store import open_settings
+from app.runtime.app_engine import EngineFactory, open_app_engine
+from app.runtime.config_file import load_app_config, resolve_config_path
+from app.runtime.engine_bridge import EngineBridge
+from app.runtime.settings_store import open_settings
 from core.cli.common import EXIT_USAGE
 from core.errors import CentwiseError
 from core.keys import KeyStore

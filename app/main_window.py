@@ -22,24 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.alerts import AlertMonitor, DesktopNotifier
-from app.banner import MessageBanner
-from app.config_file import default_config_path
-from app.engine_bridge import EngineBridge
-from app.engine_events import EngineEvents
-from app.errors import show_error
-from app.gateway_switch import GatewaySwitch
-from app.history import HistoryView
-from app.ledger_watcher import LedgerWatcher
-from app.playground import PlaygroundView
-from core.budget import BudgetAlert
+from app.history.view import HistoryView
+from app.playground.view import PlaygroundView
+from app.runtime.config_file import default_config_path
+from app.runtime.engine_bridge import EngineBridge
+from app.runtime.engine_events import EngineEvents
+from app.runtime.ledger_watcher import LedgerWatcher
+from app.widgets.alerts import AlertMonitor, DesktopNotifier
+from app.widgets.banner import MessageBanner
+from app.widgets.errors import show_error
+from app.widgets.gateway_switch import GatewaySwitch
+from core.accounting.budget import BudgetAlert
 from core.engine import Engine
-from core.feedback import QualityAlert
 from core.keys import KeyStore
+from core.quality.feedback import QualityAlert
 from core.resources import resource_path
 
 if TYPE_CHECKING:
-    from app.settings_view import EngineOpener
+    from app.settings.view import EngineOpener
 
 __all__ = ["KEYS", "SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec", "app_icon"]
 
@@ -79,31 +79,31 @@ class ViewSpec:
 
 
 def _dashboard(c: AppContext) -> QWidget:
-    from app.dashboard import SpendDashboard  # pyqtgraph loads when first shown
+    from app.spend.view import SpendDashboard  # pyqtgraph loads when first shown
 
     return SpendDashboard(c.bridge)
 
 
 def _cache(c: AppContext) -> QWidget:
-    from app.cache_view import CacheView
+    from app.cache.view import CacheView
 
     return CacheView(c.bridge)
 
 
 def _compare(c: AppContext) -> QWidget:
-    from app.compare_view import CompareView
+    from app.compare.view import CompareView
 
     return CompareView(c.bridge)
 
 
 def _whatif(c: AppContext) -> QWidget:
-    from app.whatif_view import WhatIfView
+    from app.whatif.view import WhatIfView
 
     return WhatIfView(c.bridge, c.settings_path(), c.open_engine)
 
 
 def _settings(c: AppContext) -> QWidget:
-    from app.settings_view import SettingsView
+    from app.settings.view import SettingsView
 
     return SettingsView(c.bridge, c.key_store(), c.settings_path(), c.open_engine)
 

@@ -5,8 +5,9 @@ returns; everything else is an implementation detail of the stages.
 """
 
 from core.config import CentwiseConfig, load_config, parse_config
-from core.engine import Engine, Estimate, Reply, SpendSummary
+from core.engine import Engine, Estimate, SpendSummary
 from core.errors import CentwiseError
+from core.pipeline.request import Reply
 from core.types import Message, RequestRecord, Usage
 
 __all__ = [

@@ -107,7 +107,7 @@ class FeatureWeight(_Section):
 
 
 class RoutingWeights(_Section):
-    """How much each feature adds to the 0-10 complexity score (see ``core.router``).
+    """How much each feature adds to the 0-10 complexity score (see ``core.routing.router``).
 
     Units: ``length`` per 1,000 prompt tokens; ``code_blocks``, ``reasoning_verbs``,
     ``multi_step``, ``math`` and ``high_stakes`` per match; ``structured_output`` once;

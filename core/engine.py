@@ -9,7 +9,7 @@ ledger row once the stream has ended, been cancelled, or failed.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,106 +18,42 @@ from typing import TextIO
 
 import httpx
 
-from core.budget import Forecast
+from core.accounting.budget import Forecast
+from core.accounting.prices import PriceDiff, diff_tables, import_price_file, worst_case_cost
+from core.accounting.tokens import TokenCounter
 from core.cache.embedder import Embedder
 from core.cache.store import SemanticCache
 from core.cache.tune import TuneReport, load_pairs, tune
-from core.cache_stage import CacheStage
-from core.calibration import CalibrationReport, ItemResults, calibrate, collect_results
-from core.calling import CallStage
-from core.compare import CompareReport, compare
 from core.config import CentwiseConfig
-from core.context import SavingsBreakdown
-from core.context_stage import ContextFitStage, ContextStage
-from core.conversations import ConversationInfo
+from core.context.conversations import ConversationInfo
+from core.context.window import SavingsBreakdown
 from core.errors import ConfigError, InputError
-from core.evaluation import EvalReport, evaluate
 from core.events import REQUEST_FINISHED, WARNING, EventHub
-from core.feedback import QualityMonitor, QualityStore, TierQuality
-from core.golden import GoldenItem
 from core.ledger import BreakdownKey, DayPoint, GroupTotal, Ledger, LedgerFilter, Totals
-from core.pipeline import Next, RequestContext, Stage, compose
-from core.prices import (
-    PriceDiff,
-    diff_tables,
-    import_price_file,
-    worst_case_cost,
-)
-from core.providers.base import Secret
-from core.replay import ReplayInputs, ReplayReport, replay
-from core.router import RouteDecision, TierRouter
-from core.services import (
+from core.pipeline.request import Reply, RequestContext, new_request_id
+from core.pipeline.services import (
     CACHE_FILE,
     IMPORTED_PRICES_FILE,
     LEDGER_FILE,
     Services,
-    _default_client,
     load_prices,
-    new_request_id,
 )
-from core.stages import BudgetStage, RecordStage, RouteStage
-from core.tokens import TokenCounter
-from core.types import Message, RequestRecord
+from core.pipeline.stack import build_pipeline
+from core.providers.client import default_client
+from core.quality.calibration import CalibrationReport, ItemResults, calibrate, collect_results
+from core.quality.compare import CompareReport, compare
+from core.quality.evaluation import EvalReport, evaluate
+from core.quality.feedback import QualityMonitor, QualityStore, TierQuality
+from core.quality.golden import GoldenItem
+from core.replay import ReplayInputs, ReplayReport, replay
+from core.routing.router import RouteDecision, TierRouter
+from core.types import Message, RequestRecord, Secret
 
 __all__ = [
-    "CACHE_FILE",
-    "IMPORTED_PRICES_FILE",
-    "LEDGER_FILE",
     "Engine",
     "Estimate",
-    "Reply",
-    "Services",
     "SpendSummary",
-    "build_stages",
-    "load_prices",
-    "new_request_id",
 ]
-
-
-def build_stages(services: Services) -> list[Stage]:
-    """The pipeline, outermost first. Adding a stage is one line here."""
-    return [
-        RecordStage(services),
-        ContextStage(services),
-        RouteStage(TierRouter(services.config), services),
-        ContextFitStage(services),
-        CacheStage(services),
-        BudgetStage(services.budget),
-        CallStage(services),
-    ]
-
-
-class Reply:
-    """A streaming answer. Iterate for text deltas; :attr:`record` is set at the end."""
-
-    def __init__(self, ctx: RequestContext, app: Next) -> None:
-        self.ctx = ctx
-        self._stream: AsyncIterator[str] = app(ctx)
-
-    @property
-    def request_id(self) -> str:
-        return self.ctx.request_id
-
-    @property
-    def record(self) -> RequestRecord | None:
-        return self.ctx.record
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._stream
-
-    async def collect(self) -> RequestRecord:
-        """Drain the stream and return the record; a failure is recorded, then raised."""
-        async for _ in self._stream:
-            pass
-        assert self.ctx.record is not None
-        return self.ctx.record
-
-    async def cancel(self) -> RequestRecord | None:
-        """Stop mid-stream; the partial usage and cost are recorded as cancelled."""
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        return self.ctx.record
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +94,7 @@ class Engine:
         self.prices = services.prices
         self.tokens = services.tokens
         self.router = TierRouter(services.config)
-        self._app = compose(build_stages(services))
+        self.pipeline = build_pipeline(services)
         # Routing quality (issue 6): feedback, background judging of a sample, alerts.
         self.quality_store = QualityStore(services.ledger.path)
         self.quality = QualityMonitor(
@@ -200,7 +136,7 @@ class Engine:
             events,
             clock,
             key_lookup or (lambda name: None),
-            client_factory or _default_client,
+            client_factory or default_client,
             data_dir,
         )
         services.startup_warnings.extend(warnings)
@@ -235,7 +171,7 @@ class Engine:
             use_cache=use_cache,
             conversation_id=conversation_id,
         )
-        return Reply(ctx, self._app)
+        return Reply(ctx, self.pipeline)
 
     def estimate(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -27,9 +28,9 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
-from core.config import ProviderConfig
+from core.config import CentwiseConfig, ProviderConfig
 from core.errors import InputError, KeyringError
-from core.providers.base import Secret
+from core.types import Secret
 
 __all__ = [
     "KEYRING_SERVICE",
@@ -37,8 +38,10 @@ __all__ = [
     "KeyStatus",
     "KeyStore",
     "RedactingFilter",
+    "log_warnings_redacted",
     "mask_key",
     "redact",
+    "secret_values",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,6 +216,17 @@ class KeyStore:
                 out.append(KeyStatus(name, True, found[1], mask_key(found[0]), needs))
         return out
 
+    def lookup_for(self, config: CentwiseConfig) -> Callable[[str], Secret | None]:
+        """The engine's ``key_lookup`` for ``config``: a provider's key by its name,
+        its ``api_key_env`` and its kind (what the CLI, the gateway and the app pass to
+        :meth:`core.engine.Engine.open`)."""
+
+        def lookup(name: str) -> Secret | None:
+            settings = config.providers[name]
+            return self.get(name, settings.api_key_env, settings.kind)
+
+        return lookup
+
     def known_secrets(self) -> list[str]:
         """Every key this store has handed out or been given, for :class:`RedactingFilter`."""
         return list(self._seen)
@@ -251,7 +265,7 @@ class KeyStore:
         return value, source
 
 
-def _secret_values(secrets: Iterable[Secret | str]) -> list[str]:
+def secret_values(secrets: Iterable[Secret | str]) -> list[str]:
     values = {s.reveal() if isinstance(s, Secret) else s for s in secrets}
     patterns = set()
     for v in values:
@@ -265,7 +279,7 @@ def _secret_values(secrets: Iterable[Secret | str]) -> list[str]:
 def redact(text: str, secrets: Iterable[Secret | str]) -> str:
     """``text`` with each secret, and the last 8 characters of any secret longer than
     12, replaced by ``***``."""
-    patterns = _secret_values(secrets)
+    patterns = secret_values(secrets)
     if not patterns or not text:
         return text
     return re.sub("|".join(map(re.escape, patterns)), "***", text)
@@ -308,3 +322,15 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+def log_warnings_redacted(keys: KeyStore) -> None:
+    """Warnings from the engine (loggers under ``core``) go to stderr as
+    ``centwise: LEVEL: message``, with every key ``keys`` knows redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("centwise: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter(source=keys.known_secrets))
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger("core")
+    root.handlers = [handler]
+    root.propagate = False

@@ -25,6 +25,7 @@ __all__ = [
     "ProviderEvent",
     "ProviderRequest",
     "RequestRecord",
+    "Secret",
     "TextDelta",
     "Usage",
     "UsageReport",
@@ -163,3 +164,23 @@ class RequestRecord:
     #: stronger model would not have answered with exactly the same tokens).
     routing_saved_usd: Decimal = Decimal(0)
     context_actions: list[str] = field(default_factory=list)
+
+
+class Secret:
+    """An API key that never shows itself in ``repr``, ``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)

@@ -23,13 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 from keyring.backends import fail  # noqa: E402
 
-from app.engine_bridge import EngineBridge  # noqa: E402
 from app.main_window import AppContext, MainWindow  # noqa: E402
-from app.settings_store import open_settings  # noqa: E402
+from app.runtime.engine_bridge import EngineBridge  # noqa: E402
+from app.runtime.settings_store import open_settings  # noqa: E402
+from core.accounting.prices import cost_of  # noqa: E402
 from core.config import parse_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
 from core.keys import KeyStore  # noqa: E402
-from core.prices import cost_of  # noqa: E402
 from core.types import RequestRecord, Usage  # noqa: E402
 
 OUT = ROOT / "packaging" / "screenshots"

@@ -19,7 +19,7 @@ from core.cache.embedder import Vectors
 from core.cache.remote_embedders import OllamaEmbedder, OpenAICompatibleEmbedder, RemoteEmbedder
 from core.config import CentwiseConfig
 from core.errors import ConfigError
-from core.providers.base import Secret
+from core.types import Secret
 
 __all__ = ["BlockingRemoteEmbedder", "make_remote_embedder", "remote_embedder_name"]
 

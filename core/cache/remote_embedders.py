@@ -37,8 +37,8 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
-from core.providers._wire import parse_retry_after
-from core.providers.base import Secret
+from core.providers.wire import parse_retry_after
+from core.types import Secret
 
 __all__ = ["OllamaEmbedder", "OpenAICompatibleEmbedder", "RemoteEmbedder"]
 

@@ -17,10 +17,11 @@ from core.cli.common import (
     print_json,
     read_text_file,
 )
-from core.engine import Engine, Reply
+from core.engine import Engine
 from core.errors import CentwiseError, InputError
+from core.ledger.serialize import record_to_json
 from core.money import format_usd
-from core.serialize import record_to_json
+from core.pipeline.request import Reply
 from core.types import RequestRecord
 
 __all__ = ["register"]

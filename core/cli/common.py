@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -45,29 +44,16 @@ def data_dir_from(args: argparse.Namespace) -> Path:
 def open_engine(args: argparse.Namespace) -> Engine:
     """Build the engine from ``--config``/``--data-dir`` (or their env vars)."""
     config = load_config(config_from_env(args.config))
-    from core.keys import KeyStore, RedactingFilter
+    from core.keys import KeyStore, log_warnings_redacted
 
     keys = KeyStore()
-    _log_warnings_redacted(RedactingFilter(source=keys.known_secrets))
-
-    def lookup(name: str) -> Any:
-        settings = config.providers[name]
-        return keys.get(name, settings.api_key_env, settings.kind)
-
+    log_warnings_redacted(keys)
     return Engine.open(
-        config, data_dir_from(args), key_lookup=lookup, recover_ledger=bool(args.recover)
+        config,
+        data_dir_from(args),
+        key_lookup=keys.lookup_for(config),
+        recover_ledger=bool(args.recover),
     )
-
-
-def _log_warnings_redacted(redactor: logging.Filter) -> None:
-    """Warnings from the engine go to stderr, with every known key redacted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("centwise: %(levelname)s: %(message)s"))
-    handler.addFilter(redactor)
-    handler.setLevel(logging.WARNING)
-    root = logging.getLogger("core")
-    root.handlers = [handler]
-    root.propagate = False
 
 
 def run_command(args: argparse.Namespace) -> int:

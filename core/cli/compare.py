@@ -7,9 +7,9 @@ import asyncio
 from typing import Any
 
 from core.cli.common import EXIT_OK, open_engine, print_json, read_text_file
-from core.compare import CompareEntry, CompareReport, compare_to_json
 from core.errors import InputError
 from core.money import format_usd
+from core.quality.compare import CompareEntry, CompareReport, compare_to_json
 
 __all__ = ["register"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from core.cli.common import EXIT_OK, open_engine, print_json, read_text_file
 from core.errors import InputError
-from core.evaluation import EvalReport, report_to_json
-from core.golden import GoldenItem, parse_golden
 from core.money import format_usd
+from core.quality.evaluation import EvalReport, report_to_json
+from core.quality.golden import GoldenItem, parse_golden
 
 __all__ = ["EXIT_FAILED", "add_judge_options", "judge_choice", "load_golden", "register"]
 

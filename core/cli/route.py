@@ -7,20 +7,20 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from core.calibration import (
-    CalibrationReport,
-    ItemResults,
-    calibration_to_json,
-    load_results,
-    save_results,
-)
 from core.cli.common import EXIT_OK, open_engine, print_json, read_text_file
 from core.cli.eval import add_judge_options, judge_choice, load_golden
 from core.config import config_from_env
 from core.engine import Engine
 from core.errors import InputError
 from core.money import format_usd, usd_str
-from core.routing_toml import write_tier_boundaries
+from core.quality.calibration import (
+    CalibrationReport,
+    ItemResults,
+    calibration_to_json,
+    load_results,
+    save_results,
+)
+from core.routing.boundaries import write_tier_boundaries
 
 __all__ = ["register"]
 

@@ -22,7 +22,7 @@ from core.errors import ConfigError
 from core.gateway.app import create_app
 from core.gateway.auth import gateway_token
 from core.gateway.logs import JsonFormatter
-from core.gateway.server import _post_json, is_loopback
+from core.gateway.server import is_loopback, post_json
 
 __all__ = ["register"]
 
@@ -75,12 +75,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"centwise: {token.message}", file=sys.stderr)
     data_dir = data_dir_from(args)
 
-    def lookup(name: str) -> Any:
-        settings = config.providers[name]
-        return keys.get(name, settings.api_key_env, settings.kind)
-
     def factory() -> Engine:
-        engine = Engine.open(config, data_dir, key_lookup=lookup, recover_ledger=bool(args.recover))
+        engine = Engine.open(
+            config, data_dir, key_lookup=keys.lookup_for(config), recover_ledger=bool(args.recover)
+        )
         # A WAL checkpoint inside a commit stalls every open stream: do them aside.
         engine.ledger.checkpoint_in_background()
         # What exists now (price table, tokenizer, app, engine) lives as long as the
@@ -91,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         gc.freeze()
         return engine
 
-    app = create_app(factory, token.value, config.gateway, post=_post_json)
+    app = create_app(factory, token.value, config.gateway, post=post_json)
     print(f"centwise: gateway on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     # No X-Forwarded-For rewriting (the gateway is not meant to sit behind a proxy,
     # and nothing here uses the client's address): it parsed addresses every request.

@@ -1,7 +1,7 @@
 """Operational alerts: daily cost, budget thresholds, a low cache hit rate, an open breaker.
 
 Each alert fires once per *crossing*: the budget and daily-cost alerts are claimed
-once per period in the ledger by :class:`~core.budget.BudgetPolicy` (so once across
+once per period in the ledger by :class:`~core.accounting.budget.BudgetPolicy` (so once across
 processes too); the hit-rate alert fires when the rate over the last
 ``cache_hit_rate_window`` requests falls below ``min_cache_hit_rate`` and re-arms only
 once it is back above; a breaker alert fires when a breaker opens and re-arms when it
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.budget import BudgetAlert
+from core.accounting.budget import BudgetAlert
 from core.config import CentwiseConfig
 from core.events import BUDGET_ALERT, REQUEST_FINISHED, EventHub
 from core.money import usd_str

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from core.config import GatewayConfig
-from core.engine import Engine, Reply, new_request_id
+from core.engine import Engine
 from core.errors import CentwiseError
 from core.events import REQUEST_FINISHED
 from core.gateway.alerts import AlertMonitor, Poster
@@ -60,6 +60,7 @@ from core.gateway.openai_api import (
 )
 from core.gateway.otel import SpanExporter
 from core.money import usd_str
+from core.pipeline.request import Reply, new_request_id
 from core.types import RequestRecord
 
 __all__ = ["PURPOSE", "Gateway", "create_app"]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.keys import _secret_values
+from core.keys import secret_values
 from core.money import usd_str
 from core.types import RequestRecord
 
@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
         """:func:`core.keys.redact`, with the compiled pattern kept between lines."""
         secrets = tuple(self._secrets())
         if secrets != self._known:
-            patterns = _secret_values(secrets)  # type: ignore[arg-type]
+            patterns = secret_values(secrets)  # type: ignore[arg-type]
             self._pattern = re.compile("|".join(map(re.escape, patterns))) if patterns else None
             self._known = secrets
         if self._pattern is None or not text:

@@ -23,7 +23,7 @@ from core.engine import Engine
 from core.errors import ConfigError
 from core.events import EventHub
 from core.gateway.app import create_app
-from core.providers.base import Secret
+from core.types import Secret
 
 __all__ = ["GatewayServer", "is_loopback", "start_gateway"]
 
@@ -39,7 +39,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def _post_json(url: str, body: dict[str, object]) -> None:
+async def post_json(url: str, body: dict[str, object]) -> None:
     async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
         response = await client.post(url, json=body)
         response.raise_for_status()
@@ -147,5 +147,5 @@ def start_gateway(
         engine.ledger.checkpoint_in_background()  # no checkpoint stalls inside commits
         return engine
 
-    app = create_app(factory, token, config.gateway, post=_post_json, on_engine=on_engine)
+    app = create_app(factory, token, config.gateway, post=post_json, on_engine=on_engine)
     return GatewayServer(app, host, port).start()

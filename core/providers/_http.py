@@ -1,7 +1,7 @@
 """The HTTP plumbing every real provider shares: timeouts, status and transport errors.
 
 A concrete provider supplies the URLs, headers, request bodies and the pure decoders
-(see :mod:`core.providers._wire`); this base turns them into :class:`Provider`
+(see :mod:`core.providers.wire`); this base turns them into :class:`Provider`
 methods and guarantees that only :class:`core.errors.ProviderError` escapes.
 """
 
@@ -20,7 +20,8 @@ from core.errors import (
     ProviderError,
     ProviderTimeoutError,
 )
-from core.providers._wire import (
+from core.providers.base import Completion, Provider
+from core.providers.wire import (
     CallContext,
     StreamDecoder,
     StreamOutcome,
@@ -29,15 +30,11 @@ from core.providers._wire import (
     error_for_status,
     estimate_usage,
 )
-from core.providers.base import Completion, Provider
 from core.types import Finish, ProviderEvent, ProviderRequest, UsageReport
 
 __all__ = ["HTTPProvider"]
 
 _MAX_ERROR_BODY = 64 * 1024
-
-# The client wraps a transport's stream in this forwarding-only generator; see body_chunks.
-_BOUND_STREAM: type | None = getattr(httpx._client, "BoundAsyncStream", None)
 
 
 def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
@@ -46,8 +43,8 @@ def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     With no ``Content-Encoding`` there is nothing to decode, so read the transport's byte
     stream itself: ``aiter_bytes`` would pass every piece through two more generators (the
     raw-bytes counter and the identity decoder; together about 1 µs per SSE event in
-    bench_stream_parse, as much as decoding the event), and the client's
-    ``BoundAsyncStream`` through one more that only forwards. Transport failures still arrive as
+    bench_stream_parse, as much as decoding the event). (The client's own wrapper around
+    the stream is private to httpx, so it is read as it is.) Transport failures still arrive as
     ``httpx.HTTPError`` (the transport's stream maps them), and the caller's
     ``client.stream`` block still closes the response through the bound stream (which
     sets ``response.elapsed``). An encoded body (or a stream of an unexpected kind)
@@ -56,10 +53,6 @@ def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
     stream = response.stream
     if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
         return response.aiter_bytes()
-    if type(stream) is _BOUND_STREAM:
-        inner = getattr(stream, "_stream", None)  # private: checked, else keep the bound one
-        if isinstance(inner, httpx.AsyncByteStream):
-            return inner
     return stream
 
 

@@ -17,29 +17,9 @@ import httpx
 
 from core.config import ProviderConfig
 from core.errors import ConfigError
-from core.types import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage, UsageReport
+from core.types import Finish, ProviderEvent, ProviderRequest, Secret, TextDelta, Usage, UsageReport
 
-__all__ = ["Completion", "Provider", "Secret", "load_provider_class"]
-
-
-class Secret:
-    """An API key that never shows itself in ``repr``, ``str``, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+__all__ = ["Completion", "Provider", "load_provider_class"]
 
 
 @dataclass(frozen=True, slots=True)

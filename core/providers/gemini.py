@@ -21,7 +21,7 @@ from core.errors import (
     RateLimitError,
 )
 from core.providers._http import HTTPProvider
-from core.providers._wire import (
+from core.providers.wire import (
     CallContext,
     SSEParser,
     StreamOutcome,

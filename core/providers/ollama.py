@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from core.errors import BadRequestError, ProviderError
 from core.providers._http import HTTPProvider
-from core.providers._wire import (
+from core.providers.wire import (
     CallContext,
     NDJSONReader,
     StreamOutcome,

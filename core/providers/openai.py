@@ -22,7 +22,7 @@ from core.errors import (
     RateLimitError,
 )
 from core.providers._http import HTTPProvider, body_chunks
-from core.providers._wire import (
+from core.providers.wire import (
     CallContext,
     SSEParser,
     StreamOutcome,
@@ -175,38 +175,40 @@ class OpenAIStreamDecoder:
     """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out).
 
     The text of all the events in one chunk comes out as one :class:`TextDelta`.
+    ``parser``, ``parts`` (the text so far) and ``done`` (``[DONE]`` seen) are public
+    for :meth:`OpenAIProvider.stream`, whose loop decodes the commonest chunk itself.
     """
 
-    __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_usage")
+    __slots__ = ("_ctx", "_reason", "_usage", "done", "parser", "parts")
 
     def __init__(self, ctx: CallContext) -> None:
         self._ctx = ctx
-        self._parser = SSEParser(ctx)
-        self._parts: list[str] = []
+        self.parser = SSEParser(ctx)
+        self.parts: list[str] = []
         self._reason: str | None = None
         self._usage: Usage | None = None
-        self._done = False
+        self.done = False
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
         texts: list[str] = []
-        if not self._done:
-            payloads = self._parser.data_payloads(chunk)
+        if not self.done:
+            payloads = self.parser.data_payloads(chunk)
             if payloads is not None:
                 handled = _plain_texts(payloads, texts)
                 if handled == len(payloads):
                     if not texts:
                         return []
                     text = texts[0] if len(texts) == 1 else "".join(texts)
-                    self._parts.append(text)
+                    self.parts.append(text)
                     return [TextDelta(text)]
                 # The rest starts at an event boundary: each handled event was exactly
                 # b"data: " + payload + b"\n\n", and the parser has seen none of them.
                 chunk = chunk[sum(map(len, payloads[:handled])) + 8 * handled :]
-        for event in self._parser.feed(chunk):
-            if self._done:
+        for event in self.parser.feed(chunk):
+            if self.done:
                 continue
             if event.data == "[DONE]":
-                self._done = True
+                self.done = True
                 continue
             got = self._chunk(decode_json(event.data, self._ctx))
             if got:
@@ -217,7 +219,7 @@ class OpenAIStreamDecoder:
         if not texts:
             return []
         text = texts[0] if len(texts) == 1 else "".join(texts)
-        self._parts.append(text)
+        self.parts.append(text)
         return [TextDelta(text)]
 
     def _chunk(self, obj: Any) -> str | None:
@@ -252,11 +254,11 @@ class OpenAIStreamDecoder:
 
     def close(self) -> StreamOutcome:
         """End of the byte stream: a reply needs ``[DONE]`` or a finish reason."""
-        if not self._done:
-            self._parser.close()
+        if not self.done:
+            self.parser.close()
             if self._reason is None:
                 raise self._ctx.malformed("the stream ended before [DONE]")
-        text = "".join(self._parts)
+        text = "".join(self.parts)
         reason = self._reason or "stop"
         _check_filtered(text, reason, self._ctx)
         return StreamOutcome(text, self._usage, reason)
@@ -312,13 +314,13 @@ class OpenAIProvider(HTTPProvider):
         ctx = self._ctx(request.model, request.request_id)
         url, body = self._chat_call(request, stream=True)
         decoder = self._stream_decoder(ctx)
-        feed, parser, parts = decoder.feed, decoder._parser, decoder._parts
+        feed, parser, parts = decoder.feed, decoder.parser, decoder.parts
         async with self._open("POST", url, ctx, body) as response:
             try:
                 async for chunk in body_chunks(response):
                     if parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
                         payload = chunk[6:-2]
-                        if 10 not in payload and 13 not in payload and not decoder._done:
+                        if 10 not in payload and 13 not in payload and not decoder.done:
                             try:
                                 parsed: _Chunk | None = _decode_chunk(payload)
                             except _TYPED_ERRORS:

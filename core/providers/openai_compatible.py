@@ -14,8 +14,8 @@ import httpx
 
 from core.config import ProviderConfig
 from core.errors import ConfigError
-from core.providers.base import Secret
 from core.providers.openai import OpenAIProvider
+from core.types import Secret
 
 __all__ = ["PROVIDER", "OpenAICompatibleProvider"]
 

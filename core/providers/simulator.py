@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from core.judge import JUDGE_MARKER, simulated_verdict
 from core.providers.base import Provider
+from core.providers.simulated_judge import JUDGE_MARKER, simulated_verdict
 from core.types import (
     Finish,
     Message,
@@ -227,7 +227,7 @@ class SimulatorProvider(Provider):
         prompt = _last_user(request.messages)
         system = next((m.content for m in request.messages if m.role == "system"), None)
         if system is not None and system.startswith(JUDGE_MARKER):
-            full = simulated_verdict(prompt)  # see core.judge: a simulated judge
+            full = simulated_verdict(prompt)  # see core.quality.judge: a simulated judge
         else:
             full = compose(prompt, system, tier)
         ids = self._encode(full, request.model)

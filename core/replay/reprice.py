@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.accounting.prices import ModelPrice, PriceTable, cost_of
+from core.accounting.tokens import TokenCounter
 from core.config import CentwiseConfig, TierConfig
-from core.context import (
+from core.context.window import (
     ContextState,
     MessageTokens,
     fit_history,
@@ -30,9 +32,7 @@ from core.context import (
     strip_metadata,
 )
 from core.errors import ContextTooLongError
-from core.prices import ModelPrice, PriceTable, cost_of
-from core.router import TierRouter
-from core.tokens import TokenCounter
+from core.routing.router import TierRouter
 from core.types import Message, RequestRecord, Usage
 
 __all__ = ["HIT_OUTCOMES", "Line", "Repricer", "Target", "price_for"]
@@ -74,7 +74,7 @@ class Line:
 def price_for(
     config: CentwiseConfig, table: PriceTable, provider: str | None, model: str | None
 ) -> ModelPrice | None:
-    """A model's price as :meth:`core.engine.Services.price_for` finds it."""
+    """A model's price as :meth:`core.pipeline.services.Services.price_for` finds it."""
     if model is None:
         return None
     settings = config.providers.get(provider or "")

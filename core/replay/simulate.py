@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.accounting.prices import PriceTable, cost_of
+from core.accounting.tokens import TokenCounter
 from core.cache.embedder import Embedder
 from core.config import CentwiseConfig
-from core.conversations import ConversationStore
+from core.context.conversations import ConversationStore
 from core.errors import InputError
 from core.ledger import Ledger
-from core.prices import PriceTable, cost_of
 from core.replay.cache_sim import simulate_cache
 from core.replay.quality import QualityEstimate, estimate_retention, load_quality_samples
 from core.replay.report import BudgetDay, CacheReplay, ReplayReport, Savings, SpendRow
@@ -36,8 +37,7 @@ from core.replay.sources import (
     read_import_file,
     stored_embeddings,
 )
-from core.router import TierRouter
-from core.tokens import TokenCounter
+from core.routing.router import TierRouter
 from core.types import Message, RequestRecord, Usage
 
 __all__ = ["ReplayInputs", "replay"]

@@ -22,11 +22,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from core.config import parse_config
-from core.context import MessageTokens
-from core.context_stage import ContextFitStage, ContextStage
-from core.conversations import StoredSummary
-from core.engine import Engine, new_request_id
-from core.pipeline import Next, RequestContext, compose
+from core.context.conversations import StoredSummary
+from core.context.window import MessageTokens
+from core.engine import Engine
+from core.pipeline.request import Next, RequestContext, compose, new_request_id
+from core.pipeline.stages.context import ContextStage
+from core.pipeline.stages.fit import ContextFitStage
 from core.types import Message
 
 CONFIG = """

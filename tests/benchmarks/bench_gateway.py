@@ -38,8 +38,8 @@ from pathlib import Path
 
 import httpx
 
-from core.engine import LEDGER_FILE
 from core.ledger import Ledger
+from core.pipeline.services import LEDGER_FILE
 from core.providers._pool import LeanTransport
 from tests.benchmarks.paced_provider import serve_paced
 from tests.integration.gateway_support import free_port

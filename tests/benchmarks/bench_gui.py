@@ -89,9 +89,9 @@ def bench_burst(app, tmp: Path) -> float:
     """Max gap (ms) of a 5 ms UI timer while 20 requests stream concurrently."""
     from PySide6.QtCore import QTimer
 
-    from app.engine_bridge import EngineBridge
     from app.main_window import AppContext, MainWindow
-    from app.settings_store import open_settings
+    from app.runtime.engine_bridge import EngineBridge
+    from app.runtime.settings_store import open_settings
     from core.config import parse_config
     from core.engine import Engine
     from tests.gui.conftest import no_keyring
@@ -129,11 +129,12 @@ def bench_burst(app, tmp: Path) -> float:
 
 def bench_dashboard(app, tmp: Path, rows: int) -> dict[str, tuple[float, float]]:
     """Per range: (off-thread read ms, UI redraw ms) over a ``rows``-row ledger."""
-    from app.dashboard import SpendDashboard
-    from app.dashboard_data import RANGES, load_dashboard_data
-    from app.engine_bridge import EngineBridge
+    from app.runtime.engine_bridge import EngineBridge
+    from app.spend.data import RANGES, load_dashboard_data
+    from app.spend.view import SpendDashboard
     from core.config import parse_config
-    from core.engine import LEDGER_FILE, Engine
+    from core.engine import Engine
+    from core.pipeline.services import LEDGER_FILE
     from tests.benchmarks.bench_ledger import build
 
     data_dir = tmp / "big"
@@ -174,8 +175,8 @@ def bench_typing(app, tmp: Path) -> list[float]:
     from PySide6.QtGui import QTextCursor
     from PySide6.QtTest import QTest
 
-    from app.engine_bridge import EngineBridge
-    from app.playground import PlaygroundView
+    from app.playground.view import PlaygroundView
+    from app.runtime.engine_bridge import EngineBridge
     from core.config import parse_config
     from core.engine import Engine
 

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 
 from sentences import sentences
 
+from core.accounting.prices import PriceTable, cost_of
+from core.accounting.tokens import TokenCounter
 from core.cache.store import SemanticCache
 from core.config import parse_config
 from core.engine import Engine
-from core.prices import PriceTable, cost_of
-from core.router import TierRouter
-from core.tokens import TokenCounter
+from core.routing.router import TierRouter
 from core.types import RequestRecord, Usage
 
 CURRENT = '[providers.simulator]\nkind = "simulator"\n'

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sentences import sentences
 
+from core.accounting.tokens import TokenCounter
 from core.config import CentwiseConfig
-from core.router import TierRouter
-from core.tokens import TokenCounter
+from core.routing.router import TierRouter
 
 EXTRAS = [
     "Then analyze the failure and explain why the retry loop never stops?",

@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: make `tests.` importable
 
 from core.config import ProviderConfig
 from core.providers._http import body_chunks
-from core.providers._wire import CallContext
 from core.providers.openai import OpenAIProvider, OpenAIStreamDecoder
+from core.providers.wire import CallContext
 from core.types import Message, ProviderRequest, TextDelta
 from tests.integration.servers import Behaviour, OpenAIDialect, serve
 

@@ -17,9 +17,9 @@ pytest.importorskip("pyqtgraph")
 from keyring.backends import fail
 from PySide6.QtCore import QSettings
 
-from app.engine_bridge import EngineBridge
 from app.main_window import AppContext, MainWindow
-from app.settings_store import open_settings
+from app.runtime.engine_bridge import EngineBridge
+from app.runtime.settings_store import open_settings
 from core.config import parse_config
 from core.engine import Engine
 from core.keys import KeyStore

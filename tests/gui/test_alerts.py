@@ -12,8 +12,8 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from app.alerts import HIT_RATE_WINDOW, AlertMonitor, DesktopNotifier
 from app.main_window import app_icon
+from app.widgets.alerts import HIT_RATE_WINDOW, AlertMonitor, DesktopNotifier
 from core.types import RequestRecord, Usage
 
 FLAKY = """

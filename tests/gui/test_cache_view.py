@@ -10,8 +10,8 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt
 
-from app.cache_model import CacheEntriesModel
-from app.cache_view import CacheView
+from app.cache.model import CacheEntriesModel
+from app.cache.view import CacheView
 
 PROMPTS = [
     "What is the capital of France?",

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.compare_view import CompareView, judged_winner
-from app.formatting import fmt_usd
+from app.compare.view import CompareView, judged_winner
+from app.widgets.formatting import fmt_usd
 
 PROMPT = "Explain what a token is, in two sentences."
 
@@ -83,7 +83,7 @@ def test_targets_are_two_to_four_and_a_typed_model_counts(qtbot, compare):
 def test_judged_winner_prefers_the_cheaper_of_a_tie():
     from decimal import Decimal
 
-    from core.judge import Verdict
+    from core.quality.judge import Verdict
 
     entries = [
         (Verdict(8, "good"), Decimal("0.002")),

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.dashboard import SpendDashboard
+from app.spend.view import SpendDashboard
 from tests.gui.conftest import sample_records
 
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.errors import describe_error
+from app.widgets.errors import describe_error
 from core.errors import BudgetExceededError, RateLimitError
 
 

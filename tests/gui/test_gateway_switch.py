@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("uvicorn")
 
-from app.gateway_switch import GatewaySwitch, mask_token
+from app.widgets.gateway_switch import GatewaySwitch, mask_token
 from tests.gui.conftest import no_keyring
 
 

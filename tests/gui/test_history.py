@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.history import HistoryView
-from app.history_model import MAX_PAGES, PAGE_SIZE, HistoryTableModel
+from app.history.model import MAX_PAGES, PAGE_SIZE, HistoryTableModel
+from app.history.view import HistoryView
 from core.ledger import LedgerFilter
 from tests.gui.conftest import sample_records
 

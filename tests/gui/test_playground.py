@@ -9,8 +9,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog
 
-from app.formatting import fmt_usd
 from app.main_window import SIMULATOR_NOTICE
+from app.widgets.formatting import fmt_usd
 
 
 def _send(qtbot, playground, prompt: str, **options: str):

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.dashboard import SpendDashboard
-from app.dashboard_tables import QUALITY_COLUMNS
-from app.formatting import fmt_usd
-from core.feedback import QUALITY_ALERT, QualityAlert
+from app.spend.tables import QUALITY_COLUMNS
+from app.spend.view import SpendDashboard
+from app.widgets.formatting import fmt_usd
+from core.quality.feedback import QUALITY_ALERT, QualityAlert
 from tests.gui.conftest import sample_records
 
 

@@ -15,12 +15,12 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtWidgets import QLineEdit
 
-from app.config_file import config_to_toml
-from app.settings_view import SettingsView
+from app.runtime.config_file import config_to_toml
+from app.settings.view import SettingsView
 from core.config import load_config, parse_config
 from core.engine import Engine
 from core.keys import KEYRING_SERVICE, KeyStore
-from core.providers.base import Secret
+from core.types import Secret
 from tests.gui.conftest import no_keyring
 from tests.keyring_service import SecretService, fresh_backend
 

@@ -14,8 +14,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import AppContext, MainWindow
-from app.whatif_report import RowsModel
-from app.whatif_view import WhatIfView
+from app.whatif.report import RowsModel
+from app.whatif.view import WhatIfView
 from core.config import load_config, parse_config
 from core.engine import Engine
 from tests.gui.conftest import SIM, no_keyring

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from core.accounting.prices import cost_of
 from core.cache.minilm import MiniLMEmbedder
 from core.config import parse_config
 from core.engine import Engine
-from core.prices import cost_of
-from core.providers.base import Secret
-from core.types import Usage
+from core.types import Secret, Usage
 
 KEY = "sk-embed-test-0123456789abcdef"
 

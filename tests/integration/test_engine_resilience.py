@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.accounting.prices import cost_of
 from core.config import parse_config
 from core.engine import Engine
 from core.errors import (
@@ -18,8 +19,7 @@ from core.errors import (
     CircuitOpenError,
     OverloadedError,
 )
-from core.prices import cost_of
-from core.providers.base import Secret
+from core.types import Secret
 from tests.integration.servers import Behaviour, LoopbackServer
 
 KEY = "sk-test-resilience-0123456789"

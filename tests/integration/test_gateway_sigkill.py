@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.engine import LEDGER_FILE
 from core.ledger import Ledger
+from core.pipeline.services import LEDGER_FILE
 from tests.integration.gateway_support import auth, free_port, gateway_process, sim_config_text
 
 pytestmark = pytest.mark.slow

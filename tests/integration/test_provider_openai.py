@@ -179,7 +179,7 @@ class _Count:
 
 
 class FakeCounter:
-    """Duck-typed like core.tokens.TokenCounter; records what it was asked to count."""
+    """Duck-typed like core.accounting.tokens.TokenCounter; records what it was asked to count."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, object, str]] = []

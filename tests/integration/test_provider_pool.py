@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from core.providers._pool import LeanPool, LeanTransport
-from core.services import _default_client
+from core.providers.client import default_client
 from tests.integration.servers import Behaviour, LoopbackServer
 
 BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -140,7 +140,7 @@ async def test_a_closed_pool_refuses_requests(openai_server: LoopbackServer) -> 
 
 
 async def test_the_engine_default_client_uses_the_lean_pool() -> None:
-    client = _default_client()
+    client = default_client()
     try:
         transport = client._transport
         assert isinstance(transport, LeanTransport)

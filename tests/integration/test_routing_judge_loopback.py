@@ -11,8 +11,8 @@ import pytest
 
 from core.config import parse_config
 from core.engine import Engine
-from core.golden import parse_golden
-from core.providers.base import Secret
+from core.quality.golden import parse_golden
+from core.types import Secret
 from tests.integration.servers import Behaviour, LoopbackServer
 
 JUDGE_ON_LOOPBACK = """

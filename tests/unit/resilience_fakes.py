@@ -14,7 +14,7 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
-from core.resilience import CircuitBreaker
+from core.pipeline.resilience import CircuitBreaker
 
 __all__ = ["NOT_RETRYABLE", "RETRYABLE", "FakeClock", "always", "overloaded", "tripped"]
 

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from core.calibration import (
+from core.config import CentwiseConfig, parse_config
+from core.errors import ConfigError, InputError
+from core.quality.calibration import (
     ItemResults,
     calibrate,
     cost_quality_curve,
     load_results,
     save_results,
 )
-from core.config import CentwiseConfig, parse_config
-from core.errors import ConfigError, InputError
 from core.resources import resource_path
-from core.routing_toml import set_tier_boundaries, write_tier_boundaries
+from core.routing.boundaries import set_tier_boundaries, write_tier_boundaries
 
 TIERS = ["fast", "balanced", "premium"]
 COST = {"fast": Decimal("0.001"), "balanced": Decimal("0.01"), "premium": Decimal("0.1")}

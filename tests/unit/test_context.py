@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.context import (
+from core.accounting.tokens import TokenCounter
+from core.context.conversations import StoredSummary
+from core.context.window import (
     ContextState,
     MessageTokens,
     assemble,
@@ -14,10 +16,8 @@ from core.context import (
     relevance_priority,
     strip_metadata,
 )
-from core.conversations import StoredSummary
 from core.errors import ContextTooLongError, InputError
-from core.summarizer import fold_point, summary_prompt
-from core.tokens import TokenCounter
+from core.pipeline.summarizer import fold_point, summary_prompt
 from core.types import Message
 
 MODEL = "gpt-4.1-mini"

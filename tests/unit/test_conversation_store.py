@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.conversations import ConversationStore, StoredSummary
+from core.context.conversations import ConversationStore, StoredSummary
 from core.errors import InputError
 from core.ledger import Ledger
 from core.ledger import schema as ledger_schema

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from core.accounting.prices import cost_of
 from core.errors import BudgetExceededError, InputError, InputTokenLimitError
 from core.events import BUDGET_ALERT, REQUEST_FINISHED
-from core.prices import cost_of
 
 
 async def test_simulated_request_is_recorded_and_priced_as_the_real_model(make_engine):

@@ -10,7 +10,7 @@ from typing import Any
 import keyring.backend
 import pytest
 
-from core.budget import BudgetAlert
+from core.accounting.budget import BudgetAlert
 from core.config import parse_config
 from core.errors import (
     BudgetExceededError,

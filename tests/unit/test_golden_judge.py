@@ -7,8 +7,9 @@ import json
 import pytest
 
 from core.errors import InputError
-from core.golden import Assertion, check, parse_golden
-from core.judge import JUDGE_MARKER, JUDGE_SYSTEM, judge_prompt, parse_verdict, simulated_verdict
+from core.providers.simulated_judge import JUDGE_MARKER, simulated_verdict
+from core.quality.golden import Assertion, check, parse_golden
+from core.quality.judge import JUDGE_SYSTEM, judge_prompt, parse_verdict
 from core.resources import resource_path
 
 

@@ -14,7 +14,7 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 from core.config import ProviderConfig
 from core.errors import InputError, KeyringError
 from core.keys import KEYRING_SERVICE, KeyStore, RedactingFilter, mask_key, redact
-from core.providers.base import Secret
+from core.types import Secret
 
 KEY = "sk-proj-abcdefghijklmnop1234WXYZ"
 OTHER = "sk-ant-api03-zyxwvutsrqponm9876"

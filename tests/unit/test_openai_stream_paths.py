@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from core.config import ProviderConfig
 from core.errors import ProviderError
-from core.providers._wire import CallContext, SSEParser, StreamOutcome, decode_json
 from core.providers.openai import OpenAIProvider, OpenAIStreamDecoder
+from core.providers.wire import CallContext, SSEParser, StreamOutcome, decode_json
 from core.types import Finish, Message, ProviderRequest, TextDelta, UsageReport
 
 CTX = CallContext("openai", "gpt-test", "req-1")
@@ -40,11 +40,11 @@ class _Reference(OpenAIStreamDecoder):
 
     def feed(self, chunk: bytes) -> list[Any]:
         texts: list[str] = []
-        for event in self._parser.feed(chunk):
-            if self._done:
+        for event in self.parser.feed(chunk):
+            if self.done:
                 continue
             if event.data == "[DONE]":
-                self._done = True
+                self.done = True
                 continue
             got = self._checked_chunk(decode_json(event.data, self._ctx))
             if got:
@@ -256,9 +256,9 @@ def test_feed_reads_plain_deltas_and_settles_the_rest() -> None:
         b"data: [DONE]\n\n",
     ]
     decoder = OpenAIStreamDecoder(CTX)
-    assert not decoder._parser.idle  # the first read goes to the parser (BOM check)
+    assert not decoder.parser.idle  # the first read goes to the parser (BOM check)
     assert [d.text for d in decoder.feed(frames_[0])] == ["Hel"]
-    assert decoder._parser.idle
+    assert decoder.parser.idle
     assert [d.text for d in decoder.feed(frames_[1])] == ["lo"]
     for frame in frames_[2:]:
         assert decoder.feed(frame) == []
@@ -284,6 +284,6 @@ def test_a_raw_line_break_inside_the_json_is_a_line_break() -> None:
 def test_the_reference_is_the_plain_parser() -> None:
     """Guard the guard: the reference really goes through SSEParser.feed only."""
     reference = _Reference(CTX)
-    assert isinstance(reference._parser, SSEParser)
+    assert isinstance(reference.parser, SSEParser)
     frame = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
     assert [d.text for d in reference.feed(frame)] == ["x"]

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import ConfigError
-from core.prices import (
+from core.accounting.prices import (
     ModelPrice,
     PriceTable,
     cost_of,
@@ -18,6 +17,7 @@ from core.prices import (
     import_price_file,
     worst_case_cost,
 )
+from core.errors import ConfigError
 from core.resources import resource_path
 from core.types import Usage
 

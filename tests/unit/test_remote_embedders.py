@@ -27,7 +27,7 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
-from core.providers.base import Secret
+from core.types import Secret
 
 
 @dataclass

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.accounting.prices import PriceTable, cost_of
 from core.cache.embedder import l2_normalise
 from core.config import CentwiseConfig, parse_config
 from core.engine import Engine
 from core.errors import InputError
-from core.prices import PriceTable, cost_of
 from core.types import Message, RequestRecord, Usage
 from tests.conftest import INSTANT_SIM
 

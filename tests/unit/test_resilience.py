@@ -15,7 +15,7 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
-from core.resilience import (
+from core.pipeline.resilience import (
     AttemptInfo,
     BreakerBoard,
     CircuitBreaker,

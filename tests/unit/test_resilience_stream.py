@@ -14,7 +14,7 @@ from core.errors import (
     ProviderError,
     RateLimitError,
 )
-from core.resilience import AttemptInfo, CircuitBreaker, RetryPolicy, stream_with_retries
+from core.pipeline.resilience import AttemptInfo, CircuitBreaker, RetryPolicy, stream_with_retries
 from core.types import Finish, ProviderEvent, TextDelta, Usage, UsageReport
 from tests.unit.resilience_fakes import FakeClock, always, overloaded, tripped
 

@@ -6,8 +6,8 @@ import pytest
 
 from core.config import CentwiseConfig, parse_config
 from core.errors import InputError
-from core.router import TierRouter
-from core.routing_features import extract_features
+from core.routing.features import extract_features
+from core.routing.router import TierRouter
 
 
 def _features(reasons: list[dict[str, object]]) -> dict[str, object]:

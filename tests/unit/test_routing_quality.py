@@ -11,9 +11,9 @@ import pytest
 
 from core.cli import main
 from core.errors import InputError
-from core.feedback import QUALITY_ALERT, sampled
-from core.golden import parse_golden
 from core.ledger import LedgerFilter
+from core.quality.feedback import QUALITY_ALERT, sampled
+from core.quality.golden import parse_golden
 from core.resources import resource_path
 
 GOLDEN = resource_path("golden_example.jsonl")

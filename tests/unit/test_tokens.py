@@ -11,7 +11,7 @@ import pytest
 import tiktoken.load
 from tiktoken_ext import openai_public
 
-from core.tokens import BPE_SHA256, BpeFile, TokenCounter, default_bpe_files
+from core.accounting.tokens import BPE_SHA256, BpeFile, TokenCounter, default_bpe_files
 from core.types import Message
 
 

@@ -20,13 +20,6 @@ from hypothesis import strategies as st
 
 from core.config import ProviderConfig
 from core.errors import CentwiseError, ProviderError
-from core.providers._wire import (
-    CallContext,
-    NDJSONReader,
-    SSEParser,
-    error_for_status,
-    parse_retry_after,
-)
 from core.providers.anthropic import (
     AnthropicProvider,
     AnthropicStreamDecoder,
@@ -35,6 +28,13 @@ from core.providers.anthropic import (
 from core.providers.gemini import GeminiProvider, GeminiStreamDecoder, parse_gemini_reply
 from core.providers.ollama import OllamaProvider, OllamaStreamDecoder, parse_ollama_reply
 from core.providers.openai import OpenAIProvider, OpenAIStreamDecoder, parse_openai_reply
+from core.providers.wire import (
+    CallContext,
+    NDJSONReader,
+    SSEParser,
+    error_for_status,
+    parse_retry_after,
+)
 from tests.integration.servers import (
     AnthropicDialect,
     Behaviour,

@@ -10,7 +10,8 @@ import pytest
 
 from core.config import ProviderConfig
 from core.providers._pool import LeanTransport
-from core.providers.base import Provider, Secret, load_provider_class
+from core.providers.base import Provider, load_provider_class
+from core.types import Secret
 from tests.integration.servers._base import LoopbackServer, serve
 from tests.integration.servers.dialects import (
     AnthropicDialect,

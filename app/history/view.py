@@ -1,0 +1,226 @@
+"""The request history: every ledger row, filterable, with its full JSON and export."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.history.model import HistoryTableModel
+from app.runtime.engine_bridge import EngineBridge
+from app.widgets.errors import show_error, show_message
+from core.ledger import GroupTotal, LedgerFilter
+from core.ledger.serialize import record_to_json
+
+__all__ = ["ANY", "HistoryView"]
+
+ANY = "any"
+CACHE_OUTCOMES = ("miss", "exact", "semantic", "fallback")
+STATUSES = ("ok", "error", "refused", "rejected", "cancelled")
+
+
+class HistoryView(QWidget):
+    """Filters on top, the paged table, and the selected request's JSON beside it."""
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.model = HistoryTableModel(bridge)
+        self._text_timer = QTimer(self)
+        self._text_timer.setSingleShot(True)
+        self._text_timer.setInterval(300)
+        self._text_timer.timeout.connect(self.apply_filters)
+        self._build()
+        self.model.modelReset.connect(self._count_changed)
+        self.model.rowsInserted.connect(self._count_changed)
+        self.model.dataChanged.connect(self._maybe_show_selected)
+        self.apply_filters()
+        self.reload_models()
+
+    def _build(self) -> None:
+        self.since_enabled = QCheckBox("Since")
+        self.since = QDateEdit(QDate.currentDate().addDays(-30))
+        self.since.setCalendarPopup(True)
+        self.since.setDisplayFormat("yyyy-MM-dd")
+        self.since.setEnabled(False)
+        self.since_enabled.toggled.connect(self.since.setEnabled)
+        self.tier = _choices([t.id for t in self.bridge.engine.config.routing.tiers])
+        self.model_choice = _choices([])
+        self.cache = _choices(list(CACHE_OUTCOMES))
+        self.status = _choices(list(STATUSES))
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("Search prompt and response")
+        self.text.setClearButtonEnabled(True)
+        filters = QHBoxLayout()
+        filters.addWidget(self.since_enabled)
+        filters.addWidget(self.since)
+        for label, widget in (
+            ("Tier", self.tier),
+            ("Model", self.model_choice),
+            ("Cache", self.cache),
+            ("Status", self.status),
+        ):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget)
+            widget.currentTextChanged.connect(self.apply_filters)
+        filters.addWidget(self.text, 1)
+        self.since_enabled.toggled.connect(self.apply_filters)
+        self.since.dateChanged.connect(self.apply_filters)
+        self.text.textChanged.connect(lambda _text: self._text_timer.start())
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        vertical = self.table.verticalHeader()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        vertical.hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in enumerate((150, 75, 80, 110, 70, 65, 65, 95, 95, 80)):
+            header.resizeSection(col, width)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        self.detail = QPlainTextEdit()
+        self.detail.setReadOnly(True)
+        self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.detail.setPlaceholderText("Select a request to see its full record.")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+
+        self.count_label = QLabel()
+        export_csv = QPushButton("Export CSV…")
+        export_csv.clicked.connect(lambda: self._ask_export("csv"))
+        export_jsonl = QPushButton("Export JSONL…")
+        export_jsonl.clicked.connect(lambda: self._ask_export("jsonl"))
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(QLabel("Export writes every request since the date filter."))
+        bottom.addWidget(export_csv)
+        bottom.addWidget(export_jsonl)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(bottom)
+
+    # -- filters ---------------------------------------------------------------------
+
+    def current_filters(self) -> LedgerFilter:
+        def pick(box: QComboBox) -> str | None:
+            return None if box.currentText() == ANY else box.currentText()
+
+        return LedgerFilter(
+            since=self.since_date(),
+            tier=pick(self.tier),
+            model=pick(self.model_choice),
+            cache_outcome=pick(self.cache),
+            status=pick(self.status),
+            text=self.text.text().strip() or None,
+        )
+
+    def since_date(self) -> date | None:
+        if not self.since_enabled.isChecked():
+            return None
+        return date.fromisoformat(self.since.date().toString("yyyy-MM-dd"))
+
+    def apply_filters(self) -> None:
+        self.detail.clear()
+        self.model.set_filters(self.current_filters())
+
+    def reload_models(self) -> None:
+        """Offer every model the ledger has seen (off-thread)."""
+        self.bridge.call(self.bridge.engine.breakdown, "model", on_result=self._set_models)
+
+    def _set_models(self, groups: list[GroupTotal]) -> None:
+        current = self.model_choice.currentText()
+        names = sorted({g.key for g in groups if g.key})
+        self.model_choice.blockSignals(True)
+        self.model_choice.clear()
+        self.model_choice.addItems([ANY, *names])
+        self.model_choice.setCurrentText(current if current in names else ANY)
+        self.model_choice.blockSignals(False)
+
+    def on_ledger_changed(self) -> None:
+        self.model.refresh()
+
+    def _count_changed(self) -> None:
+        n = self.model.rowCount()
+        self.count_label.setText(f"{n:,} request{'s' if n != 1 else ''}")
+
+    # -- detail ----------------------------------------------------------------------
+
+    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._show_row(selected.indexes()[0].row() if selected.indexes() else None)
+
+    def _maybe_show_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows and not self.detail.toPlainText():
+            self._show_row(rows[0].row())
+
+    def _show_row(self, row: int | None) -> None:
+        rec = None if row is None else self.model.record_at(row)
+        if rec is None:
+            self.detail.clear()
+            return
+        self.detail.setPlainText(json.dumps(record_to_json(rec), indent=2, ensure_ascii=False))
+
+    # -- export ----------------------------------------------------------------------
+
+    def _ask_export(self, fmt: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {fmt.upper()}", f"centwise-history.{fmt}", f"{fmt.upper()} (*.{fmt})"
+        )
+        if path:
+            self.export_to(Path(path), fmt)
+
+    def export_to(self, path: Path, fmt: str) -> None:
+        """Write the export off-thread; the outcome shows in the banner."""
+        self.bridge.call(
+            _write_export,
+            self.bridge,
+            path,
+            fmt,
+            self.since_date(),
+            on_result=lambda n: show_message(self, f"Exported {n:,} requests to {path}", "info"),
+            on_error=lambda err: show_error(err, self),
+        )
+
+
+def _write_export(bridge: EngineBridge, path: Path, fmt: str, since: date | None) -> int:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        return bridge.engine.export(fmt, out, since)
+
+
+def _choices(values: list[str]) -> QComboBox:
+    box = QComboBox()
+    box.addItems([ANY, *values])
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    return box

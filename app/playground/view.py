@@ -1,0 +1,312 @@
+"""The Playground: type a prompt, see its projected cost live, send it, watch it stream.
+
+Thumbs up / down rate the last answer. In conversation mode the first Send starts a
+stored conversation and each later Send continues it; the pane beside the answer
+shows its turns, and the badges say what context management sent and saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.playground.answer_feedback import AnswerFeedback
+from app.playground.conversation_pane import ConversationPane
+from app.runtime.engine_bridge import EngineBridge
+from app.widgets.errors import describe_error, show_error
+from app.widgets.formatting import fmt_tokens, fmt_usd
+from app.widgets.result_badges import ResultBadges
+from core.engine import Estimate
+from core.types import RequestRecord
+
+__all__ = ["ESTIMATE_DEBOUNCE_MS", "PlaygroundView"]
+
+ESTIMATE_DEBOUNCE_MS = 250
+_NO_TEMPERATURE = -0.1
+
+
+class PlaygroundView(QWidget):
+    """Prompt, options, live estimate, Send (Ctrl+Enter) / Stop (Esc), output and badges.
+
+    ``reply_finished(record)`` fires when a reply ends, whatever the outcome;
+    ``status_message(text)`` carries short confirmations for the status bar.
+    """
+
+    reply_finished = Signal(object)
+    status_message = Signal(str)
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.config = bridge.engine.config
+        self._tag: str | None = None
+        self._starting = False  # creating the conversation the first Send continues
+        self._estimate_generation = 0
+        self.last_estimate: Estimate | None = None
+        self._build()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(ESTIMATE_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh_estimate)
+        for signal in (
+            self.prompt.textChanged,
+            self.system.textChanged,
+            self.model.currentTextChanged,
+            self.max_tokens.valueChanged,
+        ):
+            signal.connect(lambda *_: self._debounce.start())
+        bridge.delta.connect(self._on_delta)
+        bridge.reply_done.connect(self._on_done)
+        self._set_running(False)
+        self._debounce.start()
+
+    # -- layout ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.setToolTip("auto routes by complexity; or pick a tier; or type PROVIDER/MODEL")
+        self.model.addItem("auto")
+        for tier in self.config.routing.tiers:
+            self.model.addItem(tier.id)
+            self.model.setItemData(
+                self.model.count() - 1, f"{tier.provider}/{tier.model}", Qt.ItemDataRole.ToolTipRole
+            )
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 1_000_000)
+        self.max_tokens.setGroupSeparatorShown(True)
+        self.max_tokens.setValue(self.config.budget.max_output_tokens)
+        self.max_tokens.setToolTip("Never more than [budget].max_output_tokens or the model's cap")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(_NO_TEMPERATURE, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(1)
+        self.temperature.setSpecialValueText("default")
+        self.temperature.setValue(_NO_TEMPERATURE)
+        options = QHBoxLayout()
+        for text, widget in (
+            ("Model", self.model),
+            ("Max output tokens", self.max_tokens),
+            ("Temperature", self.temperature),
+        ):
+            options.addWidget(QLabel(text))
+            options.addWidget(widget)
+        self.conversation_mode = QCheckBox("Conversation")
+        self.conversation_mode.setToolTip(
+            "Each Send continues one stored conversation (its history goes with the prompt, "
+            "trimmed and summarised by the [context] settings)"
+        )
+        self.conversation_mode.toggled.connect(self._set_conversation_mode)
+        options.addWidget(self.conversation_mode)
+        options.addStretch(1)
+
+        self.system = QPlainTextEdit()
+        self.system.setPlaceholderText("System prompt (optional)")
+        self.system.setMaximumHeight(70)
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Type a prompt. Ctrl+Enter sends, Esc stops.")
+        self.estimate_label = QLabel("–")
+        self.estimate_label.setWordWrap(True)
+        self.send_button = QPushButton("Send")
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the reply (Esc)")
+        self.stop_button.clicked.connect(self.stop)
+        actions = QHBoxLayout()
+        actions.addWidget(self.estimate_label, 1)
+        actions.addWidget(self.send_button)
+        actions.addWidget(self.stop_button)
+
+        editor = QWidget()
+        form = QFormLayout(editor)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(options)
+        form.addRow("System", self.system)
+        form.addRow("Prompt", self.prompt)
+        form.addRow(actions)
+
+        self.output = QPlainTextEdit()
+        self.output.setReadOnly(True)
+        self.output.setPlaceholderText("The reply streams here.")
+        self.badges = ResultBadges()
+        self.feedback = AnswerFeedback(self.bridge)
+        self.feedback.stored.connect(lambda _vote, text: self.status_message.emit(text))
+        self.feedback.failed.connect(self.status_message.emit)
+        answer = QWidget()
+        answer_layout = QVBoxLayout(answer)
+        answer_layout.setContentsMargins(0, 0, 0, 0)
+        answer_layout.addWidget(self.output, 1)
+        answer_layout.addWidget(self.badges)
+        answer_layout.addWidget(self.feedback)
+        self.conversation = ConversationPane(self.bridge)
+        self.conversation.hide()
+        result = QSplitter(Qt.Orientation.Horizontal)
+        result.addWidget(self.conversation)
+        result.addWidget(answer)
+        result.setStretchFactor(0, 2)
+        result.setStretchFactor(1, 3)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(editor)
+        splitter.addWidget(result)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for keys, slot in (("Ctrl+Return", self.send), ("Ctrl+Enter", self.send)):
+            QShortcut(QKeySequence(keys), self, slot, context=ctx)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop, context=ctx)
+        # The editors take Ctrl+Enter and Esc for themselves; intercept them there.
+        self.prompt.installEventFilter(self)
+        self.system.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            if enter and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.send()
+                return True
+            if event.key() == Qt.Key.Key_Escape and self.running:
+                self.stop()
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- the request -------------------------------------------------------------
+
+    def options(self) -> dict[str, Any]:
+        """What ``engine.ask``/``engine.estimate`` get from the form."""
+        temperature = self.temperature.value()
+        return {
+            "system": self.system.toPlainText().strip() or None,
+            "model": self.model.currentText().strip() or "auto",
+            "max_output_tokens": self.max_tokens.value(),
+            "temperature": None if temperature <= _NO_TEMPERATURE + 1e-9 else temperature,
+        }
+
+    @property
+    def running(self) -> bool:
+        return self._tag is not None or self._starting
+
+    def send(self) -> None:
+        if self.running:
+            return
+        self.output.clear()
+        self.badges.clear()
+        self.feedback.set_record(None)
+        prompt = self.prompt.toPlainText()
+        options = self.options()
+        self._set_running(True)
+        if not self.conversation_mode.isChecked():
+            self._start(prompt, options)
+        elif self.conversation.conversation_id is not None:
+            self._continue(prompt, options, self.conversation.conversation_id)
+        else:
+            self._starting = True
+            title = " ".join(prompt.split())[:60] or "Untitled"
+            self.conversation.start(
+                options["system"],
+                title,
+                then=lambda cid: self._continue(prompt, options, cid),
+                on_error=self._start_failed,
+            )
+
+    def _continue(self, prompt: str, options: dict[str, Any], conversation_id: str) -> None:
+        # The conversation keeps the system prompt it was started with.
+        self._start(prompt, {**options, "system": None, "conversation_id": conversation_id})
+
+    def _start(self, prompt: str, options: dict[str, Any]) -> None:
+        self._starting = False
+        self._tag = self.bridge.start_reply(prompt, **options)
+
+    def _start_failed(self, error: BaseException) -> None:
+        self._starting = False
+        self._set_running(False)
+        show_error(error, self)
+
+    def _set_conversation_mode(self, on: bool) -> None:
+        self.conversation.setVisible(on)
+        if not on:
+            self.conversation.reset()
+
+    def stop(self) -> None:
+        if self._tag is not None:
+            self.bridge.cancel_reply(self._tag)
+
+    def _on_delta(self, tag: str, text: str) -> None:
+        if tag != self._tag:
+            return
+        self.output.moveCursor(QTextCursor.MoveOperation.End)
+        self.output.insertPlainText(text)
+
+    def _on_done(self, tag: str, record: RequestRecord | None, error: BaseException | None) -> None:
+        if tag != self._tag:
+            return
+        self._tag = None
+        self._set_running(False)
+        self.feedback.set_record(record)
+        if record is not None:
+            self.badges.show_record(record)
+        if record is not None and record.conversation_id is not None:
+            self.conversation.refresh()
+        if error is not None:
+            show_error(error, self)
+        self.reply_finished.emit(record)
+
+    def _set_running(self, running: bool) -> None:
+        self.send_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    # -- the live estimate -------------------------------------------------------
+
+    def refresh_estimate(self) -> None:
+        """Count tokens and price the worst case off-thread; stale answers are dropped."""
+        self._estimate_generation += 1
+        generation = self._estimate_generation
+        opts = self.options()
+        opts.pop("temperature")
+        self.bridge.call_on_loop(
+            self.bridge.engine.estimate,
+            self.prompt.toPlainText(),
+            **opts,
+            on_result=lambda est: self._show_estimate(generation, est),
+            on_error=lambda err: self._show_estimate_error(generation, err),
+        )
+
+    def _show_estimate(self, generation: int, est: Estimate) -> None:
+        if generation != self._estimate_generation:
+            return
+        self.last_estimate = est
+        approx = "≈" if est.estimated else ""
+        self.estimate_label.setText(
+            f"{approx}{fmt_tokens(est.input_tokens)} input tokens · tier {est.tier} "
+            f"({est.provider}/{est.model}) · worst case {fmt_usd(est.worst_case_usd)} "
+            f"at {fmt_tokens(est.max_output_tokens)} output tokens"
+        )
+        self.estimate_label.setToolTip(
+            "Projected before sending: the prompt's tokens plus the maximum output, "
+            "at the chosen model's prices"
+        )
+
+    def _show_estimate_error(self, generation: int, error: BaseException) -> None:
+        if generation == self._estimate_generation:
+            self.last_estimate = None
+            self.estimate_label.setText(describe_error(error))

@@ -1,0 +1,120 @@
+"""The dashboard's two small tables: savings by source, and quality per tier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from app.widgets.formatting import fmt_usd
+from core.context.window import SavingsBreakdown
+from core.quality.feedback import TierQuality
+
+__all__ = ["QUALITY_COLUMNS", "VISIBLE_ROWS", "QualityTable", "SavingsTable", "savings_rows"]
+
+VISIBLE_ROWS = 6  # both tables show this many rows without scrolling
+QUALITY_COLUMNS = ("Tier", "Judged", "Mean score", "Votes up / down", "Cost per quality point")
+
+
+def savings_rows(s: SavingsBreakdown) -> list[tuple[str, Decimal, str]]:
+    """``(source, dollars, explanation)`` rows, the total last."""
+    return [
+        ("Cache", s.cache_usd, "What the answers served from the cache would have cost"),
+        (
+            "Routing (est.)",
+            s.routing_usd,
+            "Auto-routed answers below the top tier, against the top tier's prices",
+        ),
+        (
+            "Context (gross)",
+            s.context_usd,
+            "Input tokens context management kept out of requests, at each model's price",
+        ),
+        ("Context summaries", -s.context_cost_usd, "What the history summaries cost"),
+        ("Context (net)", s.context_net_usd, "Context savings after the summaries' cost"),
+        (
+            "Total",
+            s.cache_usd + s.routing_usd + s.context_net_usd,
+            "Cache, routing and net context savings",
+        ),
+    ]
+
+
+class _SmallTable(QTableWidget):
+    """Read-only, no row numbers, columns sized to their contents."""
+
+    def __init__(self, headers: Sequence[str]) -> None:
+        super().__init__(0, len(headers))
+        self.setHorizontalHeaderLabels(list(headers))
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        rows = self.verticalHeader()
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.setFixedHeight(
+            header.sizeHint().height()
+            + VISIBLE_ROWS * rows.defaultSectionSize()
+            + 2 * self.frameWidth()
+            + 2
+        )
+
+    def _cell(self, row: int, column: int, text: str, tip: str = "", *, number: bool) -> None:
+        item = QTableWidgetItem(text)
+        item.setToolTip(tip)
+        if number:
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.setItem(row, column, item)
+
+    def text(self, row: int, column: int) -> str:
+        item = self.item(row, column)
+        return item.text() if item is not None else ""
+
+
+class SavingsTable(_SmallTable):
+    """Dollars saved by the cache and by context management over the selected range."""
+
+    def __init__(self) -> None:
+        super().__init__(("Source", "Saved ($)"))
+        self.setToolTip("Savings by source over the selected range")
+
+    def show_savings(self, savings: SavingsBreakdown) -> None:
+        rows = savings_rows(savings)
+        self.setRowCount(len(rows))
+        for i, (name, amount, tip) in enumerate(rows):
+            self._cell(i, 0, name, tip, number=False)
+            self._cell(i, 1, fmt_usd(amount), tip, number=True)
+
+
+class QualityTable(_SmallTable):
+    """Per tier: judged samples, mean judge score, votes and cost per quality point."""
+
+    def __init__(self) -> None:
+        super().__init__(QUALITY_COLUMNS)
+        self.setToolTip(
+            "Running quality per tier (all time): background judge samples and your votes"
+        )
+
+    def show_quality(self, quality: Sequence[TierQuality]) -> None:
+        self.setRowCount(len(quality))
+        for i, q in enumerate(quality):
+            simulated = " (simulated judge)" if q.simulated else ""
+            score = "–" if q.mean_score is None else f"{q.mean_score:.1f}/10{simulated}"
+            per_point = (
+                "–" if q.cost_per_quality_point is None else fmt_usd(q.cost_per_quality_point)
+            )
+            cells = (
+                q.tier,
+                str(q.judged),
+                score,
+                f"{q.feedback_up} / {q.feedback_down}",
+                per_point,
+            )
+            for j, text in enumerate(cells):
+                self._cell(i, j, text, number=j > 0)

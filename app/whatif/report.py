@@ -1,0 +1,241 @@
+"""What a replay found, shown: cumulative spend curves, totals, and its tables.
+
+:class:`ReplayReportPanel` takes a :class:`core.replay.ReplayReport` in :meth:`show_report`
+and shows actual against projected cumulative spend on one plot (x: day, y: USD), the
+totals, the savings of each lever (positive: the copy spends less), spend per tier, the
+days the copy's budgets would have refused requests, quality retention and the notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import accumulate
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.widgets.charts import apply_palette, make_plot
+from app.widgets.formatting import fmt_usd, fmt_usd_short
+from core.replay import ReplayReport, SpendRow
+
+__all__ = ["ReplayReportPanel", "RowsModel", "cumulative", "day_stamp", "savings_rows"]
+
+ACTUAL_PEN = pg.mkPen((52, 120, 198), width=2)
+PROJECTED_PEN = pg.mkPen((230, 140, 20), width=2, style=Qt.PenStyle.DashLine)
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class RowsModel(QAbstractTableModel):
+    """Read-only rows of text under fixed headers; numbers align right."""
+
+    def __init__(self, headers: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.headers = tuple(headers)
+        self.rows: list[tuple[str, ...]] = []
+
+    def set_rows(self, rows: Sequence[Sequence[str]]) -> None:
+        self.beginResetModel()
+        self.rows = [tuple(r) for r in rows]
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.headers)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self.rows)):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.rows[index.row()][index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.headers)
+        ):
+            return self.headers[section]
+        return None
+
+
+def day_stamp(key: str, fallback: int) -> float:
+    """A day key (``2026-11-02``) as the epoch seconds of its local midnight."""
+    try:
+        day = date.fromisoformat(key)
+    except ValueError:
+        return float(fallback)
+    return datetime(day.year, day.month, day.day).timestamp()
+
+
+def cumulative(rows: Sequence[SpendRow]) -> tuple[list[Decimal], list[Decimal]]:
+    """Running totals of actual and projected spend, day by day."""
+    actual = list(accumulate((r.actual_usd for r in rows), initial=Decimal(0)))[1:]
+    projected = list(accumulate((r.projected_usd for r in rows), initial=Decimal(0)))[1:]
+    return actual, projected
+
+
+def _signed(v: Decimal, *, short: bool = False) -> str:
+    """``+$0.000894``, ``-$0.000894`` or ``$0.000000``: the sign before the dollar."""
+    amount = fmt_usd_short(abs(v)) if short else fmt_usd(abs(v))
+    return ("+" if v > 0 else "-" if v < 0 else "") + amount
+
+
+def savings_rows(report: ReplayReport) -> list[tuple[str, str]]:
+    """(lever, $ saved with its sign): positive when the copy spends less (the totals
+    line above the tables stays exact to the micro-dollar)."""
+    s = report.savings
+    return [
+        ("Models & prices", _signed(s.models_prices_usd, short=True)),
+        ("Routing", _signed(s.routing_usd, short=True)),
+        ("Context", _signed(s.context_usd, short=True)),
+        ("Cache", _signed(s.cache_usd, short=True)),
+        ("Total", _signed(s.total_usd, short=True)),
+    ]
+
+
+def _table(model: RowsModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.verticalHeader().hide()
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    view.setMinimumHeight(120)
+    return view
+
+
+class ReplayReportPanel(QWidget):
+    """The answer to "what would my history have cost under this copy?"."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report: ReplayReport | None = None
+        self.plot = make_plot(
+            "Cumulative spend: recorded vs this copy",
+            "Cumulative spend (USD, $)",
+            "Day",
+            date_axis=True,
+        )
+        self.plot.setMinimumHeight(220)
+        self.plot.getPlotItem().addLegend(offset=(10, 10))
+        self.actual_curve = self.plot.plot([], [], pen=ACTUAL_PEN, name="actual", symbol="o")
+        self.projected_curve = self.plot.plot(
+            [], [], pen=PROJECTED_PEN, name="projected", symbol="t"
+        )
+        for curve in (self.actual_curve, self.projected_curve):
+            curve.setSymbolSize(5)
+        apply_palette(self.plot, self.palette())
+        self.totals_label = QLabel("Run a replay to see what this copy would have cost.")
+        self.totals_label.setObjectName("whatif_totals")
+        self.totals_label.setWordWrap(True)
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.savings_model = RowsModel(("Lever", "Saved (USD)"), self)
+        self.tier_model = RowsModel(("Tier", "Actual (n)", "Projected (n)", "Change"), self)
+        self.budget_model = RowsModel(("Day", "Budget", "Refused", "Refused (USD)"), self)
+        self.quality_label = QLabel("")
+        self.notes_label = QLabel("")
+        for label in (self.quality_label, self.notes_label):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        grid = QGridLayout()
+        savings = _box("Savings by lever (+: the copy spends less)", _table(self.savings_model))
+        grid.addWidget(savings, 0, 0)
+        grid.addWidget(_box("Per tier", _table(self.tier_model)), 0, 1)
+        grid.addWidget(_box("Quality and notes", self._notes_page()), 1, 0)
+        grid.addWidget(_box("Budget refusals of the copy", _table(self.budget_model)), 1, 1)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 3)
+        layout.addWidget(self.totals_label)
+        layout.addLayout(grid, 2)
+
+    def _notes_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.quality_label)
+        layout.addWidget(self.notes_label)
+        layout.addStretch(1)
+        return page
+
+    def show_report(self, report: ReplayReport) -> None:
+        """Show ``report`` (plot items are updated, never re-created)."""
+        self.report = report
+        days = report.by_day
+        xs = [day_stamp(r.key, i) for i, r in enumerate(days)]
+        actual, projected = cumulative(days)
+        self.actual_curve.setData(xs, [float(v) for v in actual])
+        self.projected_curve.setData(xs, [float(v) for v in projected])
+        self.plot.getPlotItem().enableAutoRange()
+        changed = ", ".join(report.changed) if report.changed else "nothing (identical copy)"
+        self.totals_label.setText(
+            f"{report.requests:,} requests replayed in {report.seconds:.2f} s, offline. "
+            f"Actual {fmt_usd(report.actual_usd)} → projected {fmt_usd(report.projected_usd)} "
+            f"({_signed(report.change_usd)}). Changed: {changed}."
+        )
+        self.savings_model.set_rows(savings_rows(report))
+        self.tier_model.set_rows(
+            [
+                (
+                    r.key,
+                    f"{fmt_usd_short(r.actual_usd)} ({r.actual_requests:,})",
+                    f"{fmt_usd_short(r.projected_usd)} ({r.projected_requests:,})",
+                    _signed(r.projected_usd - r.actual_usd, short=True),
+                )
+                for r in report.by_tier
+            ]
+        )
+        self.budget_model.set_rows(
+            [
+                (b.day, b.budget, f"{b.refused:,}", fmt_usd_short(b.refused_usd))
+                for b in report.budgets
+            ]
+        )
+        self.quality_label.setText(_quality_text(report))
+        notes = [f"• {n}" for n in report.notes]
+        if not report.budgets:
+            notes.insert(0, "• The copy's budgets would have refused nothing.")
+        self.notes_label.setText("\n".join(notes))
+
+
+def _quality_text(report: ReplayReport) -> str:
+    q = report.quality
+    if q is not None:
+        return (
+            f"Expected quality retention ({q.basis}): {q.retention:.1%} "
+            f"(95% interval {q.low:.1%} to {q.high:.1%})"
+        )
+    return f"Quality retention: not estimated ({report.quality_note or 'no scores'})."
+
+
+def _box(title: str, widget: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.addWidget(widget)
+    return box

@@ -1,0 +1,216 @@
+"""Context management strategies, as plain functions over messages.
+
+The context stages (:mod:`core.pipeline.stages.context`) use these to decide what of a
+conversation's history goes with a new message:
+
+* **strip metadata**: tool-result messages, names and metadata leave the history;
+* **sliding window**: at most ``max_history_messages`` earlier messages, chosen by
+  *priority* (newest first, or with relevance retention the most similar older turns
+  ahead of merely recent ones);
+* **token-aware fit**: once the model is known, history is dropped lowest priority
+  first until the prompt fits the model's window minus the reserved output;
+* the summary of older turns (see :mod:`core.pipeline.summarizer`) goes right after the
+  system prompt and is the first thing dropped if even that does not fit.
+
+Token counts follow OpenAI's cookbook (as :meth:`TokenCounter.count_messages`) and are
+memoised per encoding and text, so each message of a long conversation is tokenised
+once, not once per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.accounting.tokens import TokenCounter
+from core.errors import ContextTooLongError
+from core.types import Message
+
+__all__ = [
+    "ContextState",
+    "FitResult",
+    "MessageTokens",
+    "SavingsBreakdown",
+    "assemble",
+    "fit_history",
+    "recency_priority",
+    "relevance_priority",
+    "strip_metadata",
+]
+
+# Cookbook constants, as in core.accounting.tokens: each message 3, a name 1, reply priming 3.
+_PER_MESSAGE = 3
+_PER_NAME = 1
+_PRIMING = 3
+_MEMO_LIMIT = 100_000
+SUMMARY_PREFIX = "Summary of the earlier conversation:\n"
+
+
+class MessageTokens:
+    """Prompt-token counts per message, memoised by encoding and text."""
+
+    def __init__(self, tokens: TokenCounter) -> None:
+        self.tokens = tokens
+        self._memo: dict[tuple[str, str], int] = {}
+
+    def text(self, text: str, model: str) -> int:
+        encoding = self.tokens.encoding_name_for(model)[0]
+        key = (encoding, text)
+        n = self._memo.get(key)
+        if n is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            n = self._memo[key] = self.tokens.count_text(text, model).tokens
+        return n
+
+    def message(self, m: Message, model: str) -> int:
+        n = _PER_MESSAGE + self.text(m.role, model) + self.text(m.content, model)
+        if m.name is not None:
+            n += self.text(m.name, model) + _PER_NAME
+        return n
+
+    def messages(self, messages: Sequence[Message], model: str) -> int:
+        """Same total as :meth:`TokenCounter.count_messages`."""
+        return _PRIMING + sum(self.message(m, model) for m in messages)
+
+
+@dataclass(frozen=True, slots=True)
+class SavingsBreakdown:
+    """Where the money was saved: cache hits, and context management (gross; its
+    summary requests cost ``context_cost_usd``, already in the spend)."""
+
+    cache_usd: Decimal
+    context_usd: Decimal
+    context_cost_usd: Decimal
+    #: Auto-routed answers below the top tier, against the top tier's prices (estimate).
+    routing_usd: Decimal = Decimal(0)
+
+    @property
+    def context_net_usd(self) -> Decimal:
+        return self.context_usd - self.context_cost_usd
+
+
+@dataclass(slots=True)
+class ContextState:
+    """What the context stages decided for one request (the record is built from it).
+
+    ``history`` is the candidate history in order; ``priority`` lists its indices,
+    most important first, already cut to the sliding window.
+    """
+
+    full: tuple[Message, ...]
+    history: tuple[Message, ...] = ()
+    priority: tuple[int, ...] = ()
+    summary: Message | None = None
+    actions: list[str] = field(default_factory=list)
+    tokens_before: int | None = None
+    tokens_after: int | None = None
+    saved_usd: Decimal = Decimal(0)
+
+    def act(self, action: str) -> None:
+        if action not in self.actions:
+            self.actions.append(action)
+
+
+def strip_metadata(history: Sequence[Message]) -> tuple[Message, ...]:
+    """History without tool results, names or metadata (none of it is conversation)."""
+    out = []
+    for m in history:
+        if m.role == "tool" or not m.content.strip():
+            continue
+        if m.name is not None or m.metadata is not None:
+            m = Message(m.role, m.content)
+        out.append(m)
+    return tuple(out)
+
+
+def recency_priority(n: int) -> tuple[int, ...]:
+    """Newest first: the plain sliding window."""
+    return tuple(range(n - 1, -1, -1))
+
+
+def relevance_priority(
+    similarities: Sequence[float], keep_recent: int, top: int, min_similarity: float
+) -> tuple[int, ...]:
+    """The last ``keep_recent`` messages, then up to ``top`` older ones with the highest
+    similarity to the new message (at least ``min_similarity``), then the rest newest
+    first. ``similarities[i]`` belongs to history message ``i``."""
+    n = len(similarities)
+    recent = list(range(n - 1, max(n - keep_recent, 0) - 1, -1))
+    older = range(max(n - keep_recent, 0))
+    ranked = sorted(older, key=lambda i: (-similarities[i], -i))
+    relevant = [i for i in ranked[:top] if similarities[i] >= min_similarity]
+    chosen = set(recent) | set(relevant)
+    rest = [i for i in range(n - 1, -1, -1) if i not in chosen]
+    return tuple(recent + relevant + rest)
+
+
+def assemble(
+    system: str | None,
+    summary: Message | None,
+    history: Sequence[Message],
+    keep: Sequence[int],
+    prompt: str,
+) -> tuple[Message, ...]:
+    """System prompt, summary, the kept history in its original order, the new message."""
+    out = [Message("system", system)] if system else []
+    if summary is not None:
+        out.append(summary)
+    out.extend(history[i] for i in sorted(keep))
+    out.append(Message("user", prompt))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    keep: tuple[int, ...]
+    summary_kept: bool
+    tokens: int
+
+
+def fit_history(
+    state: ContextState,
+    system: str | None,
+    prompt: str,
+    model: str,
+    counter: MessageTokens,
+    *,
+    window: int | None,
+    cap: int,
+    request_id: str | None = None,
+) -> FitResult:
+    """Keep history by priority while the prompt stays within ``min(window, cap)``.
+
+    ``window`` is the model's input limit less the reserved output (None: unknown);
+    ``cap`` is ``[budget].max_input_tokens``. The window is a hard limit: when the
+    system prompt and the new message alone pass it, :class:`ContextTooLongError`.
+    (Passing only ``cap`` is left to the budget stage, which names that limit.)
+    """
+    fixed = _PRIMING + counter.message(Message("user", prompt), model)
+    if system:
+        fixed += counter.message(Message("system", system), model)
+    if window is not None and fixed > window:
+        raise ContextTooLongError(
+            f"the prompt is {fixed:,} tokens, but {model} leaves {window:,} for input once "
+            f"the reply is reserved; shorten it by {fixed - window:,} tokens "
+            "(or lower max_output_tokens, or pick a model with a larger window)",
+            model=model,
+            request_id=request_id,
+        )
+    limit = cap if window is None else min(window, cap)
+    total = fixed
+    summary_kept = False
+    if state.summary is not None:
+        cost = counter.message(state.summary, model)
+        if total + cost <= limit:
+            total += cost
+            summary_kept = True
+    keep = []
+    for i in state.priority:
+        cost = counter.message(state.history[i], model)
+        if total + cost > limit:
+            break  # a window, not a knapsack: never keep an older turn over a newer one
+        total += cost
+        keep.append(i)
+    return FitResult(tuple(keep), summary_kept, total)

@@ -1,0 +1,150 @@
+"""The request pipeline: a stack of same-shaped stages composed in one place.
+
+Each stage is an object with one async-generator ``__call__(ctx, call_next)`` that
+yields the reply's text deltas. A stage may act before calling the next stage, after
+it, or instead of it (a cache hit never calls the provider), and its ``finally``
+runs on every path, including cancellation mid-stream. The composition lives in
+:func:`core.pipeline.stack.build_stages`; adding a stage is one line there.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from core.types import Attempt, Message, RequestRecord, Usage
+
+if TYPE_CHECKING:
+    from core.accounting.prices import ModelPrice
+    from core.config import TierConfig
+    from core.context.window import ContextState
+    from core.errors import CentwiseError
+    from core.routing.router import RouteDecision
+
+__all__ = ["Next", "Reply", "RequestContext", "Stage", "closing", "compose", "new_request_id"]
+
+T = TypeVar("T")
+
+Next = Callable[["RequestContext"], AsyncIterator[str]]
+
+
+class Stage(Protocol):
+    def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]: ...
+
+
+@dataclass
+class RequestContext:
+    """Everything one request carries through the stages; the record is built from it."""
+
+    request_id: str
+    prompt: str
+    started_at: float
+    system: str | None = None
+    history: tuple[Message, ...] = ()
+    requested_model: str = "auto"
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    purpose: str = "user"
+    use_cache: bool = True
+    conversation_id: str | None = None
+    t0: float = field(default_factory=time.perf_counter)
+    # Filled in by the stages:
+    messages: tuple[Message, ...] = ()
+    context: ContextState | None = None
+    route: RouteDecision | None = None
+    tier: TierConfig | None = None
+    provider_name: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    price: ModelPrice | None = None
+    estimated_input_tokens: int | None = None
+    estimate_is_approx: bool = False
+    reservation_id: str | None = None
+    cache_outcome: str = "miss"
+    cache_similarity: float | None = None
+    cache_matched_request_id: str | None = None
+    saved_usd: Decimal = Decimal(0)
+    usage: Usage | None = None
+    usage_estimated: bool = False
+    finish_reason: str | None = None
+    text_parts: list[str] = field(default_factory=list)
+    first_token_t: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    simulated: bool = False
+    degraded: bool = False
+    status: str = "ok"
+    error: CentwiseError | None = None
+    warnings: list[str] = field(default_factory=list)
+    record: RequestRecord | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+
+@asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close ``stream`` on exit, so the stages below finish (and account) *before*
+    the stage above runs its own ``finally``, including on cancellation."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def compose(stages: Sequence[Stage], terminal: Next | None = None) -> Next:
+    """Nest ``stages`` so the first one is outermost; return the entry point."""
+    app: Next = terminal or _nothing
+    for stage in reversed(stages):
+        app = partial(stage, call_next=app)
+    return app
+
+
+async def _nothing(ctx: RequestContext) -> AsyncIterator[str]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:20]
+
+
+class Reply:
+    """A streaming answer. Iterate for text deltas; :attr:`record` is set at the end."""
+
+    def __init__(self, ctx: RequestContext, app: Next) -> None:
+        self.ctx = ctx
+        self._stream: AsyncIterator[str] = app(ctx)
+
+    @property
+    def request_id(self) -> str:
+        return self.ctx.request_id
+
+    @property
+    def record(self) -> RequestRecord | None:
+        return self.ctx.record
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._stream
+
+    async def collect(self) -> RequestRecord:
+        """Drain the stream and return the record; a failure is recorded, then raised."""
+        async for _ in self._stream:
+            pass
+        assert self.ctx.record is not None
+        return self.ctx.record
+
+    async def cancel(self) -> RequestRecord | None:
+        """Stop mid-stream; the partial usage and cost are recorded as cancelled."""
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        return self.ctx.record

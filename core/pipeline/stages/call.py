@@ -1,0 +1,195 @@
+"""The call stage: retries, circuit breakers and fallbacks around the providers.
+
+For each request the stage tries, in order, until one answers:
+
+1. the routed provider and model, retried per that provider's policy;
+2. the tier's configured ``fallbacks`` (another provider or model, same tier);
+3. each cheaper tier, flagged ``degraded`` in the record.
+
+A target whose breaker is open fails fast and the next one is tried. Nothing falls
+back once text has reached the user, and a fallback to a pricier model first
+re-reserves its worst case, so a budget is never overshot by a fallback. (The cached
+answer of last resort lives in the cache stage.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.accounting.prices import worst_case_cost
+from core.errors import (
+    BadRequestError,
+    CircuitOpenError,
+    ContentFilteredError,
+    ProviderContextLengthError,
+    ProviderError,
+)
+from core.pipeline.request import Next, RequestContext, closing
+from core.pipeline.resilience import AttemptInfo, RetryPolicy, stream_with_retries
+from core.types import Attempt, Finish, ProviderRequest, TextDelta, UsageReport
+
+if TYPE_CHECKING:
+    from core.config import TierConfig
+    from core.pipeline.services import Services
+
+__all__ = ["CallStage", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: str
+    model: str
+    tier: TierConfig | None
+    degraded: bool = False
+
+
+class CallStage:
+    """Calls providers with retries, breakers and fallbacks; streams the text."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def targets(self, ctx: RequestContext) -> list[Target]:
+        assert ctx.provider_name and ctx.model
+        first = Target(ctx.provider_name, ctx.model, ctx.tier)
+        out = [first]
+        if ctx.tier is None or (ctx.route is not None and ctx.route.pinned):
+            return out
+        out += [Target(f.provider, f.model, ctx.tier) for f in ctx.tier.fallbacks]
+        cheaper = [
+            t
+            for t in self.services.config.routing.tiers
+            if t.max_complexity < ctx.tier.max_complexity
+        ]
+        for tier in reversed(cheaper):
+            out.append(Target(tier.provider, tier.model, tier, degraded=True))
+            out += [Target(f.provider, f.model, tier, degraded=True) for f in tier.fallbacks]
+        unique: dict[tuple[str, str], Target] = {}
+        for t in out:
+            unique.setdefault((t.provider, t.model), t)
+        return list(unique.values())
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        targets = self.targets(ctx)
+        last_error: ProviderError | None = None
+        for i, target in enumerate(targets):
+            if i:
+                self._switch(ctx, target, last_error)
+            try:
+                async with closing(self._attempt_target(ctx, target)) as stream:
+                    async for text in stream:
+                        yield text
+                return
+            except ProviderError as e:
+                last_error = e
+                if ctx.text_parts or not _may_fall_back(e) or i == len(targets) - 1:
+                    raise
+        assert last_error is not None  # pragma: no cover
+        raise last_error
+
+    def _switch(self, ctx: RequestContext, target: Target, cause: ProviderError | None) -> None:
+        """Move the request to a fallback target, re-reserving if it could cost more."""
+        services = self.services
+        price = services.price_for(target.provider, target.model)
+        old_worst = (
+            worst_case_cost(ctx.estimated_input_tokens or 0, ctx.max_tokens or 0, ctx.price)
+            if ctx.price
+            else None
+        )
+        new_worst = (
+            worst_case_cost(ctx.estimated_input_tokens or 0, ctx.max_tokens or 0, price)
+            if price
+            else None
+        )
+        if new_worst is not None and (old_worst is None or new_worst > old_worst):
+            old_id = ctx.reservation_id
+            ctx.reservation_id = services.budget.reserve(ctx.request_id, new_worst, target.model)
+            if old_id:
+                services.ledger.release(old_id)
+        ctx.provider_name, ctx.model, ctx.price = target.provider, target.model, price
+        ctx.tier = target.tier
+        ctx.degraded = ctx.degraded or target.degraded
+        what = "a cheaper tier" if target.degraded else "a fallback"
+        ctx.warnings.append(f"{what}: {target.provider}/{target.model} answered after: {cause}")
+
+    async def _attempt_target(self, ctx: RequestContext, target: Target) -> AsyncIterator[str]:
+        services = self.services
+        provider = services.provider(target.provider)
+        settings = provider.settings
+        ctx.simulated = provider.simulated
+        policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            max_total_seconds=settings.max_retry_seconds,
+            base_delay=settings.retry_base_delay_seconds,
+        )
+        breaker = services.breakers.get(target.provider, target.model)
+        request = ProviderRequest(
+            request_id=ctx.request_id,
+            model=target.model,
+            messages=ctx.messages,
+            max_tokens=ctx.max_tokens or 1,
+            temperature=ctx.temperature,
+            tier=target.tier.id if target.tier else None,
+        )
+        recorder = _AttemptRecorder(ctx, target)
+        stream = stream_with_retries(
+            lambda n: provider.stream(request),
+            policy,
+            breaker,
+            sleep=services.sleep,
+            clock=services.monotonic,
+            on_attempt_end=recorder.end,
+            request_id=ctx.request_id,
+        )
+        async with closing(stream):
+            try:
+                async for event in stream:
+                    self._apply(ctx, event)
+                    if isinstance(event, TextDelta) and event.text:
+                        yield event.text
+            except CircuitOpenError as e:
+                ctx.attempts.append(
+                    Attempt(target.provider, target.model, "circuit_open", error=str(e))
+                )
+                raise
+
+    @staticmethod
+    def _apply(ctx: RequestContext, event: object) -> None:
+        if isinstance(event, UsageReport):
+            ctx.usage, ctx.usage_estimated = event.usage, event.estimated
+        elif isinstance(event, Finish):
+            ctx.finish_reason = event.reason
+
+
+class _AttemptRecorder:
+    """Keeps the record's list of attempts as the retry loop reports them."""
+
+    def __init__(self, ctx: RequestContext, target: Target) -> None:
+        self.ctx = ctx
+        self.target = target
+
+    def end(self, info: AttemptInfo) -> None:
+        status = "ok" if info.ok else ("cancelled" if info.cancelled else "error")
+        usage = info.usage.usage if info.usage else None
+        self.ctx.attempts.append(
+            Attempt(
+                provider=self.target.provider,
+                model=self.target.model,
+                status=status,
+                error=str(info.error) if info.error else None,
+                usage=usage if info.produced_output or info.ok else None,
+                latency_ms=round(info.elapsed * 1000, 3),
+            )
+        )
+        if not info.ok and not info.produced_output and not info.cancelled:
+            self.ctx.usage = None  # a failed attempt with no output is not billed
+
+
+def _may_fall_back(error: ProviderError) -> bool:
+    """Another model may succeed where this one failed, unless the request itself is
+    at fault (a bad request) or the content was refused."""
+    if isinstance(error, ProviderContextLengthError):
+        return True
+    return not isinstance(error, BadRequestError | ContentFilteredError)

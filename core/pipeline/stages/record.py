@@ -1,0 +1,178 @@
+"""The record stage, outermost: every path leaves one ledger row.
+
+Every path (success, cache hit, refusal, error and cancellation) is written to the
+ledger, priced exactly by :func:`build_record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING
+
+from core.accounting.prices import cost_of
+from core.errors import CentwiseError, InputError
+from core.events import REQUEST_FINISHED, EventHub
+from core.pipeline.request import Next, RequestContext, closing
+from core.types import RequestRecord, Usage
+
+if TYPE_CHECKING:
+    from core.ledger import Ledger
+    from core.pipeline.services import Services
+
+__all__ = ["RecordStage", "build_record"]
+
+
+class RecordStage:
+    """Outermost: collects what the user saw and writes one ledger row on every path."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+        try:
+            async with closing(call_next(ctx)) as stream:
+                async for delta in stream:
+                    if ctx.first_token_t is None:
+                        ctx.first_token_t = time.perf_counter()
+                    ctx.text_parts.append(delta)
+                    yield delta
+        except CentwiseError as e:
+            ctx.error = e
+            ctx.status = _status_for(e)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            ctx.status = "cancelled"
+            raise
+        except Exception as e:  # a bug must still leave a record behind
+            ctx.error = CentwiseError(f"internal error: {type(e).__name__}: {e}")
+            ctx.status = "error"
+            raise
+        finally:
+            self._finish(ctx)
+
+    def _finish(self, ctx: RequestContext) -> None:
+        record = build_record(ctx, self.services)
+        ctx.record = record
+        ledger: Ledger = self.services.ledger
+        ledger.record(record, ctx.reservation_id)
+        self.services.announce(partial(self._announce, record))
+
+    def _announce(self, record: RequestRecord) -> None:
+        events: EventHub = self.services.events
+        events.emit(REQUEST_FINISHED, record)
+        if record.cost_usd:
+            self.services.budget.after_record()
+
+
+def _status_for(error: CentwiseError) -> str:
+    from core.errors import BudgetError
+
+    if isinstance(error, BudgetError):
+        return "refused"
+    if isinstance(error, InputError):
+        return "rejected"
+    return "error"
+
+
+def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
+    """Turn a finished context into its ledger row, pricing the usage exactly."""
+    usage, estimated = _final_usage(ctx, services)
+    cost: Decimal | None
+    if ctx.cache_outcome in ("exact", "semantic", "fallback") or usage == Usage():
+        cost = Decimal(0)
+    else:
+        cost = cost_of(usage, ctx.price) if ctx.price else None
+    if cost is None:
+        ctx.warnings.append(f"no price known for model {ctx.model!r}: cost is unknown")
+    for attempt in ctx.attempts:
+        if attempt.usage and ctx.price:
+            attempt.cost_usd = cost_of(attempt.usage, ctx.price)
+    now = services.clock()
+    route = ctx.route
+    err = ctx.error
+    first = ctx.first_token_t
+    context = ctx.context
+    return RequestRecord(
+        request_id=ctx.request_id,
+        started_at=ctx.started_at,
+        finished_at=now,
+        purpose=ctx.purpose,
+        provider=ctx.provider_name,
+        model=ctx.model,
+        tier=ctx.tier.id if ctx.tier else None,
+        route_score=route.score if route else None,
+        route_reasons=list(route.reasons) if route else [],
+        route_mode=route.mode if route else None,
+        cache_outcome=ctx.cache_outcome,
+        cache_similarity=ctx.cache_similarity,
+        cache_matched_request_id=ctx.cache_matched_request_id,
+        usage=usage,
+        estimated_input_tokens=ctx.estimated_input_tokens,
+        estimated_output_tokens=None,
+        usage_estimated=estimated,
+        cost_usd=cost,
+        cost_known=cost is not None,
+        saved_usd=ctx.saved_usd,
+        latency_ms=round((time.perf_counter() - ctx.t0) * 1000, 3),
+        ttft_ms=round((first - ctx.t0) * 1000, 3) if first is not None else None,
+        retries=max(0, len(ctx.attempts) - 1),
+        attempts=list(ctx.attempts),
+        status=ctx.status,
+        error=str(err) if err else None,
+        error_kind=err.kind if err else None,
+        simulated=ctx.simulated,
+        degraded=ctx.degraded,
+        prompt=ctx.prompt,
+        system=ctx.system,
+        response=ctx.text,
+        finish_reason=ctx.finish_reason,
+        conversation_id=ctx.conversation_id,
+        warnings=list(dict.fromkeys(ctx.warnings)),
+        context_tokens_before=context.tokens_before if context else None,
+        context_tokens_after=context.tokens_after if context else None,
+        context_saved_usd=context.saved_usd if context else Decimal(0),
+        context_actions=list(context.actions) if context else [],
+        routing_saved_usd=routing_saving(ctx, services, usage, cost),
+    )
+
+
+def routing_saving(
+    ctx: RequestContext, services: Services, usage: Usage, cost: Decimal | None
+) -> Decimal:
+    """What routing saved on this request: the same usage at the top tier's prices,
+    less the cost. Only for auto-routed answers below the top tier (not explicit
+    choices, cache hits, failures or degraded fallbacks). An estimate: a stronger
+    model would not have answered with exactly the same tokens."""
+    route, tier = ctx.route, ctx.tier
+    if route is None or route.mode != "auto" or tier is None or cost is None:
+        return Decimal(0)
+    if ctx.status != "ok" or ctx.cache_outcome != "miss" or ctx.degraded:
+        return Decimal(0)
+    top = services.config.routing.tiers[-1]
+    price = services.price_for(top.provider, top.model)
+    if tier.id == top.id or price is None:
+        return Decimal(0)
+    would = cost_of(usage, price)
+    return max(Decimal(0), would - cost) if would is not None else Decimal(0)
+
+
+def _final_usage(ctx: RequestContext, services: Services) -> tuple[Usage, bool]:
+    """Provider usage when reported; otherwise (cancelled or cut) count what was sent
+    and what arrived, and mark it estimated."""
+    if ctx.usage is not None:
+        return ctx.usage, ctx.usage_estimated
+    if ctx.cache_outcome != "miss" or not ctx.attempts:
+        return Usage(), False
+    if not ctx.text and ctx.status != "cancelled":
+        return Usage(), False  # failed before any output: providers do not bill it
+    model = ctx.model or "gpt-4o"
+    out = services.tokens.count_text(ctx.text, model) if ctx.text else None
+    usage = Usage(
+        input_tokens=ctx.estimated_input_tokens or 0,
+        output_tokens=out.tokens if out else 0,
+    )
+    return usage, True

@@ -1,0 +1,107 @@
+"""Rolling summaries of a conversation's older turns, written by the fast tier.
+
+A summary covers every stored message before ``upto_seq``. When the unsummarised
+history passes ``[context].summarize_after_tokens``, the older part of it is folded
+into the summary: the request carries the previous summary and only the new turns,
+so each message is summarised once (incrementally), never the whole thread again.
+
+The summary request goes through the whole pipeline (route, budget, call, ledger) as
+its own request with purpose ``context`` and the cache off, so its cost lands in the
+ledger like any other and budgets hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from core.context.conversations import StoredSummary
+from core.context.window import MessageTokens
+from core.errors import CentwiseError
+from core.pipeline.request import Next, RequestContext, new_request_id
+from core.types import Message
+
+if TYPE_CHECKING:
+    from core.pipeline.services import Services
+
+__all__ = ["SUMMARY_SYSTEM", "Summarizer", "fold_point"]
+
+SUMMARY_SYSTEM = (
+    "You compress chat history. Rewrite the summary so far together with the new turns"
+    " into one concise summary that keeps facts, names, numbers, decisions and open"
+    " questions. Reply with the summary only."
+)
+# Room for the instructions and labels around the folded turns.
+_OVERHEAD_TOKENS = 200
+_COUNT_MODEL = "gpt-4o"
+
+
+def fold_point(costs: Sequence[int], keep_tokens: int, keep_messages: int, fold_limit: int) -> int:
+    """How many of the oldest unsummarised messages to fold into the summary.
+
+    The newest messages stay as they are while they fit ``keep_tokens`` and number at
+    most ``keep_messages``; the rest are folded, oldest first, up to ``fold_limit``
+    tokens (the rest of them wait for the next summary). ``costs`` are per message.
+    """
+    kept, total = 0, 0
+    for cost in reversed(costs):
+        if kept >= keep_messages or total + cost > keep_tokens:
+            break
+        kept, total = kept + 1, total + cost
+    fold, total = 0, 0
+    for cost in costs[: len(costs) - kept]:
+        if total + cost > fold_limit:
+            break
+        fold, total = fold + 1, total + cost
+    return fold
+
+
+class Summarizer:
+    """Makes the summaries; :meth:`summarize` raises :class:`CentwiseError` on failure."""
+
+    def __init__(self, services: Services, pipeline: Next) -> None:
+        self.services = services
+        self.pipeline = pipeline
+
+    def fold_limit(self, previous: StoredSummary | None, counter: MessageTokens) -> int:
+        """Tokens of turns one summary request may carry within the input limit."""
+        cfg = self.services.config
+        used = cfg.context.summary_max_tokens + _OVERHEAD_TOKENS
+        if previous is not None:
+            used += counter.text(previous.content, _COUNT_MODEL)
+        return max(cfg.budget.max_input_tokens - used, 0)
+
+    async def summarize(
+        self,
+        conversation_id: str,
+        previous: StoredSummary | None,
+        turns: Sequence[Message],
+        upto_seq: int,
+    ) -> StoredSummary:
+        cfg = self.services.config
+        ctx = RequestContext(
+            request_id=new_request_id(),
+            prompt=summary_prompt(previous, turns, cfg.context.summary_max_tokens),
+            started_at=self.services.clock(),
+            system=SUMMARY_SYSTEM,
+            requested_model=cfg.routing.tiers[0].id,  # tiers are sorted: the fast one
+            max_output_tokens=cfg.context.summary_max_tokens,
+            purpose="context",
+            use_cache=False,
+            conversation_id=conversation_id,
+        )
+        async for _ in self.pipeline(ctx):
+            pass
+        text = ctx.text.strip()
+        if not text:
+            raise CentwiseError("the summary came back empty", request_id=ctx.request_id)
+        return StoredSummary(upto_seq, text, ctx.request_id)
+
+
+def summary_prompt(previous: StoredSummary | None, turns: Sequence[Message], words: int) -> str:
+    lines = [f"Summary so far:\n{previous.content if previous else '(none yet)'}", ""]
+    lines.append("New turns to fold in:")
+    lines.extend(f"{m.role}: {m.content}" for m in turns)
+    lines.append("")
+    lines.append(f"Write the updated summary in at most {words} tokens.")
+    return "\n".join(lines)
