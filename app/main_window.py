@@ -39,7 +39,7 @@ from core.quality.feedback import QualityAlert
 from core.resources import resource_path
 
 if TYPE_CHECKING:
-    from app.settings.view import EngineOpener
+    from app.runtime.app_engine import EngineOpener
 
 __all__ = ["KEYS", "SIMULATOR_NOTICE", "VIEWS", "AppContext", "MainWindow", "ViewSpec", "app_icon"]
 

@@ -1,9 +1,18 @@
-"""The engine facade: the one object the CLI, the GUI and tests drive.
+"""The engine facade: the one object the CLI, the GUI, the gateway and tests drive.
 
 ``Engine.open(config, data_dir)`` wires the tokenizer, the price table, the ledger,
 the budget policy, the providers and the pipeline. ``engine.ask(...)`` returns a
-:class:`Reply`, an async iterator of text deltas whose :attr:`Reply.record` holds the
-ledger row once the stream has ended, been cancelled, or failed.
+:class:`~core.pipeline.request.Reply`, an async iterator of text deltas whose
+``record`` holds the ledger row once the stream has ended, been cancelled, or failed.
+
+What the engine owns: opening and closing everything for one data dir, the composed
+pipeline, the router it explains routes with, and the quality monitor. Everything
+else it does by handing over to the part that knows how (the ledger, the cache, the
+quality tools, replay). Those hand-overs are deliberate, even where they are one
+line: they are the surface the front ends are allowed to use, so a view or a command
+reads history, series and breakdowns through the engine and never holds a ledger,
+a cache or a service of its own. The engine re-exports nothing: each name is
+imported from the module that defines it.
 """
 
 from __future__ import annotations
@@ -494,9 +503,19 @@ class Engine:
 
     def close(self) -> None:
         """Close without an event loop (for commands that made no provider call)."""
-        cache = self.services.semantic_cache_now()
-        if cache is not None:
-            cache.close()
-        self.services.conversations().close()
+        self.services.close_stores()
         self.quality_store.close()
         self.ledger.close()
+
+    # -- how a long-running front end runs the engine --------------------------
+
+    def checkpoint_in_background(self) -> None:
+        """Run the ledger's WAL checkpoints on a thread of their own, for processes with
+        streams open (the gateway, the app): a checkpoint inside a commit stalls them."""
+        self.ledger.checkpoint_in_background()
+
+    def announce_with(self, schedule: Callable[[Callable[[], None]], object]) -> None:
+        """Run what a finished request announces (its event, budget alerts) through
+        ``schedule`` (the gateway passes its loop's ``call_soon``, so a stream's last
+        bytes go out first); by default it runs at once, once the row is stored."""
+        self.services.announce = schedule

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run every check headless: ruff, mypy on core/, the import contract,
+# Set up, then run every check headless: ruff, mypy on core/, the import contracts,
 # and the whole pytest suite (unit, loopback integration, GUI offscreen, keyring).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +18,7 @@ echo "== ruff"
 "$VENV/bin/ruff" format --check core app tests packaging
 echo "== mypy core"
 "$VENV/bin/mypy" core
-echo "== import contract (core never imports Qt)"
+echo "== import contracts (core never imports Qt or app; core and app are layered)"
 "$VENV/bin/lint-imports"
 echo "== pytest"
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+"""The Cache view: cached entries, their hits and savings, and the threshold tuner."""

@@ -12,18 +12,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 
 from app.runtime.engine_bridge import EngineBridge
 from app.widgets.formatting import fmt_time, fmt_usd
-from app.widgets.qt_none import no_data
+from app.widgets.table_model import Index, RecordTableModel
 from core.cache.entries import CacheEntry, SearchResult
 from core.engine import Engine
 
 __all__ = ["COLUMNS", "PAGE_SIZE", "CacheEntriesModel", "saved_by"]
 
 PAGE_SIZE = 200
-Index = QModelIndex | QPersistentModelIndex
 
 
 def saved_by(entry: CacheEntry) -> Decimal | None:
@@ -39,7 +38,6 @@ COLUMNS: tuple[tuple[str, Callable[[CacheEntry], str]], ...] = (
     ("Saved", lambda e: fmt_usd(saved_by(e))),
     ("Created", lambda e: fmt_time(e.created_at)),
 )
-_RIGHT = {"Hits", "Saved", "Similarity"}
 
 
 def _first_page(engine: Engine, limit: int) -> tuple[int, list[CacheEntry]]:
@@ -47,13 +45,15 @@ def _first_page(engine: Engine, limit: int) -> tuple[int, list[CacheEntry]]:
     return cache.count(), cache.entries(0, limit)
 
 
-class CacheEntriesModel(QAbstractTableModel):
+class CacheEntriesModel(RecordTableModel):
     """Cache entries newest first, or search results with their similarity.
 
     ``loaded`` fires after a reload or search has been shown.
     """
 
     loaded = Signal()
+    columns = COLUMNS
+    right_aligned = frozenset({"Hits", "Saved", "Similarity"})
 
     def __init__(self, bridge: EngineBridge, page_size: int = PAGE_SIZE) -> None:
         super().__init__(bridge)
@@ -65,57 +65,27 @@ class CacheEntriesModel(QAbstractTableModel):
         self._generation = 0
         self._fetching = False
 
-    # -- Qt model API --------------------------------------------------------------
+    # -- the table (see RecordTableModel) -------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
+    def row_total(self) -> int:
+        return len(self.entries)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        if parent.isValid():
-            return 0
+    def column_total(self) -> int:
         return len(COLUMNS) + (1 if self.similarities is not None else 0)
 
-    def _name(self, column: int) -> str:
+    def column_name(self, column: int) -> str:
         return "Similarity" if column == len(COLUMNS) else COLUMNS[column][0]
 
-    def _header(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < self.columnCount():
-            return self._name(section)
-        if orientation == Qt.Orientation.Vertical and 0 <= section < len(self.entries):
-            return str(section + 1)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        value = self._header(section, orientation, role)
-        return no_data() if value is None else value
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        value = self._data(index, role)
-        return no_data() if value is None else value
-
-    def _data(self, index: Index, role: int) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.entries):
-            return None
-        if not 0 <= index.column() < self.columnCount():
-            return None
-        entry, name = self.entries[index.row()], self._name(index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            side = Qt.AlignmentFlag.AlignRight if name in _RIGHT else Qt.AlignmentFlag.AlignLeft
-            return int(side | Qt.AlignmentFlag.AlignVCenter)
+    def cell(self, row: int, column: int, role: int) -> Any:
+        entry, name = self.entries[row], self.column_name(column)
         if role == Qt.ItemDataRole.ToolTipRole and name == "Prompt":
             return f"{entry.prompt[:2000]}\n\n→ {entry.response[:2000]}"
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if name == "Similarity":
             assert self.similarities is not None
-            return f"{self.similarities[index.row()]:.3f}"
-        return COLUMNS[index.column()][1](entry)
+            return f"{self.similarities[row]:.3f}"
+        return COLUMNS[column][1](entry)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
         if parent.isValid() or self.similarities is not None:

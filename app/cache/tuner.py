@@ -15,8 +15,8 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.runtime.engine_bridge import EngineBridge
+from app.runtime.error_text import describe_error
 from app.widgets.charts import BUDGET_PEN, FORECAST_PEN, apply_palette, make_plot
-from app.widgets.errors import describe_error
 from core.cache.tune import TuneReport
 
 __all__ = ["ThresholdTuner"]

@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.errors import describe_error, show_error
+from app.runtime.error_text import describe_error
+from app.widgets.errors import show_error
 from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd
 from core.engine import Engine
 from core.quality.compare import winner_index

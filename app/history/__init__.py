@@ -1,0 +1,1 @@
+"""The History view: every recorded request, filtered and paged, with its detail."""

@@ -12,11 +12,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 
 from app.runtime.engine_bridge import EngineBridge
 from app.widgets.formatting import fmt_ms, fmt_time, fmt_tokens, fmt_usd
-from app.widgets.qt_none import no_data
+from app.widgets.table_model import RecordTableModel
 from core.ledger import LedgerFilter
 from core.types import RequestRecord
 
@@ -25,8 +25,6 @@ __all__ = ["COLUMNS", "MAX_PAGES", "PAGE_SIZE", "HistoryTableModel"]
 PAGE_SIZE = 200
 MAX_PAGES = 64
 PENDING = "…"
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 def _prompt(r: RequestRecord) -> str:
@@ -46,11 +44,13 @@ COLUMNS: tuple[tuple[str, Callable[[RequestRecord], str]], ...] = (
     ("Latency", lambda r: fmt_ms(r.latency_ms)),
     ("Prompt", _prompt),
 )
-_RIGHT = {"In", "Out", "Cost", "Saved", "Latency"}
 
 
-class HistoryTableModel(QAbstractTableModel):
+class HistoryTableModel(RecordTableModel):
     """Rows of ``engine.history`` (newest first) matching :attr:`filters`."""
+
+    columns = COLUMNS
+    right_aligned = frozenset({"In", "Out", "Cost", "Saved", "Latency"})
 
     def __init__(self, bridge: EngineBridge, page_size: int = PAGE_SIZE) -> None:
         super().__init__(bridge)
@@ -66,47 +66,18 @@ class HistoryTableModel(QAbstractTableModel):
         self._recount = False
         self._needs_reset = False
 
-    # -- Qt model API --------------------------------------------------------------
+    # -- the table (see RecordTableModel) -------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._count
+    def row_total(self) -> int:
+        return self._count
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def _header(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
-            return COLUMNS[section][0]
-        if orientation == Qt.Orientation.Vertical and 0 <= section < self._count:
-            return str(section + 1)
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        value = self._header(section, orientation, role)
-        return no_data() if value is None else value
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        value = self._data(index, role)
-        return no_data() if value is None else value
-
-    def _data(self, index: Index, role: int) -> Any:
-        if not index.isValid() or not 0 <= index.row() < self._count:
-            return None
-        name, render = COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            side = Qt.AlignmentFlag.AlignRight if name in _RIGHT else Qt.AlignmentFlag.AlignLeft
-            return int(side | Qt.AlignmentFlag.AlignVCenter)
+    def cell(self, row: int, column: int, role: int) -> Any:
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
-        rec = self.record_at(index.row())
+        rec = self.record_at(row)
         if rec is None:
             return PENDING if role == Qt.ItemDataRole.DisplayRole else None
+        name, render = COLUMNS[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             return rec.prompt[:2000] if name == "Prompt" else (rec.error or None)
         return render(rec)

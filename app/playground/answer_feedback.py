@@ -10,7 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.errors import describe_error
+from app.runtime.error_text import describe_error
 from core.types import RequestRecord
 
 __all__ = ["AnswerFeedback", "feedback_message"]

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 from app.playground.answer_feedback import AnswerFeedback
 from app.playground.conversation_pane import ConversationPane
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.errors import describe_error, show_error
+from app.runtime.error_text import describe_error
+from app.widgets.errors import show_error
 from app.widgets.formatting import fmt_tokens, fmt_usd
 from app.widgets.result_badges import ResultBadges
 from core.engine import Estimate

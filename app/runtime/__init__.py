@@ -1,0 +1,1 @@
+"""Below every widget: the engine bridge (the engine's loop on its own thread), engine events as Qt signals, the ledger watcher, the config file and how a saved one is applied, the settings store, and engine start-up."""

@@ -8,6 +8,7 @@ engine uses, and a config saved there re-opens the engine over the same data dir
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from core.engine import Engine
 from core.events import EventHub
 from core.keys import KeyStore, log_warnings_redacted
 
-__all__ = ["EngineFactory", "open_app_engine"]
+__all__ = ["EngineFactory", "EngineOpener", "open_app_engine"]
+
+#: Re-opens the engine with a config (an :class:`EngineFactory` is one).
+EngineOpener = Callable[[CentwiseConfig], Engine]
 
 
 @dataclass(slots=True)
@@ -42,7 +46,7 @@ class EngineFactory:
         )
         self.events = engine.events  # later engines keep the listeners of the first
         # The app and its gateway share this ledger: no checkpoint stalls inside commits.
-        engine.ledger.checkpoint_in_background()
+        engine.checkpoint_in_background()
         return engine
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from app.runtime.app_engine import EngineOpener
 from app.runtime.config_file import config_text, write_atomically
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.errors import describe_error
+from app.runtime.error_text import describe_error
 from core.config import CentwiseConfig
 from core.engine import Engine
 
@@ -23,7 +24,7 @@ def write_and_reopen(
     bridge: EngineBridge,
     path: Path,
     config: CentwiseConfig,
-    open_engine: Callable[[CentwiseConfig], Engine] | None,
+    open_engine: EngineOpener | None,
     *,
     report: Callable[[str], None],
     on_written: Callable[[], None],

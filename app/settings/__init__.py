@@ -1,0 +1,1 @@
+"""The Settings view: providers and keys, tiers, budgets, cache and routing options."""

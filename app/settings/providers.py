@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.runtime.engine_bridge import EngineBridge
+from app.runtime.error_text import describe_error
 from app.widgets.config_tables import TableEditor
-from app.widgets.errors import describe_error
 from core.config import ProviderConfig
 from core.keys import KeySaveResult, KeyStatus, KeyStore
 

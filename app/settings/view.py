@@ -10,7 +10,6 @@ keyring through the injected :class:`core.keys.KeyStore`, never to a file.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.runtime.app_engine import EngineOpener
 from app.runtime.config_apply import write_and_reopen
 from app.runtime.config_file import config_to_toml
 from app.runtime.engine_bridge import EngineBridge
+from app.runtime.error_text import describe_error
 from app.settings.providers import ProvidersPanel
 from app.widgets.config_forms import SectionForm
 from app.widgets.config_tables import PriceOverridesEditor, TiersEditor
-from app.widgets.errors import describe_error
 from core.accounting.prices import PriceDiff
 from core.config import (
     BudgetConfig,
@@ -49,9 +49,7 @@ from core.engine import Engine
 from core.errors import ConfigError
 from core.keys import KeyStore
 
-__all__ = ["EngineOpener", "SettingsView"]
-
-EngineOpener = Callable[[CentwiseConfig], Engine]
+__all__ = ["SettingsView"]
 
 
 class SettingsView(QWidget):

@@ -1,0 +1,1 @@
+"""The Spend view: totals, budgets, forecast and savings, daily charts, breakdowns."""

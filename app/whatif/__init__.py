@@ -1,0 +1,1 @@
+"""The What-if view: the recorded history replayed under a draft configuration."""

@@ -27,15 +27,15 @@ from PySide6.QtWidgets import (
 
 from app.runtime.config_apply import write_and_reopen
 from app.runtime.engine_bridge import EngineBridge
+from app.runtime.error_text import describe_error
 from app.whatif.draft import ConfigDraftEditor
 from app.whatif.report import ReplayReportPanel
-from app.widgets.errors import describe_error
 from core.config import CentwiseConfig
 from core.engine import Engine
 from core.replay import ReplayReport
 
 if TYPE_CHECKING:
-    from app.settings.view import EngineOpener
+    from app.runtime.app_engine import EngineOpener
 
 __all__ = ["SINCE_CHOICES", "WhatIfView"]
 

@@ -19,7 +19,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.errors import describe_error, show_error
+from app.runtime.error_text import describe_error
+from app.widgets.errors import show_error
 from core.keys import KeyStore
 
 __all__ = ["GatewaySwitch", "mask_token"]

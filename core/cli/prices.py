@@ -27,7 +27,7 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         diff = engine.import_prices(Path(args.file))
     finally:
-        engine.ledger.close()
+        engine.close()
     for line in diff.summary_lines():
         print(line)
     return EXIT_OK
@@ -38,7 +38,7 @@ def run_show(args: argparse.Namespace) -> int:
     try:
         price = engine.prices.lookup(args.model)
     finally:
-        engine.ledger.close()
+        engine.close()
     if price is None:
         print(f"{args.model}: no known price (requests to it are recorded with cost unknown)")
         return EXIT_USAGE

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             config, data_dir, key_lookup=keys.lookup_for(config), recover_ledger=bool(args.recover)
         )
         # A WAL checkpoint inside a commit stalls every open stream: do them aside.
-        engine.ledger.checkpoint_in_background()
+        engine.checkpoint_in_background()
         # What exists now (price table, tokenizer, app, engine) lives as long as the
         # process: freeze it out of the collector's reach, so a full collection under
         # load scans only what requests create. Unfrozen, one took ~50 ms, a stall

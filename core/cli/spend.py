@@ -51,7 +51,7 @@ def run_spend(args: argparse.Namespace) -> int:
     try:
         s = engine.spend_summary(since)
     finally:
-        engine.ledger.close()
+        engine.close()
     budgets = {
         "daily": {"limit_usd": usd_str(s.daily_usd), "spent_usd": usd_str(s.today.cost_usd)},
         "monthly": {"limit_usd": usd_str(s.monthly_usd), "spent_usd": usd_str(s.month.cost_usd)},
@@ -114,5 +114,5 @@ def run_export(args: argparse.Namespace) -> int:
         else:
             engine.export(args.format, sys.stdout, since)
     finally:
-        engine.ledger.close()
+        engine.close()
     return EXIT_OK

@@ -15,7 +15,6 @@ chunk's ``centwise`` field and in a closing ``: centwise {...}`` SSE comment.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,30 +32,16 @@ from core.engine import Engine
 from core.errors import CentwiseError
 from core.events import REQUEST_FINISHED
 from core.gateway.alerts import AlertMonitor, Poster
-from core.gateway.anthropic_api import (
-    anthropic_error_body,
-    error_event,
-    message_body,
-    message_events_end,
-    message_events_start,
-    parse_messages_request,
-    text_delta_event,
-)
 from core.gateway.auth import check_bearer
+from core.gateway.formats import ANTHROPIC, OPENAI, WireFormat
 from core.gateway.logs import LOGGER_NAME, request_log_fields
 from core.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from core.gateway.openai_api import (
     ChatRequest,
-    ContentChunks,
     GatewayHTTPError,
-    completion_body,
     error_body,
     error_for,
-    finish_reason_of,
     now_s,
-    parse_chat_request,
-    stream_chunk,
-    usage_body,
 )
 from core.gateway.otel import SpanExporter
 from core.money import usd_str
@@ -105,7 +90,7 @@ class Gateway:
         engine = self._engine = self._engine_factory()
         # Metrics, alerts and spans for a finished request run after its last bytes are
         # sent, not between its ledger row and them.
-        engine.services.announce = asyncio.get_running_loop().call_soon
+        engine.announce_with(asyncio.get_running_loop().call_soon)
         engine.events.on(REQUEST_FINISHED, self.metrics.observe)
         self.alerts = AlertMonitor(
             engine.config,
@@ -213,86 +198,33 @@ class Gateway:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def chat_completions(self, request: Request) -> Response | EventStream:
+        """OpenAI-compatible ``POST /v1/chat/completions``."""
+        return await self._complete(request, OPENAI)
+
+    async def messages(self, request: Request) -> Response | EventStream:
+        """Anthropic-compatible ``POST /v1/messages`` (text only)."""
+        return await self._complete(request, ANTHROPIC)
+
+    # -- the one request path, whatever the format --------------------------------
+
+    async def _complete(self, request: Request, fmt: WireFormat) -> Response | EventStream:
         started = time.perf_counter()
         path = request.scope["path"]
         rid = new_request_id()
         try:
-            self._authorize(request)
-            req = parse_chat_request(await self._read_body(request))
+            self._authorize(request, x_api_key=fmt.x_api_key)
+            req = fmt.parse(await self._read_body(request))
         except GatewayHTTPError as e:
-            return self._error(e, rid, path, started)
+            return self._error(e, rid, path, started, fmt.error_body)
         reply = self._ask(req)
         if req.stream:
-            return await self._stream(reply, req, path, started)
+            return await self._stream(reply, req, fmt, path, started)
         try:
             rec = await reply.collect()
         except CentwiseError as e:
-            return self._failed(reply, e, path, started)
+            return self._failed(reply, e, path, started, fmt.error_body)
         self._log(rec, rec.request_id, path, 200, started)
-        body = completion_body(rec, now_s(), _centwise(rec))
-        return JSONResponse(body, headers=_headers(rec))
-
-    async def messages(self, request: Request) -> Response | EventStream:
-        """Anthropic-compatible ``POST /v1/messages`` (text only)."""
-        started = time.perf_counter()
-        path = request.url.path
-        rid = new_request_id()
-        shape = anthropic_error_body
-        try:
-            self._authorize(request, x_api_key=True)
-            req = parse_messages_request(await self._read_body(request))
-        except GatewayHTTPError as e:
-            return self._error(e, rid, path, started, shape)
-        reply = self._ask(req)
-        if not req.stream:
-            try:
-                rec = await reply.collect()
-            except CentwiseError as e:
-                return self._failed(reply, e, path, started, shape)
-            self._log(rec, rec.request_id, path, 200, started)
-            return JSONResponse(message_body(rec, _centwise(rec)), headers=_headers(rec))
-        stream = reply.__aiter__()
-        first: str | None = None
-        try:
-            first = await anext(stream)
-        except StopAsyncIteration:
-            pass
-        except CentwiseError as e:
-            return self._failed(reply, e, path, started, shape)
-        body = self._anthropic_sse(reply, stream, first, req, path, started)
-        return EventStream(body, _stream_headers(reply))
-
-    async def _anthropic_sse(
-        self,
-        reply: Reply,
-        stream: AsyncIterator[str],
-        first: str | None,
-        req: ChatRequest,
-        path: str,
-        started: float,
-    ) -> AsyncIterator[bytes]:
-        status = 200
-        try:
-            start = message_events_start(reply.request_id, reply.ctx.model or req.model)
-            if first is None:
-                yield start
-            else:
-                yield start + text_delta_event(first)
-                async for delta in stream:
-                    yield text_delta_event(delta)
-        except CentwiseError as e:
-            http = error_for(e)
-            status = http.status
-            yield error_event(http)
-            return
-        finally:
-            if reply.record is None:  # the client went away: stop and record as cancelled
-                await reply.cancel()
-                status = 499
-            self._log(reply.record, reply.request_id, path, status, started)
-        rec = reply.record
-        assert rec is not None
-        yield message_events_end(rec, _centwise(rec))
+        return JSONResponse(fmt.reply_body(rec, _centwise(rec)), headers=_headers(rec))
 
     def _ask(self, req: ChatRequest) -> Reply:
         return self.engine.ask(
@@ -324,8 +256,10 @@ class Gateway:
         return JSONResponse(shape(http), status_code=http.status, headers=headers)
 
     async def _stream(
-        self, reply: Reply, req: ChatRequest, path: str, started: float
+        self, reply: Reply, req: ChatRequest, fmt: WireFormat, path: str, started: float
     ) -> Response | EventStream:
+        # The first delta is awaited before any header goes out: an error before it
+        # (a budget refusal, a provider failure) is still a plain HTTP error.
         stream = reply.__aiter__()
         first: str | None = None
         try:
@@ -333,8 +267,8 @@ class Gateway:
         except StopAsyncIteration:
             pass
         except CentwiseError as e:
-            return self._failed(reply, e, path, started)
-        body = self._sse(reply, stream, first, req, path, started)
+            return self._failed(reply, e, path, started, fmt.error_body)
+        body = self._sse(reply, stream, first, fmt, req, path, started)
         return EventStream(body, _stream_headers(reply))
 
     async def _sse(
@@ -342,43 +276,35 @@ class Gateway:
         reply: Reply,
         stream: AsyncIterator[str],
         first: str | None,
+        fmt: WireFormat,
         req: ChatRequest,
         path: str,
         started: float,
     ) -> AsyncIterator[bytes]:
-        rid, created = reply.request_id, now_s()
-        model = reply.ctx.model or req.model
+        frames = fmt.frames(reply.request_id, reply.ctx.model or req.model, req)
         status = 200
         try:
             # Frames that are ready together go out as one body message (one write).
-            head = stream_chunk(rid, model, created, delta={"role": "assistant", "content": ""})
             if first is None:
-                yield head
+                yield frames.start()
             else:
-                frames = ContentChunks(rid, model, created)
-                yield head + frames.content(first)
-                async for delta in stream:
-                    yield frames.content(delta)
+                delta = frames.delta  # looked up once: the loop below is the hot path
+                yield frames.start() + delta(first)
+                async for text in stream:
+                    yield delta(text)
         except CentwiseError as e:
             http = error_for(e)
             status = http.status
-            yield b"data: " + json.dumps(error_body(http)).encode() + b"\n\n"
+            yield frames.error(http)
             return
         finally:
             if reply.record is None:  # the client went away: stop and record as cancelled
                 await reply.cancel()
                 status = 499
-            self._log(reply.record, rid, path, status, started)
+            self._log(reply.record, reply.request_id, path, status, started)
         rec = reply.record
         assert rec is not None
-        extra = _centwise(rec)
-        tail = [stream_chunk(rid, model, created, finish=finish_reason_of(rec), centwise=extra)]
-        if req.include_usage:
-            tail.append(
-                stream_chunk(rid, model, created, usage=usage_body(rec), empty_choices=True)
-            )
-        tail.append(b": centwise " + json.dumps(extra).encode() + b"\n\ndata: [DONE]\n\n")
-        yield b"".join(tail)
+        yield frames.end(rec, _centwise(rec))
 
 
 RecordOrNone = RequestRecord | None

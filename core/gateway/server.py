@@ -144,7 +144,7 @@ def start_gateway(
         engine = Engine.open(
             config, data_dir, key_lookup=key_lookup, client_factory=client_factory, events=events
         )
-        engine.ledger.checkpoint_in_background()  # no checkpoint stalls inside commits
+        engine.checkpoint_in_background()  # no checkpoint stalls inside commits
         return engine
 
     app = create_app(factory, token, config.gateway, post=post_json, on_engine=on_engine)

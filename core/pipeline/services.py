@@ -228,6 +228,10 @@ class Services:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self.close_stores()
+
+    def close_stores(self) -> None:
+        """Close the cache and the conversation store if they were opened (no loop needed)."""
         if self._cache is not None:
             self._cache.close()
             close = getattr(self._cache.embedder, "close", None)
@@ -236,6 +240,7 @@ class Services:
             self._cache = None
         if self._conversations is not None:
             self._conversations.close()
+            self._conversations = None
 
 
 def load_prices(config: CentwiseConfig, data_dir: Path) -> PriceTable:

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from app.widgets.errors import describe_error
+from app.runtime.error_text import describe_error
 from core.errors import BudgetExceededError, RateLimitError
 
 

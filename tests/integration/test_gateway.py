@@ -406,7 +406,7 @@ def test_an_unexpected_error_in_chat_is_a_500_and_the_gateway_carries_on(
 ) -> None:
     """What Starlette's error middleware did for this route, the server now does: the
     client gets a bare 500 (uvicorn logs the traceback) and later requests are served."""
-    import core.gateway.app as gateway_app
+    import core.gateway.formats as gateway_app
 
     def broken(body: bytes) -> object:
         raise RuntimeError("a bug in the request parser")
