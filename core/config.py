@@ -8,6 +8,7 @@ parsed from TOML straight into :class:`~decimal.Decimal` (``parse_float=Decimal`
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +27,13 @@ __all__ = [
     "FallbackTarget",
     "FeatureWeight",
     "GatewayConfig",
+    "NetworkConfig",
     "ObservabilityConfig",
     "ProviderConfig",
     "RoutingConfig",
     "RoutingWeights",
     "TierConfig",
+    "load_ca_bundle",
     "load_config",
     "parse_config",
 ]
@@ -217,6 +220,51 @@ class GatewayConfig(_Section):
         return v
 
 
+def load_ca_bundle(context: ssl.SSLContext, path: str) -> None:
+    """Add the CA certificates in the PEM file ``path`` (``~`` expanded) to ``context``.
+
+    Raises ``ValueError`` saying what is wrong with the file (missing, unreadable, or
+    holding no certificate), always naming the path.
+    """
+    try:
+        context.load_verify_locations(cafile=os.path.expanduser(path))
+    except FileNotFoundError:
+        raise ValueError(f"the CA bundle {path} does not exist") from None
+    except ssl.SSLError as e:  # before OSError, its base class
+        raise ValueError(f"the CA bundle {path} holds no PEM certificate ({e.reason})") from None
+    except OSError as e:  # a directory, no permission, ...
+        raise ValueError(f"cannot read the CA bundle {path}: {e.strerror or e}") from None
+
+
+class NetworkConfig(_Section):
+    """Every outgoing HTTP call (providers, remote embedders, alert webhooks).
+
+    Proxies come from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``); TLS is verified against certifi's CAs (or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``), plus ``ca_bundle`` when set.
+    """
+
+    #: The HTTP/1.1 implementation under httpx: its own (httpcore + h11) or aiohttp's
+    #: (through httpx-aiohttp). Both honour proxies, TLS and the limits below.
+    transport: Literal["httpx", "aiohttp"] = "httpx"
+    #: A PEM file of extra CA certificates to trust, e.g. a company's TLS-inspecting
+    #: proxy's root; added to the default CAs, not instead of them.
+    ca_bundle: str | None = None
+    #: Connections open at once, to all hosts together (kept-alive ones included).
+    max_connections: int = Field(100, ge=1, le=10_000)
+    #: Seconds an idle kept-alive connection stays open for reuse.
+    keepalive_expiry_seconds: float = Field(30.0, ge=0)
+    #: Seconds a request waits for a free connection when all are in use.
+    pool_timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, v: str | None) -> str | None:
+        if v is not None:
+            load_ca_bundle(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), v)
+        return v
+
+
 class ProviderConfig(_Section):
     kind: ProviderKind
     base_url: str | None = None
@@ -255,6 +303,7 @@ class CentwiseConfig(_Section):
     context: ContextConfig = Field(default_factory=ContextConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -48,7 +48,7 @@ from core.pipeline.services import (
     load_prices,
 )
 from core.pipeline.stack import build_pipeline
-from core.providers.client import default_client
+from core.providers.client import make_client
 from core.quality.calibration import CalibrationReport, ItemResults, calibrate, collect_results
 from core.quality.compare import CompareReport, compare
 from core.quality.evaluation import EvalReport, evaluate
@@ -145,7 +145,7 @@ class Engine:
             events,
             clock,
             key_lookup or (lambda name: None),
-            client_factory or default_client,
+            client_factory or (lambda: make_client(config.network)),
             data_dir,
         )
         services.startup_warnings.extend(warnings)

@@ -20,6 +20,8 @@
         │   └── ProviderContextLengthError  the provider says the context is too long
         ├── ContentFilteredError       the provider refused the content
         ├── MalformedResponseError     a reply that does not parse
+        ├── UnsafeHeaderError          a header value holds CR/LF or another control
+        │                              character (e.g. a pasted key); nothing was sent
         └── CircuitOpenError           the breaker for this provider/model is open
 
 The CLI maps these to exit codes (2 usage/config/input, 3 budget, 4 provider) and the
@@ -50,6 +52,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "UnsafeHeaderError",
 ]
 
 
@@ -187,6 +190,10 @@ class ContentFilteredError(ProviderError):
 
 
 class MalformedResponseError(ProviderError):
+    pass
+
+
+class UnsafeHeaderError(ProviderError):
     pass
 
 

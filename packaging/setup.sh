@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up Centwise in a virtual environment (default: .venv at the repo root).
-# Safe to run again. As root on Debian/Ubuntu it installs the missing system
+# Sets up Centwise in a virtual environment (default: .venv at the repo root), from the
+# hashed lock file packaging/requirements.lock. Safe to run again. As root on Debian/Ubuntu it installs the missing system
 # libraries (Qt's runtime, Xvfb, a Secret Service for the keyring) with apt-get.
 #
 #   packaging/setup.sh            # app + dev tools
@@ -49,11 +49,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 stamp="$VENV/.centwise-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-  echo "setup: installing Centwise and its dependencies"
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[gui,dev,otel]"
+LOCK="$ROOT/packaging/requirements.lock"
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$LOCK" -nt "$stamp" ]; then
+  echo "setup: installing Centwise's dependencies from the hashed lock file"
+  # Every package, pip and the build backend included, is pinned with its sha256 in
+  # the lock (bash packaging/lock.sh refreshes it); pip refuses anything else.
+  "$VENV/bin/python" -m pip install -q --require-hashes -r "$LOCK"
+  # Centwise itself, editable, built with the locked setuptools (no unhashed fetches).
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
   touch "$stamp"
 fi
 echo "setup: ready ($VENV)"

@@ -64,12 +64,18 @@ def remote_embedder_name(config: CentwiseConfig) -> str:
 class BlockingRemoteEmbedder:
     """The synchronous :class:`~core.cache.embedder.Embedder` face of a remote one,
     for the cache's own needs (``cache search``, rebuilding after another process
-    wrote). Each call runs on a private thread with its own loop and client."""
+    wrote). Each call runs on a private thread with its own loop and a client from
+    ``client_factory`` (the engine's, so proxies, CAs and limits are the same)."""
 
     def __init__(
-        self, factory: Callable[[httpx.AsyncClient], RemoteEmbedder], name: str, dim: int
+        self,
+        factory: Callable[[httpx.AsyncClient], RemoteEmbedder],
+        name: str,
+        dim: int,
+        client_factory: Callable[[], httpx.AsyncClient],
     ) -> None:
         self._factory = factory
+        self._client_factory = client_factory
         self.name = name
         self.dim = dim
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-embed")
@@ -78,7 +84,7 @@ class BlockingRemoteEmbedder:
         return self._pool.submit(asyncio.run, self._aembed(list(texts))).result()
 
     async def _aembed(self, texts: list[str]) -> Vectors:
-        async with httpx.AsyncClient() as client:
+        async with self._client_factory() as client:
             vectors, _ = await self._factory(client).aembed(texts)
         return np.asarray(vectors, dtype=np.float32)
 

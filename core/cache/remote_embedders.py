@@ -12,6 +12,7 @@ raises only :class:`core.errors.ProviderError` subclasses:
 timeout                ProviderTimeoutError
 network failure        ConnectionFailedError
 unparseable reply      MalformedResponseError
+CR/LF in a header      UnsafeHeaderError (before sending)
 =====================  ===================================
 """
 
@@ -36,8 +37,9 @@ from core.errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
+    UnsafeHeaderError,
 )
-from core.providers.wire import parse_retry_after
+from core.providers.wire import parse_retry_after, unsafe_header
 from core.types import Secret
 
 __all__ = ["OllamaEmbedder", "OpenAICompatibleEmbedder", "RemoteEmbedder"]
@@ -107,6 +109,13 @@ class RemoteEmbedder:
     async def _post(
         self, url: str, payload: dict[str, Any], headers: dict[str, str]
     ) -> tuple[Any, httpx.Response]:
+        name = unsafe_header(headers)
+        if name is not None:  # named, never shown: the value may be an API key
+            message = (
+                f"refusing to call {self.provider} embeddings: the {name} header holds a "
+                "line break or another control character (check the API key); nothing was sent"
+            )
+            raise self._error(UnsafeHeaderError, message)
         try:
             response = await self.client.post(url, json=payload, headers=headers)
         except httpx.TimeoutException as e:

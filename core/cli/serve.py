@@ -22,7 +22,7 @@ from core.errors import ConfigError
 from core.gateway.app import create_app
 from core.gateway.auth import gateway_token
 from core.gateway.logs import JsonFormatter
-from core.gateway.server import is_loopback, post_json
+from core.gateway.server import KEEP_ALIVE_SECONDS, is_loopback, webhook_poster
 
 __all__ = ["register"]
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         gc.freeze()
         return engine
 
-    app = create_app(factory, token.value, config.gateway, post=post_json)
+    app = create_app(factory, token.value, config.gateway, post=webhook_poster(config.network))
     print(f"centwise: gateway on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     # No X-Forwarded-For rewriting (the gateway is not meant to sit behind a proxy,
     # and nothing here uses the client's address): it parsed addresses every request.
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             log_level="warning",
             access_log=False,
             proxy_headers=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     server.run()

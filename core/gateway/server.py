@@ -8,26 +8,40 @@ event loop are never touched from the server thread.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from core.config import CentwiseConfig
+from core.config import CentwiseConfig, NetworkConfig
 from core.engine import Engine
 from core.errors import ConfigError
 from core.events import EventHub
+from core.gateway.alerts import Poster
 from core.gateway.app import create_app
+from core.providers.client import make_client
 from core.types import Secret
 
-__all__ = ["GatewayServer", "is_loopback", "start_gateway"]
+__all__ = [
+    "KEEP_ALIVE_SECONDS",
+    "GatewayServer",
+    "is_loopback",
+    "post_json",
+    "start_gateway",
+    "webhook_poster",
+]
 
 log = logging.getLogger("core.gateway")
+
+#: A webhook that has not answered by then is given up on (and logged).
+WEBHOOK_TIMEOUT_SECONDS = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -39,10 +53,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def post_json(url: str, body: dict[str, object]) -> None:
-    async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
+async def post_json(url: str, body: dict[str, Any], network: NetworkConfig | None = None) -> None:
+    """POST ``body`` as JSON (an alert to the webhook) through the engine's client factory,
+    so proxies, CAs and limits are those of ``[network]``; raises on a non-2xx answer."""
+    async with make_client(network, timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
         response = await client.post(url, json=body)
         response.raise_for_status()
+
+
+def webhook_poster(network: NetworkConfig) -> Poster:
+    """:func:`post_json` with the config's ``[network]`` settings, for ``create_app``."""
+    return functools.partial(post_json, network=network)
+
+
+#: How long the gateway keeps an idle keep-alive connection open (uvicorn's default: 5 s).
+#: Longer than any common client keeps one idle in its pool (httpx and the openai SDK 5 s,
+#: Node's undici 4 s, aiohttp 15 s), so the client always gives up on it first. With 5 s
+#: on both sides a client could send a request on a connection the server was closing
+#: that instant: it failed with a read error, and the gateway never saw it. Shutdown
+#: closes idle connections at once, so this never delays a stop.
+KEEP_ALIVE_SECONDS = 75
 
 
 class GatewayServer:
@@ -52,7 +82,13 @@ class GatewayServer:
         self.app = app
         self.host = host
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="centwise-gateway", daemon=True)
@@ -147,5 +183,6 @@ def start_gateway(
         engine.checkpoint_in_background()  # no checkpoint stalls inside commits
         return engine
 
-    app = create_app(factory, token, config.gateway, post=post_json, on_engine=on_engine)
+    post = webhook_poster(config.network)
+    app = create_app(factory, token, config.gateway, post=post, on_engine=on_engine)
     return GatewayServer(app, host, port).start()

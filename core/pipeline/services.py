@@ -145,6 +145,7 @@ class Services:
             lambda client: make_remote_embedder(self.config, client, key),
             remote_embedder_name(self.config),
             cfg.embedder_dim,
+            self._client_factory,
         )
 
     async def embed_prompt(self, text: str, request_id: str) -> np.ndarray:

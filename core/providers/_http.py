@@ -8,7 +8,7 @@ methods and guarantees that only :class:`core.errors.ProviderError` escapes.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -19,6 +19,7 @@ from core.errors import (
     MalformedResponseError,
     ProviderError,
     ProviderTimeoutError,
+    UnsafeHeaderError,
 )
 from core.providers.base import Completion, Provider
 from core.providers.wire import (
@@ -29,6 +30,7 @@ from core.providers.wire import (
     decode_json,
     error_for_status,
     estimate_usage,
+    unsafe_header,
 )
 from core.types import Finish, ProviderEvent, ProviderRequest, UsageReport
 
@@ -37,23 +39,16 @@ __all__ = ["HTTPProvider"]
 _MAX_ERROR_BODY = 64 * 1024
 
 
-def body_chunks(response: httpx.Response) -> AsyncIterable[bytes]:
-    """The body of a streamed reply, piece by piece as it arrives.
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body of a streamed reply, piece by piece as it arrives (httpx's public API).
 
-    With no ``Content-Encoding`` there is nothing to decode, so read the transport's byte
-    stream itself: ``aiter_bytes`` would pass every piece through two more generators (the
-    raw-bytes counter and the identity decoder; together about 1 µs per SSE event in
-    bench_stream_parse, as much as decoding the event). (The client's own wrapper around
-    the stream is private to httpx, so it is read as it is.) Transport failures still arrive as
-    ``httpx.HTTPError`` (the transport's stream maps them), and the caller's
-    ``client.stream`` block still closes the response through the bound stream (which
-    sets ``response.elapsed``). An encoded body (or a stream of an unexpected kind)
-    takes ``aiter_bytes``, which decodes it.
+    With no ``Content-Encoding`` there is nothing to decode, so ``aiter_raw`` hands over
+    the transport's pieces as they are; ``aiter_bytes`` would pass each through a decoder
+    that does nothing. An encoded body (gzip, ...) takes ``aiter_bytes``, which decodes it.
     """
-    stream = response.stream
-    if "content-encoding" in response.headers or not isinstance(stream, httpx.AsyncByteStream):
+    if "content-encoding" in response.headers:
         return response.aiter_bytes()
-    return stream
+    return response.aiter_raw()
 
 
 def _unlink(response: httpx.Response) -> None:
@@ -114,12 +109,37 @@ class HTTPProvider(Provider):
         return CallContext(self.name, model, request_id, secret or None, key_env)
 
     def _timeout(self) -> httpx.Timeout:
+        """The provider's read and connect timeouts; the wait for a free connection is
+        the client's own (``[network] pool_timeout_seconds``)."""
         return httpx.Timeout(
-            self.settings.timeout_seconds, connect=self.settings.connect_timeout_seconds
+            self.settings.timeout_seconds,
+            connect=self.settings.connect_timeout_seconds,
+            pool=self.client.timeout.pool,
         )
+
+    def _safe_headers(self, ctx: CallContext) -> dict[str, str]:
+        """:meth:`_headers`, refused before anything is sent when a value holds CR, LF or
+        another control character (a key pasted with its newline would otherwise split
+        the request). The error names the header, never its value."""
+        headers = self._headers()
+        name = unsafe_header(headers)
+        if name is not None:
+            raise ctx.error(
+                UnsafeHeaderError,
+                f"refusing to call {ctx.provider}: the {name} header holds a line break or "
+                "another control character (check the API key; `centwise keys set "
+                f"{ctx.provider}` replaces it); nothing was sent",
+            )
+        return headers
 
     def _transport_error(self, exc: Exception, ctx: CallContext) -> ProviderError:
         kind = type(exc).__name__
+        if isinstance(exc, httpx.PoolTimeout):
+            return ctx.error(
+                ProviderTimeoutError,
+                f"timed out waiting for a free connection to {ctx.provider} (all of "
+                "[network] max_connections are in use)",
+            )
         if isinstance(exc, httpx.TimeoutException):
             what = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
             return ctx.error(
@@ -149,10 +169,11 @@ class HTTPProvider(Provider):
         self, method: str, url: str, ctx: CallContext, body: dict[str, Any] | None = None
     ) -> AsyncIterator[httpx.Response]:
         """Send a request; yield the 2xx response unread, raise the mapped error otherwise."""
+        headers = self._safe_headers(ctx)
         response: httpx.Response | None = None
         try:
             async with self.client.stream(
-                method, url, json=body, headers=self._headers(), timeout=self._timeout()
+                method, url, json=body, headers=headers, timeout=self._timeout()
             ) as response:
                 if response.status_code >= 300:
                     raw = b""

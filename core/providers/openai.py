@@ -8,10 +8,8 @@ then ``data: [DONE]``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import httpx
 import msgspec
 
 from core.errors import (
@@ -21,9 +19,10 @@ from core.errors import (
     ProviderError,
     RateLimitError,
 )
-from core.providers._http import HTTPProvider, body_chunks
+from core.providers._http import HTTPProvider
 from core.providers.wire import (
     CallContext,
+    SSEEvent,
     SSEParser,
     StreamOutcome,
     decode_json,
@@ -32,7 +31,7 @@ from core.providers.wire import (
     get_map,
     get_str,
 )
-from core.types import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage
+from core.types import ProviderRequest, TextDelta, Usage
 
 __all__ = [
     "PROVIDER",
@@ -171,12 +170,19 @@ def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
     return handled
 
 
+def _event_bytes(payloads: list[bytes]) -> int:
+    """How many bytes these plain one-line events took: ``data: `` + payload + LF LF."""
+    return sum(map(len, payloads)) + 8 * len(payloads)
+
+
 class OpenAIStreamDecoder:
     """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out).
 
     The text of all the events in one chunk comes out as one :class:`TextDelta`.
-    ``parser``, ``parts`` (the text so far) and ``done`` (``[DONE]`` seen) are public
-    for :meth:`OpenAIProvider.stream`, whose loop decodes the commonest chunk itself.
+    :meth:`feed` reads a chunk of whole plain content-delta events itself (the
+    commonest chunk by far) and leaves everything else to the SSE parser and the
+    checked path; ``parser``, ``parts`` (the text so far) and ``done`` (``[DONE]``
+    seen) are public so that a reference decoder can take the plain path only.
     """
 
     __slots__ = ("_ctx", "_reason", "_usage", "done", "parser", "parts")
@@ -191,20 +197,22 @@ class OpenAIStreamDecoder:
 
     def feed(self, chunk: bytes) -> list[TextDelta]:
         texts: list[str] = []
+        events: list[SSEEvent] | None = None
         if not self.done:
-            payloads = self.parser.data_payloads(chunk)
-            if payloads is not None:
+            whole = self.parser.whole_events(chunk)
+            if whole is not None:
+                payloads, buf, end = whole
                 handled = _plain_texts(payloads, texts)
                 if handled == len(payloads):
+                    self.parser.resume(buf, end)  # keeps the start of the next event
                     if not texts:
                         return []
                     text = texts[0] if len(texts) == 1 else "".join(texts)
                     self.parts.append(text)
                     return [TextDelta(text)]
-                # The rest starts at an event boundary: each handled event was exactly
-                # b"data: " + payload + b"\n\n", and the parser has seen none of them.
-                chunk = chunk[sum(map(len, payloads[:handled])) + 8 * handled :]
-        for event in self.parser.feed(chunk):
+                # The rest starts at an event boundary: the parser takes it from there.
+                events = self.parser.resume(buf, _event_bytes(payloads[:handled]))
+        for event in self.parser.feed(chunk) if events is None else events:
             if self.done:
                 continue
             if event.data == "[DONE]":
@@ -299,49 +307,6 @@ class OpenAIProvider(HTTPProvider):
 
     def _stream_decoder(self, ctx: CallContext) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(ctx)
-
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        """:meth:`HTTPProvider.stream`, with the hottest path written into its loop.
-
-        A chunk that is exactly one plain content-delta event (``data: `` + one JSON
-        line + a blank line, no CR, nothing pending in the parser) is decoded here,
-        without the call to ``feed`` and its lists: 0.15 µs of the ~1.2 µs a chunk costs.
-        The checks are those of ``_plain_texts`` for one event. Anything else, or
-        anything the typed decoder refuses, goes to ``feed``, which settles it exactly as
-        the SSE algorithm would; tests/unit/test_openai_stream_paths.py holds this loop
-        and ``feed`` to the plain algorithm.
-        """
-        ctx = self._ctx(request.model, request.request_id)
-        url, body = self._chat_call(request, stream=True)
-        decoder = self._stream_decoder(ctx)
-        feed, parser, parts = decoder.feed, decoder.parser, decoder.parts
-        async with self._open("POST", url, ctx, body) as response:
-            try:
-                async for chunk in body_chunks(response):
-                    if parser.idle and chunk[-2:] == b"\n\n" and chunk[:6] == b"data: ":
-                        payload = chunk[6:-2]
-                        if 10 not in payload and 13 not in payload and not decoder.done:
-                            try:
-                                parsed: _Chunk | None = _decode_chunk(payload)
-                            except _TYPED_ERRORS:
-                                parsed = None
-                            if parsed is not None and parsed.usage is None and parsed.error is None:
-                                choices = parsed.choices
-                                choice = choices[0] if choices else None
-                                if choice is None or choice.finish_reason is None:
-                                    delta = choice.delta if choice is not None else None
-                                    text = delta.content if delta is not None else None
-                                    if text:
-                                        parts.append(text)
-                                        yield TextDelta(text)
-                                    continue
-                    for event in feed(chunk):
-                        yield event
-            except httpx.HTTPError as exc:
-                raise self._transport_error(exc, ctx) from None
-        report, reason = self._finish(request, decoder.close())
-        yield report
-        yield Finish(reason)
 
     def _parse_reply(self, obj: Any, ctx: CallContext) -> StreamOutcome:
         return parse_openai_reply(obj, ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ __all__ = [
     "get_map",
     "get_str",
     "parse_retry_after",
+    "unsafe_header",
 ]
 
 _MAX_ECHO = 300
@@ -195,29 +197,43 @@ class SSEParser:
         self._id: str | None = None
         self._skip_lf = False
         self._started = False
-        #: Started, and nothing pending: the next chunk starts afresh at an event
-        #: boundary, so a decoder may read whole ``data: …`` events from it itself
-        #: (see :meth:`data_payloads`) without telling the parser.
+        #: Started, and nothing pending: the next chunk starts afresh at an event boundary.
         self.idle = False
 
-    def data_payloads(self, chunk: bytes) -> list[bytes] | None:
-        """The hot path: when ``chunk`` is nothing but whole one-line ``data: …`` events
-        (default event name, no CR) and nothing is pending, their data as raw bytes, in
-        order; otherwise None and the caller must use :meth:`feed`. Streams send whole
-        events per read almost always. Changes no state: the caller may still fall back
-        to :meth:`feed` with the same chunk.
+    def whole_events(self, chunk: bytes) -> tuple[list[bytes], bytes, int] | None:
+        """The hot path: when what is pending (at most the start of an event) and ``chunk``
+        together are whole one-line ``data: …`` events (default event name, no CR)
+        followed by at most the start of another, ``(payloads, buf, end)``: the events'
+        data as raw bytes, in order; the pending bytes and ``chunk`` together; and where
+        the whole events end in it. Otherwise None, and the caller must use :meth:`feed`.
+
+        Streams send whole events per read almost always, but a transport that reads a
+        fixed size (aiohttp) cuts them anywhere; both take this path. Changes no state:
+        the caller then calls :meth:`resume` with ``buf`` and the offset it got to, or
+        :meth:`feed` with the same chunk.
         """
-        if not self.idle or chunk[-2:] != b"\n\n" or 13 in chunk:  # 13: CR
+        if not self._started or self._data or self._event or self._skip_lf:
             return None
-        if chunk.find(10) == len(chunk) - 2:  # one event, the common case (10: LF)
-            return [chunk[6:-2]] if chunk[:6] == b"data: " else None
+        buf = self._buf + chunk if self._buf else chunk
+        end = buf.rfind(b"\n\n") + 2
+        if end < 2 or 13 in buf:  # no whole event, or a CR somewhere (13: CR)
+            return None
+        if buf.find(10) == end - 2:  # one event, the common case (10: LF)
+            return ([buf[6 : end - 2]], buf, end) if buf[:6] == b"data: " else None
         # Several: "data: …", "", "data: …", "", …, "", "" once split at each LF.
-        lines = chunk.split(b"\n")
+        lines = buf[:end].split(b"\n")
         if any(lines[1::2]):
             return None
         events = lines[0:-1:2]
         payloads = [line[6:] for line in events if line[:6] == b"data: "]
-        return payloads if len(payloads) == len(events) else None
+        return (payloads, buf, end) if len(payloads) == len(events) else None
+
+    def resume(self, buf: bytes, offset: int) -> list[SSEEvent]:
+        """After :meth:`whole_events`: the caller used the events in ``buf`` up to
+        ``offset`` (an event boundary); parse the rest as :meth:`feed` would."""
+        self._buf = b""
+        self.idle = True
+        return self.feed(buf[offset:]) if offset < len(buf) else []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Parse ``chunk``; return the events it completed."""
@@ -371,6 +387,18 @@ __all__ += ["estimate_usage"]
 
 
 # --- HTTP status and headers ----------------------------------------------------------
+
+#: What a header value may not hold (RFC 9110 field values): control characters other
+#: than horizontal tab, CR and LF above all (they would end the header or the request).
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def unsafe_header(headers: Mapping[str, str]) -> str | None:
+    """The name of the first header whose value holds a control character, or None."""
+    for name, value in headers.items():
+        if _UNSAFE_IN_HEADER.search(value):
+            return name
+    return None
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -1,7 +1,7 @@
 """Gateway overhead: streaming from a loopback OpenAI server directly vs through the gateway.
 
     python -m tests.benchmarks.bench_gateway [--requests 2000] [--concurrency 50] [--rounds 2]
-        [--ttft-ms 50] [--pace-ms 10] [--words 30]
+        [--ttft-ms 50] [--pace-ms 10] [--words 30] [--transport httpx|aiohttp]
 
 One loopback OpenAI look-alike (tests/benchmarks/paced_provider.py: one event loop,
 the integration servers' OpenAI frames) serves both paths. By default it streams like
@@ -17,7 +17,9 @@ reservation transaction) and the cache off. In the same run, ``--concurrency``
 client streams request it directly and through the gateway, in alternating rounds;
 each request is timed from send to the last byte. The overhead is the difference of
 the two distributions' percentiles. At the end the ledger must hold one row per
-gateway request.
+gateway request. ``--transport`` picks the HTTP transport of both the direct clients
+and the gateway's provider client (``[network] transport``; the same factory,
+``core.providers.client.make_client``, builds both).
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ from pathlib import Path
 
 import httpx
 
+from core.config import NetworkConfig
 from core.ledger import Ledger
 from core.pipeline.services import LEDGER_FILE
-from core.providers._pool import LeanTransport
+from core.providers.client import make_client
 from tests.benchmarks.paced_provider import serve_paced
 from tests.integration.gateway_support import free_port
 
 CONFIG = """
+[network]
+transport = "{transport}"
 [budget]
 daily_usd = 1000000
 [cache]
@@ -71,7 +76,12 @@ Timing = tuple[float, float]  # (first word, last byte), ms after sending
 
 
 def _phase(
-    url: str, headers: dict[str, str], n: int, concurrency: int, spread_s: float = 0.0
+    url: str,
+    headers: dict[str, str],
+    n: int,
+    concurrency: int,
+    transport: str,
+    spread_s: float = 0.0,
 ) -> list[Timing]:
     """Run ``n`` streams, ``concurrency`` at a time, and time each. The measuring
     process's own garbage collections are kept out of the timings: everything alive is
@@ -81,22 +91,25 @@ def _phase(
     gc.freeze()
     gc.disable()
     try:
-        return asyncio.run(_streams(url, headers, n, concurrency, spread_s))
+        return asyncio.run(_streams(url, headers, n, concurrency, transport, spread_s))
     finally:
         gc.enable()
         gc.unfreeze()
 
 
 async def _streams(
-    url: str, headers: dict[str, str], n: int, concurrency: int, spread_s: float
+    url: str,
+    headers: dict[str, str],
+    n: int,
+    concurrency: int,
+    transport: str,
+    spread_s: float,
 ) -> list[Timing]:
     times: list[Timing] = []
-    # The same lean pool the gateway uses for providers: httpx's own costs this client
-    # more CPU per request the more streams are open (see core/providers/_pool.py).
-    transport = LeanTransport(trust_env=False)
-    async with httpx.AsyncClient(
-        headers=headers, timeout=30, trust_env=False, transport=transport
-    ) as c:
+    # The same factory and transport as the gateway's provider client.
+    network = NetworkConfig(transport=transport)
+    async with make_client(network, trust_env=False, timeout=30) as c:
+        c.headers.update(headers)
         body = {**BODY, "model": "gpt-4o-mini"} if "/chat/completions" in url else BODY
         queue = list(range(n))
 
@@ -135,11 +148,16 @@ def _pct(times: list[float], q: float) -> float:
 
 
 def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    no_proxy = f"{no_proxy},127.0.0.1" if no_proxy else "127.0.0.1"
     env = {
         **os.environ,
         "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
         "CENTWISE_CONFIG": str(config),
         "CENTWISE_DATA_DIR": str(data),
+        # The gateway honours proxy variables; the look-alike is on loopback.
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
     }
     log = data.parent / "gateway.log"
     with open(log, "wb") as out:
@@ -179,12 +197,13 @@ def _measure(
     rounds: int,
     gw_url: str,
     spread_s: float,
+    transport: str,
 ) -> tuple[list[Timing], list[Timing]]:
     direct: list[Timing] = []
     gateway: list[Timing] = []
     for _ in range(rounds):
-        direct += _phase(url, {}, n, concurrency, spread_s)
-        gateway += _phase(gw_url, headers, n, concurrency, spread_s)
+        direct += _phase(url, {}, n, concurrency, transport, spread_s)
+        gateway += _phase(gw_url, headers, n, concurrency, transport, spread_s)
     return direct, gateway
 
 
@@ -222,6 +241,12 @@ def main() -> None:
         "since every reply takes as long, their later requests keep starting in waves",
     )
     parser.add_argument(
+        "--transport",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="[network] transport of the direct clients and the gateway's provider client",
+    )
+    parser.add_argument(
         "--no-pin",
         action="store_true",
         help="let the OS place the processes (by default the gateway gets the last CPU to "
@@ -245,7 +270,7 @@ def main() -> None:
     results: dict[int, tuple[list[float], list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data, config = Path(tmp) / "data", Path(tmp) / "config.toml"
-        config.write_text(CONFIG.format(base=base))
+        config.write_text(CONFIG.format(base=base, transport=args.transport))
         port = free_port()
         proc, token = _start_gateway(data, config, port)
         if pin:
@@ -256,13 +281,13 @@ def main() -> None:
             gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
             headers = {"Authorization": f"Bearer {token}"}
             # Warm up both paths (connections, tokenizer, SQLite pages).
-            _phase(direct_url, {}, 200, args.concurrency)
-            _phase(gw_url, headers, 200, args.concurrency)
+            _phase(direct_url, {}, 200, args.concurrency, args.transport)
+            _phase(gw_url, headers, 200, args.concurrency, args.transport)
             sent += 200
             for level in levels:
                 n = args.requests if level > 1 else max(100, args.requests // 15)
                 results[level] = _measure(
-                    direct_url, headers, n, level, args.rounds, gw_url, spread_s
+                    direct_url, headers, n, level, args.rounds, gw_url, spread_s, args.transport
                 )
                 sent += n * args.rounds
         finally:
@@ -276,6 +301,7 @@ def main() -> None:
         f"provider: first byte after {args.ttft_ms:g} ms, {args.words} deltas "
         f"{args.pace_ms:g} ms apart; streams start {args.arrivals}; "
         + (f"gateway pinned to CPU {cpus[-1]}, the rest on {cpus[:-1]}" if pin else "not pinned")
+        + f"; transport {args.transport}"
     )
     for level in levels:
         _report(level, *results[level])

@@ -42,7 +42,9 @@ RICH_USAGE = {
 async def test_text_and_usage_are_normalised(
     openai_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
 ) -> None:
-    openai_server.queue(Behaviour(text="The quick brown fox.", usage=RICH_USAGE))
+    # Frames a moment apart, as a model sends them: every transport then hands each one
+    # over on its own (aiohttp's joins pieces that arrive together into one read).
+    openai_server.queue(Behaviour(text="The quick brown fox.", usage=RICH_USAGE, pace=0.02))
     reply = await run(make_provider(KIND, openai_server, http_client), request(), stream)
     assert reply.text == "The quick brown fox."
     assert reply.usage == Usage(

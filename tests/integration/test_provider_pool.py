@@ -1,38 +1,48 @@
-"""The lean provider pool (core/providers/_pool.py, _h1.py) against loopback servers.
+"""The engine's HTTP clients (core/providers/client.py) against loopback servers: what
+users see of the connection pool, limits, bad replies and TLS, over each transport.
 
-The provider fault matrix (429, 5xx, resets, timeouts, malformed and truncated
-bodies, 401) already runs through it: the ``http_client`` fixture gives every
-provider test both httpx's own transport and this one. Here: what a pool must do
-with its connections, and TLS.
+The provider fault matrix (429, 5xx, resets, timeouts, malformed and truncated bodies,
+401) runs through these clients too: the ``http_client`` fixture gives every provider
+test plain httpx and the factory with each ``[network] transport``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import socket
-import ssl
 import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from core.providers._pool import LeanPool, LeanTransport
-from core.providers.client import default_client
-from tests.integration.servers import Behaviour, LoopbackServer
+from core.config import NetworkConfig, parse_config
+from core.engine import Engine
+from core.errors import ConfigError, ConnectionFailedError, ProviderTimeoutError
+from core.providers.client import make_client
+from tests.integration.provider_checks import request, run
+from tests.integration.servers import (
+    Behaviour,
+    LoopbackServer,
+    OpenAIDialect,
+    make_provider,
+    serve,
+)
+from tests.integration.servers.fixtures import one_tier_engine
+from tests.integration.servers.tls import self_signed
 
 BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+TRANSPORTS = ["httpx", "aiohttp"]
 
 
-def _client() -> tuple[httpx.AsyncClient, LeanPool]:
-    transport = LeanTransport(trust_env=False)
-    pool = transport._pool
-    assert isinstance(pool, LeanPool)
-    return httpx.AsyncClient(transport=transport, trust_env=False, timeout=5), pool
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _client(transport: str, **network: object) -> httpx.AsyncClient:
+    return make_client(NetworkConfig(transport=transport, **network), trust_env=False, timeout=5)
 
 
 async def _stream(client: httpx.AsyncClient, server: LoopbackServer) -> bytes:
@@ -40,385 +50,285 @@ async def _stream(client: httpx.AsyncClient, server: LoopbackServer) -> bytes:
         return await r.aread()
 
 
-async def test_sequential_requests_share_one_connection(openai_server: LoopbackServer) -> None:
-    client, pool = _client()
-    async with client:
+# --- connections ----------------------------------------------------------------------
+
+
+async def test_sequential_requests_share_one_connection(
+    transport: str, openai_server: LoopbackServer
+) -> None:
+    async with _client(transport) as client:
         for _ in range(3):
             assert b"[DONE]" in await _stream(client, openai_server)
-            assert (pool.idle_connections, pool.connections_in_use) == (1, 0)
     assert len({r.peer for r in openai_server.requests}) == 1
-    assert pool.idle_connections == 0  # closing the client closed it
 
 
-async def test_concurrent_streams_get_their_own_connections(openai_server: LoopbackServer) -> None:
+async def test_concurrent_streams_get_their_own_connections_and_all_are_kept(
+    transport: str, openai_server: LoopbackServer
+) -> None:
+    """Every connection of a burst stays open when its stream ends (the keep-alive limit
+    is max_connections), so the next 30 overlapping streams open none."""
     openai_server.default = Behaviour(text="a b c", pace=0.02)
-    client, pool = _client()
-    async with client:
-        replies = await asyncio.gather(*(_stream(client, openai_server) for _ in range(5)))
+
+    async def later(client: httpx.AsyncClient, i: int) -> bytes:
+        await asyncio.sleep(0.005 * i)  # each finds the pool settled, as users' requests do
+        return await _stream(client, openai_server)
+
+    async with _client(transport) as client:
+        replies = await asyncio.gather(*(_stream(client, openai_server) for _ in range(30)))
         assert all(b"[DONE]" in r for r in replies)
-        assert (pool.idle_connections, pool.connections_in_use) == (5, 0)
-        await asyncio.gather(*(_stream(client, openai_server) for _ in range(5)))
+        await asyncio.gather(*(later(client, i) for i in range(30)))
     peers = [r.peer for r in openai_server.requests]
-    assert len(set(peers[:5])) == 5
-    assert set(peers[5:]) == set(peers[:5])  # the second round reused all five
+    assert len(set(peers[:30])) == 30
+    assert set(peers[30:]) <= set(peers[:30])
 
 
-async def test_a_connection_the_server_closed_is_not_reused(openai_server: LoopbackServer) -> None:
+async def test_a_connection_the_server_closed_is_not_reused(
+    transport: str, openai_server: LoopbackServer
+) -> None:
     openai_server.queue(Behaviour(headers={"Connection": "close"}))
-    client, pool = _client()
-    async with client:
+    async with _client(transport) as client:
         await _stream(client, openai_server)
-        await asyncio.sleep(0.05)  # let the loop see the close
-        assert pool.idle_connections == 0
+        await asyncio.sleep(0.05)
         assert b"[DONE]" in await _stream(client, openai_server)
     first, second = (r.peer for r in openai_server.requests)
     assert first != second
 
 
-async def test_a_kept_connection_that_died_while_idle_is_replaced(
-    openai_server: LoopbackServer,
-) -> None:
-    """An idle kept connection that was closed meanwhile is found out at checkout."""
-    client, pool = _client()
-    async with client:
-        await _stream(client, openai_server)
-        (conn,) = pool._idle[next(iter(pool._idle))]
-        conn.transport.close()  # as if the server had hung up
-        await asyncio.sleep(0.05)
-        assert b"[DONE]" in await _stream(client, openai_server)
-        assert pool.idle_connections == 1
-
-
-async def test_a_reset_mid_stream_is_a_read_error_and_drops_the_connection(
-    openai_server: LoopbackServer,
+async def test_a_reset_mid_stream_fails_and_the_next_request_succeeds(
+    transport: str, openai_server: LoopbackServer
 ) -> None:
     openai_server.queue(Behaviour(text="a b c d e", reset_after=2))
-    client, pool = _client()
-    async with client:
-        with pytest.raises(httpx.ReadError):
+    async with _client(transport) as client:
+        with pytest.raises(httpx.TransportError):
             await _stream(client, openai_server)
-        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
         assert b"[DONE]" in await _stream(client, openai_server)
 
 
-async def test_a_read_timeout_is_httpx_read_timeout(openai_server: LoopbackServer) -> None:
+async def test_a_read_timeout_is_httpx_read_timeout(
+    transport: str, openai_server: LoopbackServer
+) -> None:
     openai_server.queue(Behaviour(text="a b c", stall_after=1, stall=2.0))
-    client, pool = _client()
-    async with client:
+    async with _client(transport) as client:
         url = f"{openai_server.base_url}/chat/completions"
         with pytest.raises(httpx.ReadTimeout):
             async with client.stream("POST", url, json=BODY, timeout=0.3) as r:
                 await r.aread()
-        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
 
 
-async def test_a_refused_connection_is_a_connect_error(openai_server: LoopbackServer) -> None:
-    base = openai_server.base_url
+async def test_a_refused_connection_is_a_connection_failure_not_a_timeout(
+    transport: str, openai_server: LoopbackServer
+) -> None:
     openai_server.stop()
-    client, _ = _client()
-    async with client:
-        with pytest.raises(httpx.ConnectError, match="cannot connect"):
-            await client.post(f"{base}/chat/completions", json=BODY)
+    async with _client(transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.post(f"{openai_server.base_url}/chat/completions", json=BODY)
+        provider = make_provider("openai", openai_server, client)
+        with pytest.raises(ConnectionFailedError, match="lost the connection to openai"):
+            await run(provider, request(), True)
 
 
-async def test_a_body_left_unread_closes_its_connection(openai_server: LoopbackServer) -> None:
+async def test_a_body_left_unread_gives_its_connection_back(
+    transport: str, openai_server: LoopbackServer
+) -> None:
+    """With room for one connection, a stream abandoned after its first piece does not
+    keep the next request waiting."""
     openai_server.default = Behaviour(text="a b c d e f", pace=0.02)
-    client, pool = _client()
-    async with client:
+    async with _client(transport, max_connections=1, pool_timeout_seconds=2) as client:
         url = f"{openai_server.base_url}/chat/completions"
         async with client.stream("POST", url, json=BODY) as r:
             async for _ in r.aiter_raw():
-                break  # stop after the first piece
-        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
+                break
+        assert b"[DONE]" in await _stream(client, openai_server)
 
 
-async def test_a_closed_pool_refuses_requests(openai_server: LoopbackServer) -> None:
-    client, _ = _client()
+async def test_requests_wait_for_a_free_connection_up_to_the_pool_timeout(
+    transport: str, openai_server: LoopbackServer
+) -> None:
+    """``max_connections`` caps the connections in use; a request that finds none free
+    waits for one, and gives up after ``pool_timeout_seconds`` with a timeout."""
+    openai_server.default = Behaviour(text="a b c d e", pace=0.05)  # ~0.25 s a stream
+    async with _client(transport, max_connections=2, pool_timeout_seconds=5) as client:
+        replies = await asyncio.gather(*(_stream(client, openai_server) for _ in range(6)))
+        assert all(b"[DONE]" in r for r in replies)
+        assert len({r.peer for r in openai_server.requests}) <= 2
+    async with _client(transport, max_connections=1, pool_timeout_seconds=0.1) as client:
+        provider = make_provider("openai", openai_server, client)
+        slow = asyncio.create_task(_stream(client, openai_server))
+        await asyncio.sleep(0.05)  # the one connection is taken
+        with pytest.raises(ProviderTimeoutError, match="openai"):
+            await run(provider, request(), True)
+        assert b"[DONE]" in await slow
+
+
+async def test_a_closed_client_refuses_requests(
+    transport: str, openai_server: LoopbackServer
+) -> None:
+    client = _client(transport)
     await client.aclose()
     with pytest.raises(RuntimeError):
         await client.post(f"{openai_server.base_url}/chat/completions", json=BODY)
 
 
-async def test_the_engine_default_client_uses_the_lean_pool() -> None:
-    client = default_client()
-    try:
-        transport = client._transport
-        assert isinstance(transport, LeanTransport)
-    finally:
-        await client.aclose()
-
-
-# --- TLS ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
-    """An HTTPS server on 127.0.0.1 with a fresh self-signed certificate, and a client
-    context that trusts exactly that certificate."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    client_context = ssl.create_default_context(cadata=cert_pem.decode())
-    try:
-        yield f"https://localhost:{server.server_address[1]}", client_context
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-async def test_https_with_a_trusted_certificate(tls_server: tuple[str, ssl.SSLContext]) -> None:
-    url, context = tls_server
-    transport = LeanTransport(verify=context, trust_env=False)
-    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
-        for _ in range(2):
-            response = await client.get(f"{url}/v1/models")
-            assert response.json() == {"ok": True}
-            assert response.extensions["http_version"] == b"HTTP/1.1"
-        assert transport._pool.idle_connections == 1  # type: ignore[attr-defined]
-
-
-async def test_https_with_an_untrusted_certificate_is_a_connect_error(
-    tls_server: tuple[str, ssl.SSLContext],
-) -> None:
-    url, _ = tls_server
-    transport = LeanTransport(trust_env=False)  # the system's CAs: not our certificate
-    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
-        with pytest.raises(httpx.ConnectError, match="TLS handshake failed"):
-            await client.get(f"{url}/v1/models")
-
-
-# --- HTTP/1.1 framing (core/providers/_h1.py), against a server that sends exact bytes --
+# --- bad replies ----------------------------------------------------------------------
 
 
 class RawServer:
-    """A loopback TCP server that answers each request with the bytes a test scripts,
-    and keeps what it received (one entry per request, with the connection's port)."""
+    """A loopback TCP server that answers every request with the same scripted bytes
+    (or hangs up at once when they are None)."""
 
-    def __init__(self) -> None:
-        #: One per request: bytes, parts sent 50 ms apart, or None (close, no answer).
-        self.replies: list[bytes | list[bytes] | None] = []
-        self.received: list[tuple[int, bytes]] = []
+    def __init__(self, reply: bytes | None) -> None:
+        self.reply = reply
         self._sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        #: Where a provider made by make_provider points.
+        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         while True:
             try:
-                conn, peer = self._sock.accept()
+                conn, _ = self._sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._handle, args=(conn, peer[1]), daemon=True).start()
-
-    def _handle(self, conn: socket.socket, port: int) -> None:
-        buf = b""
-        with conn:
-            while self.replies:
-                request, buf = _read_request(conn, buf)
-                if request is None:
-                    return
-                self.received.append((port, request))
-                reply = self.replies.pop(0)
-                if reply is None:
-                    return
-                parts = reply if isinstance(reply, list) else [reply]
-                for i, part in enumerate(parts):
-                    if i:
-                        time.sleep(0.05)
-                    conn.sendall(part)
-                if any(b"Connection: close" in part for part in parts):
-                    return
+            with conn:
+                conn.recv(65536)
+                if self.reply is not None:
+                    conn.sendall(self.reply)
 
     def close(self) -> None:
         self._sock.close()
 
 
-def _read_request(conn: socket.socket, buf: bytes) -> tuple[bytes | None, bytes]:
-    """One request (head and body, content-length or chunked) off ``conn``."""
-    while b"\r\n\r\n" not in buf:
-        data = conn.recv(65536)
-        if not data:
-            return None, buf
-        buf += data
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lower = head.lower()
-    if b"transfer-encoding: chunked" in lower:
-        while b"\r\n0\r\n\r\n" not in b"\r\n" + rest:
-            rest += conn.recv(65536)
-        end = (b"\r\n" + rest).index(b"\r\n0\r\n\r\n") + 5
-        return head + b"\r\n\r\n" + rest[:end], rest[end:]
-    length = 0
-    for line in lower.split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    while len(rest) < length:
-        rest += conn.recv(65536)
-    return head + b"\r\n\r\n" + rest[:length], rest[length:]
-
-
 @pytest.fixture
-def raw_server() -> Iterator[RawServer]:
-    server = RawServer()
+def raw_server(request: pytest.FixtureRequest) -> Iterator[RawServer]:
+    server = RawServer(request.param)
     try:
         yield server
     finally:
         server.close()
 
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-async def test_a_reply_without_a_length_runs_to_the_close(raw_server: RawServer) -> None:
-    raw_server.replies = [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it", OK]
-    client, pool = _client()
-    async with client:
-        response = await client.get(f"{raw_server.url}/a")
-        assert response.content == b"all of it"
-        assert pool.idle_connections == 0  # it ended with the connection
-        assert (await client.get(f"{raw_server.url}/b")).content == b"ok"
-
-
-async def test_an_informational_reply_is_skipped(raw_server: RawServer) -> None:
-    raw_server.replies = [[b"HTTP/1.1 100 Continue\r\n\r\n", OK]]
-    client, _ = _client()
-    async with client:
-        response = await client.get(raw_server.url)
-    assert (response.status_code, response.content) == (200, b"ok")
-
-
 @pytest.mark.parametrize(
-    ("reply", "message"),
+    "raw_server",
     [
-        (b"HTTP/1.1 OK and then some\r\n\r\n", "malformed reply"),
-        (None, "without sending a response"),  # the server hangs up
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc",
-            "complete message body",
-        ),
+        b"HTTP/1.1 OK and then some\r\n\r\n",
+        b"garbage\r\n\r\n",
+        None,  # the server hangs up without a reply
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
     ],
-    ids=["malformed-status-line", "closed-before-reply", "body-cut-short"],
+    ids=[
+        "malformed-status-line",
+        "not-http",
+        "closed-before-reply",
+        "body-cut-short",
+        "chunk-cut-short",
+        "nul-in-header",
+        "two-lengths",
+    ],
+    indirect=True,
 )
-async def test_a_broken_reply_is_a_protocol_error_and_drops_the_connection(
-    raw_server: RawServer, reply: bytes | None, message: str
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "complete"])
+async def test_a_broken_reply_is_a_connection_failure_naming_the_provider(
+    transport: str, raw_server: RawServer, stream: bool
 ) -> None:
-    raw_server.replies = [reply]
-    client, pool = _client()
-    async with client:
-        with pytest.raises(httpx.RemoteProtocolError, match=message):
-            await client.get(raw_server.url)
-        assert (pool.idle_connections, pool.connections_in_use) == (0, 0)
+    """Whatever the transport's parser makes of it, the provider raises its own error,
+    never the transport library's."""
+    async with _client(transport) as client:
+        provider = make_provider("openai", raw_server, client)  # type: ignore[arg-type]
+        with pytest.raises(ConnectionFailedError, match="lost the connection to openai"):
+            await run(provider, request(), stream)
 
 
-async def test_a_connection_with_bytes_after_its_reply_is_not_reused(
-    raw_server: RawServer,
+# --- TLS: the system's CAs, SSL_CERT_FILE and [network] ca_bundle -------------------------
+
+
+@pytest.fixture
+def tls_openai(tmp_path: Path) -> Iterator[tuple[LoopbackServer, Path]]:
+    """An OpenAI look-alike over HTTPS with a fresh self-signed certificate, and the
+    path of the PEM file a client must trust for it."""
+    cert, context = self_signed(tmp_path)
+    with serve(OpenAIDialect(), "/v1", tls=context) as server:
+        yield server, cert
+
+
+async def test_https_works_with_the_ca_bundle_and_fails_without_it(
+    transport: str, tls_openai: tuple[LoopbackServer, Path]
 ) -> None:
-    raw_server.replies = [OK + b"HTTP/1.1 200 OK\r\n", OK]
-    client, _ = _client()
-    async with client:
-        assert (await client.get(raw_server.url)).content == b"ok"
-        await asyncio.sleep(0.05)  # let the stray bytes arrive
-        assert (await client.get(raw_server.url)).content == b"ok"
-    (first, _), (second, _) = raw_server.received
-    assert first != second
+    server, cert = tls_openai
+    async with _client(transport, ca_bundle=str(cert)) as client:
+        for _ in range(2):
+            reply = await run(make_provider("openai", server, client), request(), True)
+            assert reply.text
+    assert len({r.peer for r in server.requests}) == 1  # kept alive over TLS too
+    async with _client(transport) as client:  # certifi's CAs: not our certificate
+        provider = make_provider("openai", server, client)
+        with pytest.raises(ConnectionFailedError, match="lost the connection to openai"):
+            await run(provider, request(), True)
 
 
-async def test_a_kept_connection_carries_the_next_request(raw_server: RawServer) -> None:
-    raw_server.replies = [OK, OK, OK]
-    client, pool = _client()
-    async with client:
-        for _ in range(3):
-            assert (await client.get(raw_server.url)).content == b"ok"
-        assert pool.idle_connections == 1
-    assert len({port for port, _ in raw_server.received}) == 1
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy or CA variables: clients that trust the environment go direct, with
+    certifi's CAs."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
 
 
-async def test_a_streamed_request_body_is_sent_chunked(raw_server: RawServer) -> None:
-    raw_server.replies = [OK]
-
-    async def parts() -> AsyncIterator[bytes]:
-        for part in (b"hello ", b"", b"world"):
-            yield part
-
-    client, _ = _client()
-    async with client:
-        assert (await client.post(raw_server.url, content=parts())).content == b"ok"
-    ((_, request),) = raw_server.received
-    assert request.endswith(b"\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n")
-    assert b"transfer-encoding: chunked" in request.lower()
+async def test_ssl_cert_file_is_honoured_with_trust_env(
+    transport: str, tls_openai: tuple[LoopbackServer, Path], clean_env: pytest.MonkeyPatch
+) -> None:
+    server, cert = tls_openai
+    clean_env.setenv("SSL_CERT_FILE", str(cert))
+    async with make_client(NetworkConfig(transport=transport)) as client:
+        reply = await run(make_provider("openai", server, client), request(), False)
+    assert reply.text
 
 
-async def test_a_large_reply_arrives_whole(raw_server: RawServer) -> None:
-    """More than the connection queues before it stops reading the socket."""
-    body = bytes(range(256)) * 8192  # 2 MiB
-    big = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
-    raw_server.replies = [big, OK]
-    client, pool = _client()
-    async with client:
-        async with client.stream("GET", raw_server.url) as response:
-            await asyncio.sleep(0.2)  # let it all arrive first
-            got = b""
-            async for piece in response.aiter_raw():
-                got += piece
-                await asyncio.sleep(0)  # read slower than it arrives
-        assert got == body
-        assert pool.idle_connections == 1
-        assert (await client.get(raw_server.url)).content == b"ok"  # still in step
-    assert len({port for port, _ in raw_server.received}) == 1
+@pytest.mark.usefixtures("clean_env")
+async def test_the_engine_trusts_the_configured_ca_bundle(
+    transport: str, tls_openai: tuple[LoopbackServer, Path], tmp_path: Path
+) -> None:
+    """Engine.open with no client factory builds its client from ``[network]``."""
+    server, cert = tls_openai
+
+    def engine(ca_line: str, data: str) -> Engine:
+        network = f'transport = "{transport}"\n{ca_line}'
+        return one_tier_engine(server.base_url, tmp_path / data, network)
+
+    trusting = engine(f'ca_bundle = "{cert}"', "trusting")
+    try:
+        record = await trusting.ask("hello").collect()
+        assert record.status == "ok" and record.response
+    finally:
+        await trusting.aclose()
+    default = engine("", "default")
+    try:
+        with pytest.raises(ConnectionFailedError, match=r"loop.*CERTIFICATE_VERIFY_FAILED"):
+            await default.ask("hello").collect()
+    finally:
+        await default.aclose()
 
 
-async def test_a_head_reply_has_no_body(raw_server: RawServer) -> None:
-    raw_server.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", OK]
-    client, _ = _client()
-    async with client:
-        response = await client.head(raw_server.url)
-        assert (response.status_code, response.content) == (200, b"")
-        assert response.headers["content-length"] == "1234"
-        assert (await client.get(raw_server.url)).content == b"ok"
+def test_a_ca_bundle_that_is_not_there_is_a_config_error_naming_key_and_path(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "corp-ca.pem"
+    with pytest.raises(ConfigError, match=r"network\.ca_bundle: .*corp-ca\.pem"):
+        parse_config(f'[network]\nca_bundle = "{missing}"\n', "test.toml")
+    (tmp_path / "empty.pem").write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"network\.ca_bundle: .*empty\.pem holds no PEM"):
+        parse_config(f'[network]\nca_bundle = "{tmp_path / "empty.pem"}"\n', "test.toml")
+
+
+def test_a_ca_bundle_gone_after_loading_is_a_config_error_when_the_client_is_made(
+    tmp_path: Path,
+) -> None:
+    cert, _ = self_signed(tmp_path)
+    network = parse_config(f'[network]\nca_bundle = "{cert}"\n', "test.toml").network
+    cert.unlink()
+    with pytest.raises(ConfigError, match=r"^network\.ca_bundle: .*cert\.pem does not exist"):
+        make_client(network, trust_env=False)

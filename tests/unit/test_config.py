@@ -46,6 +46,13 @@ def test_money_is_exact_decimal():
             '[[routing.tiers]]\nid = "a"\nprovider = "simulator"\nmodel = "m"\nmax_complexity = 5\n',
             "max_complexity must be 10",
         ),
+        ('[network]\ntransport = "curl"\n', "network.transport"),
+        ('[network]\nproxy = "http://p:3128"\n', "network.proxy: unknown key"),
+        ("[network]\nmax_connections = 0\n", "network.max_connections"),
+        (
+            '[network]\nca_bundle = "/nonexistent/corp-ca.pem"\n',
+            "network.ca_bundle: the CA bundle /nonexistent/corp-ca.pem does not exist",
+        ),
         ("schema_version = 99\n", "newer than this Centwise"),
         ("[budget\n", "not valid TOML"),
     ],

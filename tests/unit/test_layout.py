@@ -1,7 +1,7 @@
 """The tree's layout rules that import-linter cannot state.
 
 * No module imports another module's private names (``from x import _y``), nor a
-  private module of another package (``core.providers._pool`` is for
+  private module of another package (``core.providers._aiohttp`` is for
   ``core.providers`` alone); what is shared gets a public name.
 * No module reads a private attribute of another library's module (``httpx._client``).
 * ``core/`` and ``app/`` keep at most 12 loose modules each: the rest lives in folders.
@@ -106,7 +106,7 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     sample.write_text(
         "import httpx\n"
         "from core.keys import _secret_values\n"
-        "from core.providers._pool import LeanTransport\n"
+        "from core.providers._aiohttp import AiohttpClient\n"
         "x = httpx._client.BoundAsyncStream\n"
     )
     assert len(private_imports("core.gateway.logs", sample)) == 2
@@ -115,5 +115,5 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     ]
     # Inside its own package a private module is fair game.
     inside = tmp_path / "inside.py"
-    inside.write_text("from core.providers._pool import LeanTransport\n")
+    inside.write_text("from core.providers._aiohttp import AiohttpClient\n")
     assert private_imports("core.providers.client", inside) == []

@@ -1,9 +1,9 @@
-"""The OpenAI stream's fast paths must answer exactly as the plain algorithm.
+"""The OpenAI stream's fast path must answer exactly as the plain algorithm.
 
-``OpenAIProvider.stream`` reads a chunk that is one plain ``data: …`` event itself, in
-its loop; ``OpenAIStreamDecoder.feed`` reads whole events itself when a chunk allows it
-(several through ``SSEParser.data_payloads``, typed msgspec decoding); everything else
-goes to the SSE parser and the checked JSON path. Here
+``OpenAIStreamDecoder.feed`` reads whole plain ``data: …`` events itself when a chunk
+allows it (through ``SSEParser.whole_events``, typed msgspec decoding); everything else
+goes to the SSE parser and the checked JSON path. ``OpenAIProvider.stream`` is the
+shared ``HTTPProvider.stream``: every piece of the body goes to ``feed``. Here
 a reference decoder that only ever takes the plain path (the WHATWG parser, then
 ``json.loads``, then the checked chunk reader) meets thousands of streams built to sit
 on the edges of the fast paths: events split at and between boundaries, CR and CRLF
@@ -65,8 +65,8 @@ def _run(cls: type[OpenAIStreamDecoder], chunks: list[bytes]) -> tuple[str, Any]
 
 
 class _Chunks(httpx.AsyncByteStream):
-    """A reply body that arrives exactly in these pieces (the provider reads the
-    transport's stream directly, so the boundaries reach its loop unchanged)."""
+    """A reply body that arrives exactly in these pieces (the provider reads an
+    unencoded body with ``aiter_raw``, so the boundaries reach ``feed`` unchanged)."""
 
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = chunks
@@ -105,6 +105,19 @@ def _run_provider(chunks: list[bytes]) -> tuple[str, Any]:
             return "".join(text), (usage, finish)
 
     return asyncio.run(go())
+
+
+def _record_feeds(monkeypatch: Any, cls: type[Any]) -> list[bytes]:
+    """Make ``cls.feed`` keep every chunk it is given, in the returned list."""
+    fed: list[bytes] = []
+    plain_feed = cls.feed
+
+    def recording_feed(self: Any, chunk: bytes) -> Any:
+        fed.append(chunk)
+        return plain_feed(self, chunk)
+
+    monkeypatch.setattr(cls, "feed", recording_feed)
+    return fed
 
 
 def _as_provider_sees(run: tuple[str, Any]) -> tuple[str, Any]:
@@ -191,25 +204,25 @@ def test_fast_paths_agree_with_the_plain_algorithm(
     assert _run(OpenAIStreamDecoder, chunks) == _run(_Reference, chunks)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(frames(), min_size=1, max_size=8),
     st.lists(st.integers(0, 10_000), max_size=5),
     st.booleans(),
 )
-def test_the_providers_own_loop_agrees_with_the_plain_algorithm(
+def test_the_provider_agrees_with_the_plain_algorithm(
     stream: list[bytes], cuts: list[int], at_boundaries: bool
 ) -> None:
-    """The one-event path in ``OpenAIProvider.stream``'s loop, fed the same edge-case
+    """``OpenAIProvider.stream`` over an in-memory transport, fed the same edge-case
     streams: same text, same usage and finish reason, or the same error."""
     # A transport never hands over an empty piece.
     chunks = stream if at_boundaries else [c for c in _cut(b"".join(stream), cuts) if c]
     assert _run_provider(chunks) == _as_provider_sees(_run(_Reference, chunks))
 
 
-def test_the_providers_loop_reads_plain_deltas_itself(monkeypatch: Any) -> None:
-    """Plain one-event chunks never reach ``feed``; the rest (the first read, the
-    finish, usage and ``[DONE]`` events) do."""
+def test_the_provider_has_one_stream_loop(monkeypatch: Any) -> None:
+    """Every piece of the body goes to the decoder's ``feed``, in order: the provider
+    keeps no second copy of the loop."""
     frames_ = [
         b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n',
         b'data: {"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}\n\n',
@@ -218,21 +231,14 @@ def test_the_providers_loop_reads_plain_deltas_itself(monkeypatch: Any) -> None:
         b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n',
         b"data: [DONE]\n\n",
     ]
-    fed: list[bytes] = []
-    plain_feed = OpenAIStreamDecoder.feed
-
-    def counting_feed(self: OpenAIStreamDecoder, chunk: bytes) -> list[Any]:
-        fed.append(chunk)
-        return plain_feed(self, chunk)
-
-    monkeypatch.setattr(OpenAIStreamDecoder, "feed", counting_feed)
+    fed = _record_feeds(monkeypatch, OpenAIStreamDecoder)
     text, (usage, finish) = _run_provider(frames_)
     assert (text, finish) == ("Hello", "stop")
     assert usage is not None and usage.output_tokens == 2
-    assert fed == [frames_[0], *frames_[3:]]
+    assert fed == frames_
 
 
-def test_the_providers_loop_leaves_errors_usage_and_finishes_to_the_checked_path() -> None:
+def test_errors_usage_and_finishes_inside_deltas_take_the_checked_path() -> None:
     """Events that look like deltas but carry an error, usage or a finish reason."""
     ok = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n'
     end = b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
@@ -244,6 +250,7 @@ def test_the_providers_loop_leaves_errors_usage_and_finishes_to_the_checked_path
         "{%s}" % (delta % ',"finish_reason":"length"'),
     ):
         chunks = [ok, b"data: " + odd.encode() + b"\n\n", end]
+        assert _run(OpenAIStreamDecoder, chunks) == _run(_Reference, chunks), odd
         assert _run_provider(chunks) == _as_provider_sees(_run(_Reference, chunks)), odd
 
 
@@ -287,3 +294,25 @@ def test_the_reference_is_the_plain_parser() -> None:
     assert isinstance(reference.parser, SSEParser)
     frame = b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
     assert [d.text for d in reference.feed(frame)] == ["x"]
+
+
+def test_reads_cut_anywhere_still_take_the_fast_path(monkeypatch: Any) -> None:
+    """A transport that reads a fixed size (aiohttp) cuts events anywhere: the decoder
+    still reads the whole events of each piece itself, keeping the cut one for the next
+    piece, and answers as the plain algorithm does."""
+    frames_ = [b'data: {"choices":[{"delta":{"content":"w%d "}}]}\n\n' % i for i in range(300)]
+    frames_ += [
+        b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n',
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":300}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    raw = b"".join(frames_)
+    chunks = [raw[i : i + 997] for i in range(0, len(raw), 997)]
+    assert _run(OpenAIStreamDecoder, chunks) == _run(_Reference, chunks)
+    parsed = _record_feeds(monkeypatch, SSEParser)
+    text, outcome = _run(OpenAIStreamDecoder, chunks)
+    assert text == "".join(f"w{i} " for i in range(300)) and outcome.finish_reason == "stop"
+    # Only the first read (the BOM check) goes to the parser whole; after it, the parser
+    # sees each piece's cut event and the last events (finish, usage, [DONE]).
+    assert [c for c in parsed if c in chunks] == [chunks[0]]
+    assert sum(map(len, parsed)) < len(raw) // 4

@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import socket
+import ssl
 import struct
 import threading
 import zlib
@@ -290,7 +291,9 @@ class _Server(ThreadingHTTPServer):
 class LoopbackServer:
     """A provider look-alike on ``127.0.0.1:<random port>``; use :func:`serve`."""
 
-    def __init__(self, dialect: Dialect, prefix: str = "") -> None:
+    def __init__(
+        self, dialect: Dialect, prefix: str = "", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.dialect = dialect
         self.prefix = prefix
         self.requests: list[RecordedRequest] = []
@@ -303,6 +306,11 @@ class LoopbackServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self._server.stopping = threading.Event()
+        self.scheme = "http" if tls is None else "https"
+        if tls is not None:  # the handshake happens in the handler's thread, on first read
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.02,), daemon=True
         )
@@ -310,7 +318,7 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.prefix}"
+        return f"{self.scheme}://{host!s}:{port}{self.prefix}"
 
     def queue(self, *behaviours: Behaviour, route: str = "chat") -> None:
         """Script the next replies for ``route`` ("chat" or "models")."""
@@ -343,9 +351,12 @@ class LoopbackServer:
 
 
 @contextlib.contextmanager
-def serve(dialect: Dialect, prefix: str = "") -> Iterator[LoopbackServer]:
-    """Run a loopback server for the ``with`` block (fixtures and benchmarks use this)."""
-    server = LoopbackServer(dialect, prefix).start()
+def serve(
+    dialect: Dialect, prefix: str = "", tls: ssl.SSLContext | None = None
+) -> Iterator[LoopbackServer]:
+    """Run a loopback server for the ``with`` block (fixtures and benchmarks use this);
+    with ``tls``, it speaks HTTPS with that server context."""
+    server = LoopbackServer(dialect, prefix, tls).start()
     try:
         yield server
     finally:

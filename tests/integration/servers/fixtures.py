@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from core.config import ProviderConfig
-from core.providers._pool import LeanTransport
+from core.config import NetworkConfig, ProviderConfig, parse_config
+from core.engine import Engine
 from core.providers.base import Provider, load_provider_class
+from core.providers.client import make_client
 from core.types import Secret
 from tests.integration.servers._base import LoopbackServer, serve
 from tests.integration.servers.dialects import (
@@ -21,12 +23,15 @@ from tests.integration.servers.dialects import (
 )
 
 __all__ = [
+    "CLIENTS",
     "TEST_KEY",
     "anthropic_server",
     "gemini_server",
     "http_client",
+    "loopback_client",
     "make_provider",
     "ollama_server",
+    "one_tier_engine",
     "openai_server",
 ]
 
@@ -53,12 +58,48 @@ def make_provider(
     return cls(kind, config, client, Secret(key) if key is not None else None)
 
 
-@pytest.fixture(params=["httpx-pool", "lean-pool"])
+def one_tier_engine(base_url: str, data_dir: Path, network: str = "") -> Engine:
+    """An engine whose only tier is an openai-compatible provider ``loop`` at
+    ``base_url`` (one attempt, cache and quality sampling off), with ``network`` as the
+    body of its ``[network]`` section. No client factory: the engine makes its own."""
+    text = f"""
+[network]
+{network}
+[cache]
+enabled = false
+[observability]
+quality_sampling_rate = 0
+[providers.loop]
+kind = "openai-compatible"
+base_url = "{base_url}"
+max_attempts = 1
+[[routing.tiers]]
+id = "only"
+provider = "loop"
+model = "gpt-4o-mini"
+max_complexity = 10
+"""
+    return Engine.open(parse_config(text, "test.toml"), data_dir, warm_tokenizer=False)
+
+
+#: The clients every provider test runs over: httpx as anyone would make it, and the
+#: engine's factory (core/providers/client.py) with each ``[network] transport``.
+CLIENTS = ["plain-httpx", "factory-httpx", "factory-aiohttp"]
+
+
+def loopback_client(kind: str) -> httpx.AsyncClient:
+    """A client of ``kind`` (one of :data:`CLIENTS`) that ignores proxy variables."""
+    if kind == "plain-httpx":
+        return httpx.AsyncClient(trust_env=False)
+    transport = kind.removeprefix("factory-")
+    return make_client(NetworkConfig(transport=transport), trust_env=False)
+
+
+@pytest.fixture(params=CLIENTS)
 async def http_client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    """Every provider test runs over httpx's own transport and over the lean pool the
-    engine uses (core/providers/_pool.py), so each fault is seen through both."""
-    transport = LeanTransport(trust_env=False) if request.param == "lean-pool" else None
-    async with httpx.AsyncClient(trust_env=False, transport=transport) as client:
+    """Every provider test runs over each of :data:`CLIENTS`, so each fault is seen
+    through both transports the engine can use."""
+    async with loopback_client(request.param) as client:
         yield client
 
 
