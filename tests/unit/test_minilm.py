@@ -138,6 +138,16 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
         MiniLMEmbedder(tmp_path)
 
 
+def test_a_changed_tokenizer_is_refused(tmp_path: Path) -> None:
+    src = default_model_dir()
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        shutil.copyfile(src / name, tmp_path / name)
+    tokenizer = tmp_path / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="tokenizer.json has SHA-256"):
+        MiniLMEmbedder(tmp_path)
+
+
 def test_missing_model_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         MiniLMEmbedder(tmp_path)
