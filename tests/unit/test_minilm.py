@@ -144,7 +144,7 @@ def test_a_changed_tokenizer_is_refused(tmp_path: Path) -> None:
         shutil.copyfile(src / name, tmp_path / name)
     tokenizer = tmp_path / "tokenizer.json"
     tokenizer.write_text(tokenizer.read_text(encoding="utf-8") + " ", encoding="utf-8")
-    with pytest.raises(ConfigError, match="tokenizer.json has SHA-256"):
+    with pytest.raises(ConfigError, match=r"tokenizer\.json has SHA-256"):
         MiniLMEmbedder(tmp_path)
 
 
