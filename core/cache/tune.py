@@ -46,7 +46,7 @@ __all__ = [
 DEFAULT_THRESHOLDS = tuple(round(0.70 + 0.02 * i, 2) for i in range(15))  # 0.70 .. 0.98
 UNRELATED = "unrelated"
 _REQUIRED = {"a": str, "b": str, "same": bool}
-_OPTIONAL = {"category": str, "domain": str, "note": str}
+_OPTIONAL = {"category": str, "domain": str, "note": str, "source": str}
 
 
 @dataclass(frozen=True, slots=True)

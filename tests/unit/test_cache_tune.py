@@ -146,6 +146,15 @@ def test_dev_set_meets_its_stated_shape() -> None:
     assert len(domains) >= 7
 
 
+def test_the_labelled_pairs_load_with_their_source() -> None:
+    """resources/cache_pairs/pairs.jsonl (issue 17's set) reads like the dev set: the
+    ``source`` key that splits it into dev and test is accepted, not an error."""
+    path = DEV_SET.parent / "cache_pairs" / "pairs.jsonl"
+    pairs = load_pairs(path)
+    assert len(pairs) == sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line)
+    assert {p.same for p in pairs} == {True, False}
+
+
 def test_json_and_table_output() -> None:
     report = tune(PAIRS, FixedVectors({}), [0.8, 0.9], similarities=SIMS)
     data = report_to_json(report)
