@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,7 +88,7 @@ def _dashboard(c: AppContext) -> QWidget:
 def _cache(c: AppContext) -> QWidget:
     from app.cache.view import CacheView
 
-    return CacheView(c.bridge)
+    return CacheView(c.bridge, c.settings_path(), c.open_engine)
 
 
 def _compare(c: AppContext) -> QWidget:
@@ -211,8 +212,10 @@ class MainWindow(QMainWindow):
             placeholder.deleteLater()
             self.stack.setCurrentIndex(current)
             self.views[key] = view
-            if key in ("settings", "whatif"):  # both can save a config and re-open
-                view.engine_reopened.connect(self.on_engine_reopened)  # type: ignore[attr-defined]
+            if key in ("settings", "whatif", "cache"):  # each can save a config and re-open
+                view.engine_reopened.connect(  # type: ignore[attr-defined]
+                    partial(self.on_engine_reopened, source=key)
+                )
             status = getattr(view, "status_message", None)
             if status is not None:  # a view's short confirmations go to the status bar
                 status.connect(lambda text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS))
@@ -229,14 +232,22 @@ class MainWindow(QMainWindow):
     def current_view_key(self) -> str:
         return KEYS[max(self.stack.currentIndex(), 0)]
 
-    def on_engine_reopened(self, _engine: Engine) -> None:
+    def on_engine_reopened(self, engine: Engine, source: str = "settings") -> None:
         """Views other than Settings read the config when built: rebuild them lazily.
 
-        The old views are hidden and kept until the window closes, so answers still
-        on their way to them land on live widgets.
+        A view with ``on_engine_reopened(engine)`` follows the new engine itself and
+        is kept (the cache view keeps the user's tuning curve); ``source``, the view
+        that re-opened the engine, has followed it already. The old views are hidden
+        and kept until the window closes, so answers still on their way to them land
+        on live widgets.
         """
         current = self.current_view_key()
         for key in [k for k in self.views if k != "settings"]:
+            view = self.views[key]
+            if _follows(view):
+                if key != source:
+                    view.on_engine_reopened(engine)  # type: ignore[attr-defined]
+                continue
             old = self.views.pop(key)
             index = KEYS.index(key)
             self.stack.insertWidget(index, QWidget())
@@ -247,7 +258,7 @@ class MainWindow(QMainWindow):
         self.view(current)
         settings = self.views.get("settings")
         if settings is not None:  # a config applied elsewhere (What if…) shows there too
-            settings.load(_engine.config)  # type: ignore[attr-defined]
+            settings.load(engine.config)  # type: ignore[attr-defined]
         self.statusBar().showMessage("Settings applied", STATUS_TIMEOUT_MS)
 
     def _ledger_changed(self, _records: list[object]) -> None:
@@ -306,3 +317,8 @@ class MainWindow(QMainWindow):
         self.notifier.close()
         self.gateway.shutdown()
         super().closeEvent(event)
+
+
+def _follows(view: QWidget) -> bool:
+    """True for a view that follows a re-opened engine itself (not rebuilt)."""
+    return callable(getattr(view, "on_engine_reopened", None))

@@ -64,11 +64,34 @@ class BudgetConfig(_Section):
         return tuple(sorted(set(v)))
 
 
+RULES_THRESHOLD = 0.84
+
+
 class CacheConfig(_Section):
     enabled: bool = True
-    # 0.84 was chosen on the labelled pairs in resources/cache_pairs_dev.jsonl, with the
-    # hard-negative guard on (see the README's cache section for the measurements).
-    similarity_threshold: float = Field(0.84, ge=0, le=1)
+    # The cosine a cached prompt needs to be considered at all; the pair verifier then
+    # decides ("learned"). With verifier = "rules" it is the serving threshold, and the
+    # rule guard alone checks the pair (the behaviour before the verifier).
+    similarity_threshold: float = Field(0.75, ge=0, le=1)
+    verifier: Literal["learned", "rules"] = "learned"
+    # The share of semantic hits allowed to be wrong. The shared threshold comes from
+    # the verifier's dev curve (with a margin); each entry's is learned from evidence.
+    max_error_rate: float = Field(0.01, gt=0, le=0.2)
+    # A tier whose model answers "same question?" for candidates in the grey zone
+    # (verifier score between grey_zone_floor and the threshold); unset: no such call.
+    # Its calls are recorded with purpose "cache_verify" and netted out of savings.
+    verify_tier: str | None = None
+    grey_zone_floor: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rules_default_threshold(cls, data: Any) -> Any:
+        # In rules mode the threshold serves: its default is the one the guard was
+        # measured with (0.84), not the learned verifier's candidate floor.
+        if isinstance(data, dict) and data.get("verifier") == "rules":
+            return {"similarity_threshold": RULES_THRESHOLD, **data}
+        return data
+
     ttl_seconds: int = Field(3600, gt=0)
     max_entries: int = Field(50000, gt=0)
     # Above this temperature answers vary by design, so they are not cached.
@@ -326,6 +349,10 @@ class CentwiseConfig(_Section):
                         f"routing.tiers[{i}] ({tier.id}): provider {name!r} is not defined "
                         f"under [providers]; known: {known}"
                     )
+        verify = self.cache.verify_tier
+        if verify is not None and self.tier(verify) is None:
+            known = ", ".join(t.id for t in self.routing.tiers)
+            raise ValueError(f"cache.verify_tier: no tier {verify!r}; tiers: {known}")
         return self
 
     def tier(self, tier_id: str) -> TierConfig | None:

@@ -32,7 +32,7 @@ from core.accounting.prices import PriceDiff, diff_tables, import_price_file, wo
 from core.accounting.tokens import TokenCounter
 from core.cache.embedder import Embedder
 from core.cache.store import SemanticCache
-from core.cache.tune import TuneReport, load_pairs, tune
+from core.cache.tune import TuneReport, load_pairs, tune, tune_verifier
 from core.config import CentwiseConfig
 from core.context.conversations import ConversationInfo
 from core.context.window import SavingsBreakdown
@@ -107,7 +107,13 @@ class Engine:
         # Routing quality (issue 6): feedback, background judging of a sample, alerts.
         self.quality_store = QualityStore(services.ledger.path)
         self.quality = QualityMonitor(
-            self.config, self.quality_store, self.ledger, self.events, self.ask, services.clock
+            self.config,
+            self.quality_store,
+            self.ledger,
+            self.events,
+            self.ask,
+            services.clock,
+            on_cache_verdict=self._cache_verdict,
         )
         self.events.on(REQUEST_FINISHED, self.quality.on_request_finished)
 
@@ -323,8 +329,26 @@ class Engine:
         return self.services.semantic_cache_sync()
 
     def cache_tune(self, pairs_path: Path, *, guard: bool = True) -> TuneReport:
-        """Hit and false-hit rates against the threshold on the user's labelled pairs."""
-        return tune(load_pairs(pairs_path), self.cache().embedder, guard=guard)
+        """Hit and false-hit rates on the user's labelled pairs: against the pair
+        verifier's score when it is on (with the threshold the settings serve at),
+        else against cosine similarity (with or without the rule guard)."""
+        pairs = load_pairs(pairs_path)
+        cache = self.cache()
+        if cache.verifier is None or not guard:
+            return tune(pairs, cache.embedder, guard=guard)
+        scores = cache.verifier.score_pairs([(p.a, p.b) for p in pairs])
+        return tune_verifier(
+            pairs,
+            [float(s) for s in scores],
+            max_error_rate=cache.max_error_rate,
+            chosen=cache.serve_threshold,
+        )
+
+    def _cache_verdict(self, request_id: str, right: bool) -> None:
+        """A judge's verdict on an answer served from the cache: evidence for its entry."""
+        cache = self.services.semantic_cache_now()
+        if cache is not None:
+            cache.judge(request_id, right, "judge")
 
     def mark_bad(self, request_id: str) -> int:
         """The user marked an answer bad: it is never served from the cache again."""
@@ -430,8 +454,12 @@ class Engine:
         if vote not in ("up", "down"):
             raise InputError(f"feedback must be up or down, got {vote!r}")
         tier = self.quality_store.add_feedback(request_id, vote, self.services.clock())  # type: ignore[arg-type]
-        if vote == "down" and (self.data_dir / CACHE_FILE).exists():
-            self.mark_bad(request_id)
+        if (self.data_dir / CACHE_FILE).exists():
+            # A vote on an answer served from the cache is evidence for the entry's
+            # threshold; a down vote on a paid answer keeps it out of the cache.
+            self.cache().judge(request_id, correct=vote == "up")
+            if vote == "down":
+                self.mark_bad(request_id)
         if tier is not None:
             self.quality.check(tier)
         return tier

@@ -1,1 +1,2 @@
-"""The Cache view: cached entries, their hits and savings, and the threshold tuner."""
+"""The Cache view: cached entries with their hits, savings, thresholds and evidence, and
+the threshold tuner."""

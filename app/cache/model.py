@@ -4,11 +4,18 @@
 ``fetchMore`` ask for the next page when the view reaches the end, and the rows are
 appended when it arrives (all reads run on the bridge's worker thread, since opening
 the cache loads the embedding model). ``show_search()`` swaps in similarity results.
+
+With the learned pair verifier on, every page comes with its entries' thresholds
+(:meth:`core.cache.store.SemanticCache.entry_thresholds`), read on the same worker:
+the *Threshold* column shows each entry's, and whether it is the shared one or was
+raised or lowered by evidence; *Evidence* counts the serves seen right and wrong.
+With ``verifier = "rules"`` there are no per-entry thresholds and both columns go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,16 +25,28 @@ from app.runtime.engine_bridge import EngineBridge
 from app.widgets.formatting import fmt_time, fmt_usd
 from app.widgets.table_model import Index, RecordTableModel
 from core.cache.entries import CacheEntry, SearchResult
+from core.cache.evidence import EntryThreshold
 from core.engine import Engine
 
-__all__ = ["COLUMNS", "PAGE_SIZE", "CacheEntriesModel", "saved_by"]
+__all__ = [
+    "COLUMNS",
+    "PAGE_SIZE",
+    "THRESHOLD_COLUMNS",
+    "CacheEntriesModel",
+    "EntryPage",
+    "evidence_text",
+    "saved_by",
+    "serves_at",
+    "threshold_text",
+]
 
 PAGE_SIZE = 200
 
 
 def saved_by(entry: CacheEntry) -> Decimal | None:
-    """What the entry's hits saved: each hit is a call not paid for."""
-    return None if entry.cost_usd is None else entry.cost_usd * entry.hits
+    """What the entry's hits saved, net of what the cache spent on them (None: the
+    original call's cost is unknown)."""
+    return None if entry.cost_usd is None else entry.saved_usd
 
 
 COLUMNS: tuple[tuple[str, Callable[[CacheEntry], str]], ...] = (
@@ -40,9 +59,71 @@ COLUMNS: tuple[tuple[str, Callable[[CacheEntry], str]], ...] = (
 )
 
 
-def _first_page(engine: Engine, limit: int) -> tuple[int, list[CacheEntry]]:
+def threshold_kind(t: EntryThreshold) -> str:
+    """``shared``, ``raised`` or ``lowered``: where the entry's evidence moved it."""
+    if t.threshold > t.shared:
+        return "raised"
+    return "lowered" if t.threshold < t.shared else "shared"
+
+
+def threshold_text(t: EntryThreshold) -> str:
+    """``0.965 shared`` / ``0.994 raised`` / ``0.930 lowered``; ``never (raised)`` once
+    a wrong serve lifted it past any score the verifier gives (scores are at most 1)."""
+    if t.threshold > 1.0:
+        return f"never ({threshold_kind(t)})"
+    return f"{t.threshold:.3f} {threshold_kind(t)}"
+
+
+def evidence_text(t: EntryThreshold) -> str:
+    """``2 right · 1 wrong``; a dash when no serve has been settled either way."""
+    if not t.right and not t.wrong:
+        return "–"
+    return f"{t.right:,} right · {t.wrong:,} wrong"
+
+
+_COLUMN_TEXT = dict(COLUMNS)
+
+#: Shown after "Saved" when the pair verifier is on: (header, threshold -> text).
+THRESHOLD_COLUMNS: tuple[tuple[str, Callable[[EntryThreshold], str]], ...] = (
+    ("Threshold", threshold_text),
+    ("Evidence", evidence_text),
+)
+_AFTER = [name for name, _ in COLUMNS].index("Saved") + 1
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    """Entries as read on the worker, with their thresholds (None: verifier off)."""
+
+    entries: list[CacheEntry]
+    thresholds: dict[int, EntryThreshold] | None
+    total: int = 0
+    similarities: list[float] | None = None
+
+
+def _thresholds(engine: Engine, entries: list[CacheEntry]) -> dict[int, EntryThreshold] | None:
     cache = engine.cache()
-    return cache.count(), cache.entries(0, limit)
+    if cache.verifier is None:
+        return None
+    return cache.entry_thresholds([e.id for e in entries])
+
+
+def _first_page(engine: Engine, limit: int) -> EntryPage:
+    cache = engine.cache()
+    total, entries = cache.count(), cache.entries(0, limit)
+    return EntryPage(entries, _thresholds(engine, entries), total)
+
+
+def _next_page(engine: Engine, offset: int, limit: int) -> EntryPage:
+    entries = engine.cache().entries(offset, limit)
+    return EntryPage(entries, _thresholds(engine, entries))
+
+
+def _search(engine: Engine, text: str, k: int) -> EntryPage:
+    found: list[SearchResult] = engine.cache().search(text, k)
+    entries = [r.entry for r in found]
+    similarities = [r.similarity for r in found]
+    return EntryPage(entries, _thresholds(engine, entries), len(entries), similarities)
 
 
 class CacheEntriesModel(RecordTableModel):
@@ -53,7 +134,7 @@ class CacheEntriesModel(RecordTableModel):
 
     loaded = Signal()
     columns = COLUMNS
-    right_aligned = frozenset({"Hits", "Saved", "Similarity"})
+    right_aligned = frozenset({"Hits", "Saved", "Threshold", "Evidence", "Similarity"})
 
     def __init__(self, bridge: EngineBridge, page_size: int = PAGE_SIZE) -> None:
         super().__init__(bridge)
@@ -61,6 +142,9 @@ class CacheEntriesModel(RecordTableModel):
         self.page_size = page_size
         self.entries: list[CacheEntry] = []
         self.similarities: list[float] | None = None
+        #: Each shown entry's threshold; None when the cache has no pair verifier.
+        self.thresholds: dict[int, EntryThreshold] | None = None
+        self._names = self._column_names()
         self.total = 0
         self._generation = 0
         self._fetching = False
@@ -71,21 +155,48 @@ class CacheEntriesModel(RecordTableModel):
         return len(self.entries)
 
     def column_total(self) -> int:
-        return len(COLUMNS) + (1 if self.similarities is not None else 0)
+        return len(self._names)
 
     def column_name(self, column: int) -> str:
-        return "Similarity" if column == len(COLUMNS) else COLUMNS[column][0]
+        return self._names[column]
+
+    def column_of(self, name: str) -> int:
+        """The index of the column called ``name``; -1 when it is not shown."""
+        return self._names.index(name) if name in self._names else -1
+
+    def _column_names(self) -> tuple[str, ...]:
+        names = [name for name, _ in COLUMNS]
+        if self.thresholds is not None:
+            names[_AFTER:_AFTER] = [name for name, _ in THRESHOLD_COLUMNS]
+        if self.similarities is not None:
+            names.append("Similarity")
+        return tuple(names)
+
+    def threshold_of(self, row: int) -> EntryThreshold | None:
+        """The threshold of the entry in ``row`` (None with the verifier off)."""
+        if self.thresholds is None:
+            return None
+        return self.thresholds.get(self.entries[row].id)
 
     def cell(self, row: int, column: int, role: int) -> Any:
         entry, name = self.entries[row], self.column_name(column)
-        if role == Qt.ItemDataRole.ToolTipRole and name == "Prompt":
-            return f"{entry.prompt[:2000]}\n\n→ {entry.response[:2000]}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if name == "Prompt":
+                return f"{entry.prompt[:2000]}\n\n→ {entry.response[:2000]}"
+            limit = self.threshold_of(row)
+            if limit is not None and name in ("Threshold", "Evidence"):
+                return _threshold_tip(limit)
+            return None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if name == "Similarity":
             assert self.similarities is not None
             return f"{self.similarities[row]:.3f}"
-        return COLUMNS[column][1](entry)
+        for header, text in THRESHOLD_COLUMNS:
+            if name == header:
+                limit = self.threshold_of(row)
+                return "–" if limit is None else text(limit)
+        return _COLUMN_TEXT[name](entry)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
         if parent.isValid() or self.similarities is not None:
@@ -98,8 +209,11 @@ class CacheEntriesModel(RecordTableModel):
         self._fetching = True
         generation, offset = self._generation, len(self.entries)
         self.bridge.call_slow(
-            lambda: self.bridge.engine.cache().entries(offset, self.page_size),
-            on_result=lambda rows: self._more(generation, offset, rows),
+            _next_page,
+            self.bridge.engine,
+            offset,
+            self.page_size,
+            on_result=lambda page: self._more(generation, offset, page),
             on_error=self._failed,
         )
 
@@ -116,7 +230,7 @@ class CacheEntriesModel(RecordTableModel):
             _first_page,
             self.bridge.engine,
             self.page_size,
-            on_result=lambda res: self._reset(generation, res[0], res[1], None),
+            on_result=lambda page: self._reset(generation, page),
             on_error=self._failed,
         )
 
@@ -125,38 +239,36 @@ class CacheEntriesModel(RecordTableModel):
         self._generation += 1
         generation = self._generation
         self.bridge.call_slow(
-            lambda: self.bridge.engine.cache().search(text, k),
-            on_result=lambda found: self._show_search(generation, found),
+            _search,
+            self.bridge.engine,
+            text,
+            k,
+            on_result=lambda page: self._reset(generation, page),
             on_error=self._failed,
         )
 
-    def _show_search(self, generation: int, found: list[SearchResult]) -> None:
-        entries = [r.entry for r in found]
-        self._reset(generation, len(entries), entries, [r.similarity for r in found])
-
-    def _reset(
-        self,
-        generation: int,
-        total: int,
-        entries: list[CacheEntry],
-        similarities: list[float] | None,
-    ) -> None:
+    def _reset(self, generation: int, page: EntryPage) -> None:
         if generation != self._generation:
             return
         self.beginResetModel()
         self._generation += 1  # pages asked for before this reset are stale
         self._fetching = False
-        self.total, self.entries, self.similarities = total, entries, similarities
+        self.total, self.entries = page.total, list(page.entries)
+        self.similarities, self.thresholds = page.similarities, page.thresholds
+        self._names = self._column_names()
         self.endResetModel()
         self.loaded.emit()
 
-    def _more(self, generation: int, offset: int, rows: list[CacheEntry]) -> None:
+    def _more(self, generation: int, offset: int, page: EntryPage) -> None:
         if generation != self._generation:
             return
+        rows = page.entries
         # Still "fetching" while rows go in, so a view asking for more meanwhile waits.
         if offset == len(self.entries) and rows:
             first = len(self.entries)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+            if self.thresholds is not None and page.thresholds is not None:
+                self.thresholds.update(page.thresholds)
             self.entries.extend(rows)
             self.endInsertRows()
         elif not rows:
@@ -166,3 +278,15 @@ class CacheEntriesModel(RecordTableModel):
     def _failed(self, error: BaseException) -> None:
         self._fetching = False
         self.bridge.error_occurred.emit(error)
+
+
+def _threshold_tip(t: EntryThreshold) -> str:
+    shared = "" if t.reason == "shared" else f"\nshared threshold {t.shared:.3f}"
+    return f"{serves_at(t)} ({t.reason}){shared}"
+
+
+def serves_at(t: EntryThreshold) -> str:
+    """``serves at verifier score ≥ 0.965``, or that it no longer serves other prompts."""
+    if t.threshold > 1.0:
+        return f"no longer served for other prompts (threshold {t.threshold:.3f})"
+    return f"serves at verifier score ≥ {t.threshold:.3f}"

@@ -1,8 +1,15 @@
-"""The cache browser: cached answers, search by meaning, evict, clear, and the tuner."""
+"""The cache browser: cached answers, search by meaning, evict, clear, and the tuner.
+
+Selecting one entry shows its threshold and the evidence behind it in the panel
+beside the table (:class:`~app.cache.evidence_panel.EntryEvidencePanel`).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,23 +25,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.cache.evidence_panel import EntryEvidencePanel
 from app.cache.model import CacheEntriesModel
 from app.cache.tuner import ThresholdTuner
 from app.runtime.engine_bridge import EngineBridge
 from app.widgets.errors import show_message
 from core.engine import Engine
 
+if TYPE_CHECKING:
+    from app.runtime.app_engine import EngineOpener
+
 __all__ = ["CacheView"]
 
 
 class CacheView(QWidget):
-    """Entries (paged), similarity search, evict selected, clear, threshold tuner.
+    """Entries (paged) with their thresholds and evidence, similarity search, evict
+    selected, clear, threshold tuner.
 
     The list refreshes when the ledger changes (new answers get cached) while the
-    view is shown; a hidden view refreshes when it is next shown.
+    view is shown; a hidden view refreshes when it is next shown. ``config_path`` and
+    ``open_engine`` let the tuner apply a new error bound (as Settings saves);
+    ``engine_reopened(engine)`` fires after it did, and :meth:`on_engine_reopened`
+    follows an engine re-opened anywhere.
     """
 
-    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+    engine_reopened = Signal(object)
+    status_message = Signal(str)
+
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        config_path: Path | None = None,
+        open_engine: EngineOpener | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.model = CacheEntriesModel(bridge)
@@ -72,14 +96,23 @@ class CacheView(QWidget):
         actions.addWidget(self.evict_button)
         actions.addWidget(self.clear_button)
         actions.addStretch(1)
+        self.detail = EntryEvidencePanel(bridge)
+        self.detail.setMinimumWidth(260)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(self.table)
+        beside.addWidget(self.detail)
+        beside.setStretchFactor(0, 1)
+        beside.setCollapsible(0, False)
+        beside.setSizes([780, 320])
         upper = QWidget()
         upper_layout = QVBoxLayout(upper)
         upper_layout.setContentsMargins(0, 0, 0, 0)
         upper_layout.addLayout(top)
-        upper_layout.addWidget(self.table, 1)
+        upper_layout.addWidget(beside, 1)
         upper_layout.addLayout(actions)
 
-        self.tuner = ThresholdTuner(bridge)
+        self.tuner = ThresholdTuner(bridge, config_path, open_engine)
+        self.tuner.engine_reopened.connect(self._applied)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
         splitter.addWidget(self.tuner)
@@ -111,9 +144,19 @@ class CacheView(QWidget):
         else:
             self._stale = True
 
+    def on_engine_reopened(self, engine: Engine) -> None:
+        """Settings were applied (here or elsewhere): re-read entries and tuner."""
+        self._after_change()
+        self.tuner.on_engine_reopened(engine)
+
+    def _applied(self, engine: Engine) -> None:
+        self.on_engine_reopened(engine)
+        self.status_message.emit("Cache error bound applied")
+        self.engine_reopened.emit(engine)
+
     def _loaded(self) -> None:
         self.table.resizeColumnsToContents()
-        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 460))
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), 300))
         self._show_count()
         self._selection()
 
@@ -125,7 +168,12 @@ class CacheView(QWidget):
             self.count_label.setText(f"{len(m.entries):,} of {m.total:,} entries")
 
     def _selection(self) -> None:
-        self.evict_button.setEnabled(bool(self.selected_ids()))
+        rows = self.selected_rows()
+        self.evict_button.setEnabled(bool(rows))
+        if len(rows) == 1:
+            self.detail.show_entry(self.model.entry_at(rows[0]), self.model.threshold_of(rows[0]))
+        elif self.detail.entry is not None:
+            self.detail.show_entry(None, None)
 
     # -- actions -------------------------------------------------------------------
 
@@ -142,9 +190,11 @@ class CacheView(QWidget):
         self.model.similarities = None
         self.model.reload()
 
+    def selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
     def selected_ids(self) -> list[int]:
-        rows = {i.row() for i in self.table.selectionModel().selectedRows()}
-        return [self.model.entry_at(r).id for r in sorted(rows)]
+        return [self.model.entry_at(r).id for r in self.selected_rows()]
 
     def evict_selected(self) -> None:
         ids = self.selected_ids()

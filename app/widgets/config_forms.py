@@ -34,7 +34,11 @@ LABELS = {
     "alert_thresholds": "Alert thresholds (fractions of a budget)",
     "max_input_tokens": "Max input tokens per request",
     "max_output_tokens": "Max output tokens per request",
-    "similarity_threshold": "Similarity threshold (0–1)",
+    "similarity_threshold": "Cosine floor (rules mode: threshold) (0–1)",
+    "verifier": "Pair check (learned verifier or rules)",
+    "max_error_rate": "Max share of wrong semantic hits (0–0.2)",
+    "grey_zone_floor": "Grey zone from verifier score",
+    "verify_tier": "Ask this tier in the grey zone (empty: never)",
     "ttl_seconds": "Time to live (seconds)",
     "max_entries": "Max entries",
     "cacheable_max_temperature": "Cache only up to temperature",
@@ -44,6 +48,8 @@ LABELS = {
     "otel": "OpenTelemetry export",
 }
 _INT_MAX = 2**31 - 1
+#: Optional text fields shown as a line edit (empty means unset).
+OPTIONAL_TEXT = frozenset({"verify_tier"})
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -108,6 +114,8 @@ class SectionForm(QWidget):
         layout = QFormLayout(self)
         for name, info in model.model_fields.items():
             kind, choices = _kind(info.annotation)
+            if name in OPTIONAL_TEXT:
+                kind = "optional_str"
             if not kind or name in skip:
                 continue
             widget = self._make(kind, choices)
@@ -143,6 +151,8 @@ class SectionForm(QWidget):
         edit = QLineEdit()
         if kind == "optional_decimal":
             edit.setPlaceholderText("none (no limit)")
+        elif kind == "optional_str":
+            edit.setPlaceholderText("none")
         elif kind == "floats":
             edit.setPlaceholderText("e.g. 0.5, 0.8, 1.0")
         edit.textChanged.connect(self.changed)
@@ -196,6 +206,8 @@ def _text(kind: str, value: Any) -> str:
 
 def _parse(kind: str, text: str) -> Any:
     text = text.strip()
+    if kind == "optional_str":
+        return text or None
     if kind in ("decimal", "optional_decimal"):
         if not text:
             return None if kind == "optional_decimal" else text

@@ -37,9 +37,28 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x43574348  # "CWCH"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 _OPEN_TRIES = 5  # about 1.5 s of retries before a non-definitive problem counts
+
+#: version -> the statements that bring a file of that version to the next one.
+_MIGRATIONS = {
+    1: """
+CREATE TABLE IF NOT EXISTS cache_evidence (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id INTEGER NOT NULL,
+    request_id TEXT,
+    at REAL NOT NULL,
+    score REAL NOT NULL,
+    correct INTEGER,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_evidence_entry ON cache_evidence (entry_id);
+CREATE INDEX IF NOT EXISTS cache_evidence_request ON cache_evidence (request_id);
+ALTER TABLE cache_entries ADD COLUMN saved_pusd INTEGER NOT NULL DEFAULT 0;
+UPDATE cache_entries SET saved_pusd = hits * cost_pusd WHERE cost_pusd IS NOT NULL
+""",
+}
 
 _SCHEMA = """
 CREATE TABLE cache_entries (
@@ -69,12 +88,13 @@ CREATE INDEX cache_entries_request ON cache_entries (request_id);
 CREATE INDEX cache_entries_lru ON cache_entries (coalesce(last_hit_at, created_at), id);
 CREATE TABLE cache_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO cache_meta (key, value) VALUES ('generation', '0');
-"""
+""" + "".join(f"{m};" for m in _MIGRATIONS.values())
 
 #: Every column but the embedding, in the order :func:`entry_from_row` reads them.
 COLUMNS = (
     "id, namespace, prompt, response, model, tier, tier_rank, request_id, input_tokens, "
-    "output_tokens, cost_pusd, created_at, last_hit_at, hits, ttl_seconds, bad, embedder"
+    "output_tokens, cost_pusd, created_at, last_hit_at, hits, ttl_seconds, bad, embedder,"
+    " saved_pusd"
 )
 
 
@@ -93,7 +113,7 @@ class NotACacheError(Exception):
 def entry_from_row(row: tuple[object, ...]) -> CacheEntry:
     """Build a :class:`CacheEntry` from a row selected with :data:`COLUMNS`."""
     (eid, ns, prompt, response, model, tier, rank, rid, tin, tout, pusd) = row[:11]
-    (created, last_hit, hits, ttl, bad, embedder) = row[11:]
+    (created, last_hit, hits, ttl, bad, embedder, saved) = row[11:]
     cost: Decimal | None = None if pusd is None else from_pusd(int(str(pusd)))
     return CacheEntry(
         id=int(str(eid)),
@@ -112,6 +132,7 @@ def entry_from_row(row: tuple[object, ...]) -> CacheEntry:
         ttl_seconds=None if ttl is None else int(str(ttl)),
         bad=bool(bad),
         embedder=None if embedder is None else str(embedder),
+        saved_usd=from_pusd(int(str(saved))),
     )
 
 
@@ -134,6 +155,16 @@ def _init_schema(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with transaction(conn):  # another process may have migrated meanwhile: read again
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for v in range(version, SCHEMA_VERSION):
+            for statement in _MIGRATIONS[v].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _create_atomically(path: Path) -> None:
@@ -176,6 +207,8 @@ def _check_or_init(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise NotACacheError(f"has schema version {version}, newer than this Centwise")
+    if version < SCHEMA_VERSION:
+        _migrate(conn)
     if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
         raise NotACacheError("is damaged", definitive=False)
 
@@ -269,7 +302,7 @@ def delete_ids(conn: sqlite3.Connection, ids: Iterable[int]) -> int:
 def namespace_stats(conn: sqlite3.Connection) -> list[NamespaceStats]:
     rows = conn.execute(
         "SELECT namespace, sum(bad = 0), sum(bad), sum(hits),"
-        " sum(CASE WHEN cost_pusd IS NULL THEN 0 ELSE hits * cost_pusd END),"
+        " sum(saved_pusd),"
         " sum(CASE WHEN cost_pusd IS NULL THEN hits ELSE 0 END)"
         " FROM cache_entries GROUP BY namespace ORDER BY namespace"
     ).fetchall()

@@ -112,6 +112,9 @@ class CacheEntry:
     ttl_seconds: int | None
     bad: bool
     embedder: str | None = None
+    #: What its hits saved, net of what the cache spent on them (verification, a
+    #: remote embedder); hits of unknown cost add nothing.
+    saved_usd: Decimal = Decimal(0)
 
     @property
     def expires_at(self) -> float | None:
@@ -136,10 +139,15 @@ class CacheHit:
     tier: str | None
     usage: Usage  # what the original request used
     cost_usd: Decimal | None  # what the original request cost (None: unknown)
+    score: float | None = None  # the pair verifier's score (None: exact, or rules only)
 
     @classmethod
     def from_entry(
-        cls, entry: CacheEntry, similarity: float, outcome: Literal["exact", "semantic"]
+        cls,
+        entry: CacheEntry,
+        similarity: float,
+        outcome: Literal["exact", "semantic"],
+        score: float | None = None,
     ) -> CacheHit:
         return cls(
             entry_id=entry.id,
@@ -152,6 +160,7 @@ class CacheHit:
             tier=entry.tier,
             usage=entry.usage,
             cost_usd=entry.cost_usd,
+            score=score,
         )
 
 
@@ -163,6 +172,7 @@ class Rejection:
     prompt: str
     similarity: float
     reasons: tuple[str, ...]
+    score: float | None = None  # the pair verifier's score, when it ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +197,7 @@ class LookupResult:
     verifier_calls: int = 0
     verifier_cost_usd: Decimal = Decimal(0)
     verifier_cost_known: bool = True
+    verified: bool = False  # the hit was confirmed by the yes/no verifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +208,8 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class NamespaceStats:
-    """``saved_usd`` adds each hit's original cost (hits on entries of unknown cost
-    are counted in ``hits_unknown_cost`` instead)."""
+    """``saved_usd`` adds what each hit saved, net of what the cache spent on it (hits
+    on entries of unknown cost are counted in ``hits_unknown_cost`` instead)."""
 
     namespace: str
     entries: int

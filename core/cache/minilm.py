@@ -37,6 +37,7 @@ __all__ = [
     "MODEL_SHA256",
     "TOKENIZER_SHA256",
     "MiniLMEmbedder",
+    "TokenStates",
     "default_model_dir",
     "verify_sha256",
 ]
@@ -98,13 +99,24 @@ def gelu(x: F32) -> F32:
     """Exact (erf) GELU: ``0.5 * x * (1 + erf(x / sqrt 2))`` = ``0.5 * x * erfc(-x/sqrt 2)``."""
     # Clamp so exp(-z*z) never goes subnormal (subnormals are ~50x slower on x86);
     # erfc(9) is 4e-37, already zero next to the 2 it is subtracted from.
-    z = np.minimum(np.abs(x) * np.float32(1 / np.sqrt(2)), np.float32(9))
-    t = np.float32(1) / (np.float32(1) + np.float32(0.5) * z)
-    poly = np.full_like(t, _ERFC_COEFFS[0])
-    for c in _ERFC_COEFFS[1:]:
-        poly = poly * t + np.float32(c)
-    erfc = t * np.exp(poly - z * z)
-    out: F32 = np.float32(0.5) * x * np.where(x >= 0, np.float32(2) - erfc, erfc)
+    # In-place ufuncs: the same arithmetic without a temporary array per step.
+    z = np.abs(x) * np.float32(1 / np.sqrt(2))
+    np.minimum(z, np.float32(9), out=z)
+    t = z * np.float32(0.5)
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(_ERFC_COEFFS[0])
+    for c in _ERFC_COEFFS[1:-1]:
+        poly += np.float32(c)
+        poly *= t
+    poly += np.float32(_ERFC_COEFFS[-1])
+    z *= z
+    poly -= z
+    np.exp(poly, out=poly)
+    poly *= t  # erfc(|x| / sqrt 2)
+    out: F32 = np.where(x >= 0, np.float32(2) - poly, poly)
+    out *= x
+    out *= np.float32(0.5)
     return out
 
 
@@ -214,6 +226,20 @@ def _load_weights(path: Path) -> dict[str, F32]:
     return {k: np.asarray(v, dtype=np.float32) for k, v in loaded.items() if v.dtype.kind == "f"}
 
 
+@dataclass(frozen=True, slots=True)
+class TokenStates:
+    """One text as the model sees it: its word pieces and their contextual vectors.
+
+    ``vectors`` are the last layer's states, one unit-length row per token
+    ([CLS] and [SEP] included); ``sentence`` is the text's embedding, as
+    :meth:`MiniLMEmbedder.embed` returns it."""
+
+    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
+    vectors: F32
+    sentence: F32
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 sentence embeddings (384 dims) without torch.
 
@@ -286,6 +312,29 @@ class MiniLMEmbedder:
             idx = order[start : start + self.batch_size]
             width = int(lengths[idx].max())
             out[idx] = self._embed_batch(ids[idx, :width], mask[idx, :width])
+        return out
+
+    def token_states(self, texts: Sequence[str]) -> list[TokenStates]:
+        """Each text's word pieces with their contextual vectors (for the pair verifier)."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([sum(e.attention_mask) for e in encodings], dtype=np.int64)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), -1)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        mask = mask.reshape(ids.shape)
+        hidden: dict[int, F32] = {}
+        for start in range(0, len(texts), self.batch_size):
+            idx = np.argsort(lengths, kind="stable")[start : start + self.batch_size]
+            width = int(lengths[idx].max())
+            states = self._encode(ids[idx, :width], mask[idx, :width])
+            for row, i in enumerate(idx):
+                hidden[int(i)] = states[row, : lengths[i]]
+        out = []
+        for i, e in enumerate(encodings):
+            n = int(lengths[i])
+            h = hidden[i]
+            sentence = l2_normalise(h.mean(axis=0, keepdims=True))[0]
+            vectors = l2_normalise(h)
+            out.append(TokenStates(tuple(e.tokens[:n]), tuple(e.ids[:n]), vectors, sentence))
         return out
 
     def _embed_batch(self, ids: _INT, mask: F32) -> Vectors:

@@ -5,10 +5,13 @@ A lookup tries, in order:
 1. an exact match of the normalised prompt inside the namespace;
 2. the nearest cached prompts of the namespace by cosine similarity (an in-memory
    :class:`~core.cache.index.VectorIndex` per namespace mirrors the table);
-3. the hard-negative guard (:mod:`core.cache.guard`) on the best few candidates
-   above the threshold, in similarity order; rejections are kept with their reasons;
-4. optionally a verifier (a yes/no question to a cheap model), whose cost is
-   reported back in the :class:`~core.cache.entries.LookupResult`.
+3. the learned pair verifier (:mod:`core.cache.verifier`) on the best few candidates
+   above the cosine floor: a candidate is served when its score reaches its entry's
+   threshold (:mod:`core.cache.evidence`); rejections are kept with their reasons.
+   Without a pair verifier, the rule guard (:mod:`core.cache.guard`) decides alone;
+4. optionally, for the best candidate in the verifier's grey zone, a yes/no question
+   to a cheap model, whose cost is reported back in the
+   :class:`~core.cache.entries.LookupResult` and whose answer becomes evidence.
 
 Only entries at or above the request's tier rank are served (a premium request never
 gets a fast-tier answer); expired and ``bad`` entries never are. Several processes
@@ -23,7 +26,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +34,13 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 
+from core.cache.candidates import (
+    Candidate,
+    Found,
+    Guard,
+    guard_candidates,
+    verify_candidates,
+)
 from core.cache.db import (
     COLUMNS,
     delete_ids,
@@ -49,15 +59,23 @@ from core.cache.entries import (
     CacheHit,
     CacheStats,
     LookupResult,
-    Rejection,
     SearchResult,
     Verifier,
     ask_verifier,
     normalize_prompt,
     why_not_storable,
 )
-from core.cache.guard import GuardVerdict, check
+from core.cache.evidence import (
+    EntryThreshold,
+    Evidence,
+    add_evidence,
+    entry_threshold,
+    evidence_for,
+    judge_served,
+)
+from core.cache.guard import check
 from core.cache.mirror import IndexMirror
+from core.cache.verifier import PairVerifier
 from core.money import to_pusd
 from core.types import Usage
 
@@ -65,7 +83,7 @@ __all__ = ["SemanticCache"]
 
 log = logging.getLogger(__name__)
 
-Guard = Callable[[str, str], GuardVerdict]
+
 _LIVE = "bad = 0 AND (ttl_seconds IS NULL OR created_at + ttl_seconds > ?)"
 _NO_LIMIT = 2**62
 _INSERT = (
@@ -95,8 +113,18 @@ class SemanticCache:
         guard: Guard = check,
         max_candidates: int = 3,
         clock: Callable[[], float] = time.time,
+        verifier: PairVerifier | None = None,
+        max_error_rate: float = 0.01,
+        grey_floor: float = 0.5,
     ) -> None:
         self.path = Path(path)
+        self.verifier = verifier
+        self.max_error_rate = max_error_rate
+        self.grey_floor = grey_floor
+        #: The pair verifier's shared threshold for ``max_error_rate`` (its dev curve).
+        self.serve_threshold = (
+            verifier.model.threshold_for(max_error_rate) if verifier is not None else 0.0
+        )
         self.embedder = embedder
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
@@ -142,7 +170,7 @@ class SemanticCache:
         *,
         max_output_tokens: int | None = None,
     ) -> CacheHit | None:
-        """Exact, then semantic + guard; a hit is recorded (``hits``, ``last_hit_at``)."""
+        """Exact, then semantic + verifier; a hit is recorded (``hits``, ``last_hit_at``)."""
         return self.lookup_detailed(
             prompt, namespace, tier_rank, now, threshold, max_output_tokens=max_output_tokens
         ).hit
@@ -157,14 +185,16 @@ class SemanticCache:
         *,
         embedding: npt.ArrayLike | None = None,
         max_output_tokens: int | None = None,
+        request_id: str | None = None,
     ) -> LookupResult:
-        """Like :meth:`lookup`, also telling which candidates were rejected and why."""
+        """Like :meth:`lookup`, also telling which candidates were rejected and why.
+        ``threshold`` is the cosine a candidate needs to be considered at all."""
         args = (prompt, namespace, tier_rank, now, threshold, embedding, max_output_tokens)
-        result, passing = self._find(*args)
-        if result.hit is None and passing:
-            result.hit = CacheHit.from_entry(*passing[0], "semantic")
+        result, found = self._find(*args)
+        if result.hit is None and found.passing:
+            result.hit = found.passing[0].hit("semantic")
         if result.hit is not None:
-            self._record_hit(result.hit.entry_id, now)
+            self._record_hit(result.hit, now, request_id)
         return result
 
     async def alookup(
@@ -178,18 +208,30 @@ class SemanticCache:
         embedding: npt.ArrayLike | None = None,
         max_output_tokens: int | None = None,
         verifier: Verifier | None = None,
+        request_id: str | None = None,
     ) -> LookupResult:
-        """The lookup for the async pipeline: SQLite and embedding run in a worker
-        thread; the best candidate that passed the guard is then put to ``verifier``
-        (one call at most), whose cost comes back in the result."""
+        """The lookup for the async pipeline: SQLite, embedding and the pair verifier
+        run in a worker thread. Without a candidate the pair verifier passes, the best
+        one in its grey zone is put to ``verifier`` (a yes/no question to a cheap model;
+        one call at most), whose cost comes back in the result and whose answer is kept
+        as evidence for the entry's threshold."""
         args = (prompt, namespace, tier_rank, now, threshold, embedding, max_output_tokens)
-        result, passing = await asyncio.to_thread(self._find, *args)
-        if result.hit is None and passing:
-            entry, sim = passing[0]
-            if verifier is None or await ask_verifier(result, verifier, prompt, entry, sim):
-                result.hit = CacheHit.from_entry(entry, sim, "semantic")
+        result, found = await asyncio.to_thread(self._find, *args)
+        if self.verifier is None and verifier is not None:
+            found.grey, found.passing = found.passing, []  # rules only: ask about the best
+        if result.hit is None and found.passing:
+            result.hit = found.passing[0].hit("semantic")
+        elif result.hit is None and found.grey and verifier is not None:
+            best = found.grey[0]
+            same = await ask_verifier(result, verifier, prompt, best.entry, best.similarity)
+            if best.score is not None:  # rules only: no score to learn a threshold from
+                await asyncio.to_thread(self._file_verdict, best, same, now, request_id)
+            if same:
+                result.hit = best.hit("semantic")
+                result.verified = True
         if result.hit is not None:
-            await asyncio.to_thread(self._record_hit, result.hit.entry_id, now)
+            served_by = None if result.verified else request_id  # verified: filed already
+            await asyncio.to_thread(self._record_hit, result.hit, now, served_by)
         return result
 
     def _find(
@@ -201,36 +243,97 @@ class SemanticCache:
         threshold: float,
         embedding: npt.ArrayLike | None,
         max_output_tokens: int | None,
-    ) -> tuple[LookupResult, list[tuple[CacheEntry, float]]]:
+    ) -> tuple[LookupResult, Found]:
         result = LookupResult()
         limit = _NO_LIMIT if max_output_tokens is None else max_output_tokens
         try:
             exact = self._exact(prompt, namespace, tier_rank, now, limit)
             if exact is not None:
                 result.hit = CacheHit.from_entry(exact, 1.0, "exact")
-                return result, []
+                return result, Found()
             if namespace not in self._mirror:
-                return result, []
+                return result, Found()
             vec = self._query_vector(prompt, embedding)
             above = self._above(vec, namespace, threshold)
         except sqlite3.Error as e:
             self._warn(f"cache lookup failed, treated as a miss: {e}")
-            return result, []
-        passing: list[tuple[CacheEntry, float]] = []
-        for entry, sim in above:
-            if entry.expired(now) or entry.tier_rank < tier_rank:
-                continue
-            if entry.usage.output_tokens > limit:
-                continue
-            verdict = self._guard(prompt, entry.prompt)
-            if verdict.ok:
-                passing.append((entry, sim))
-            else:
-                reasons = tuple(verdict.reasons)
-                result.rejections.append(Rejection(entry.id, entry.prompt, sim, reasons))
-            if len(passing) + len(result.rejections) >= self.max_candidates:
-                break
-        return result, passing
+            return result, Found()
+        eligible = [
+            (entry, sim)
+            for entry, sim in above
+            if not entry.expired(now)
+            and entry.tier_rank >= tier_rank
+            and entry.usage.output_tokens <= limit
+        ][: self.max_candidates]
+        if self.verifier is None:
+            return result, self._guarded(prompt, eligible, result)
+        return result, self._verified(prompt, eligible, result)
+
+    def _guarded(
+        self, prompt: str, eligible: list[tuple[CacheEntry, float]], result: LookupResult
+    ) -> Found:
+        """Without the pair verifier: the rule guard alone decides."""
+        return guard_candidates(prompt, eligible, self._guard, result)
+
+    def _verified(
+        self, prompt: str, eligible: list[tuple[CacheEntry, float]], result: LookupResult
+    ) -> Found:
+        """The pair verifier scores each candidate against its entry's threshold."""
+        assert self.verifier is not None
+        if not eligible:
+            return Found()
+        limits = self.entry_thresholds([e.id for e, _ in eligible])
+        return verify_candidates(prompt, eligible, self.verifier, limits, self.grey_floor, result)
+
+    def entry_thresholds(self, ids: Sequence[int]) -> dict[int, EntryThreshold]:
+        """Each entry's serving threshold and the evidence behind it."""
+        try:
+            with self._lock:
+                evidence = evidence_for(self._conn, ids)
+        except sqlite3.Error as e:
+            self._warn(f"could not read cache evidence: {e}")
+            evidence = {i: [] for i in ids}
+        return {
+            i: entry_threshold(evidence.get(i, []), self.serve_threshold, self.max_error_rate)
+            for i in ids
+        }
+
+    def add_saving(self, entry_id: int, amount: Decimal) -> None:
+        """Credit ``entry_id`` with what serving it saved a request (net: it may be
+        less than the original call's cost, or even negative)."""
+        try:
+            with self._lock, transaction(self._conn):
+                self._conn.execute(
+                    "UPDATE cache_entries SET saved_pusd = saved_pusd + ? WHERE id = ?",
+                    (to_pusd(amount), entry_id),
+                )
+        except sqlite3.Error as e:
+            self._warn(f"could not record a cache saving: {e}")
+
+    def evidence(self, entry_id: int) -> list[Evidence]:
+        """What has been seen of serving this entry's answer to other prompts."""
+        with self._lock:
+            return evidence_for(self._conn, [entry_id])[entry_id]
+
+    def judge(self, request_id: str, correct: bool, source: str = "feedback") -> int:
+        """A verdict on a request that was served from the cache: kept as evidence
+        for the served entry's threshold. Returns how many observations it settled."""
+        try:
+            with self._lock, transaction(self._conn):
+                return judge_served(self._conn, request_id, correct, source)
+        except sqlite3.Error as e:
+            self._warn(f"could not record a verdict on a cached answer: {e}")
+            return 0
+
+    def _file_verdict(
+        self, candidate: Candidate, same: bool, now: float, request_id: str | None
+    ) -> None:
+        ev = Evidence(candidate.entry.id, request_id, now, candidate.score or 0.0, same, "verifier")
+        try:
+            with self._lock, transaction(self._conn):
+                add_evidence(self._conn, ev)
+        except sqlite3.Error as e:
+            self._warn(f"could not record the verifier's answer: {e}")
 
     def _exact(
         self, prompt: str, namespace: str, tier_rank: int, now: float, limit: int
@@ -265,13 +368,16 @@ class SemanticCache:
             raise ValueError(f"embedding has {vec.shape[0]} dims, expected {self.embedder.dim}")
         return vec
 
-    def _record_hit(self, entry_id: int, now: float) -> None:
+    def _record_hit(self, hit: CacheHit, now: float, request_id: str | None = None) -> None:
         try:
             with self._lock, transaction(self._conn):
                 self._conn.execute(
                     "UPDATE cache_entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?",
-                    (now, entry_id),
+                    (now, hit.entry_id),
                 )
+                if hit.score is not None and request_id is not None:
+                    ev = Evidence(hit.entry_id, request_id, now, hit.score, None, "served")
+                    add_evidence(self._conn, ev)
         except sqlite3.Error as e:
             self._warn(f"could not record a cache hit: {e}")
 

@@ -41,6 +41,7 @@ __all__ = [
     "report_to_json",
     "split_pairs",
     "tune",
+    "tune_verifier",
 ]
 
 DEFAULT_THRESHOLDS = tuple(round(0.70 + 0.02 * i, 2) for i in range(15))  # 0.70 .. 0.98
@@ -57,6 +58,7 @@ class Pair:
     category: str
     domain: str | None = None
     line: int = 0
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,9 @@ class TuneReport:
     max_hard_false_hit_rate: float
     recommended: float | None  # best hit rate within the false-hit budget
     guard_rejections: dict[str, int] = field(default_factory=dict)  # category -> pairs
+    #: "cosine" (thresholds on similarity, rules mode) or "verifier" (on its score)
+    scale: str = "cosine"
+    chosen: float | None = None  # the threshold the current settings serve at
 
 
 def _fail(source: str, line: int, message: str) -> InputError:
@@ -122,7 +127,15 @@ def _parse_line(text: str, source: str, line: int) -> Pair:
     for key in ("a", "b", "category"):
         if not obj[key].strip():
             raise _fail(source, line, f"{key!r} is empty")
-    return Pair(obj["a"], obj["b"], obj["same"], obj["category"], obj.get("domain"), line)
+    return Pair(
+        obj["a"],
+        obj["b"],
+        obj["same"],
+        obj["category"],
+        obj.get("domain"),
+        line,
+        obj.get("source"),
+    )
 
 
 def parse_pairs(text: str, source: str = "<pairs>") -> list[Pair]:
@@ -205,6 +218,38 @@ def tune(
     )
 
 
+VERIFIER_THRESHOLDS = tuple(round(0.50 + 0.01 * i, 2) for i in range(50))  # 0.50 .. 0.99
+
+
+def tune_verifier(
+    pairs: Sequence[Pair],
+    scores: Sequence[float],
+    *,
+    max_error_rate: float,
+    chosen: float,
+    thresholds: Sequence[float] = VERIFIER_THRESHOLDS,
+) -> TuneReport:
+    """The hit-rate / false-hit curve of the pair verifier's ``scores`` on ``pairs``,
+    with the threshold the settings serve at (``chosen``) and the best one within
+    ``max_error_rate`` on these pairs (``recommended``)."""
+    if len(scores) != len(pairs):
+        raise ValueError(f"{len(scores)} scores for {len(pairs)} pairs")
+    grid = sorted({*thresholds, round(chosen, 4)})
+    passes = [True] * len(pairs)
+    rows = [_row(t, pairs, list(scores), passes) for t in grid]
+    within = [r for r in rows if r.hard_false_hit_rate <= max_error_rate]
+    best = max(within, key=lambda r: (r.hit_rate, -r.threshold), default=None)
+    return TuneReport(
+        guard=True,
+        pairs=len(pairs),
+        rows=rows,
+        max_hard_false_hit_rate=max_error_rate,
+        recommended=None if best is None else best.threshold,
+        scale="verifier",
+        chosen=chosen,
+    )
+
+
 def _row(t: float, pairs: Sequence[Pair], sims: list[float], passes: list[bool]) -> ThresholdRow:
     counts = {"hits": 0, "par": 0, "fh": 0, "neg": 0, "hfh": 0, "hneg": 0}
     by_cat: dict[str, list[int]] = {}
@@ -237,6 +282,8 @@ def _row(t: float, pairs: Sequence[Pair], sims: list[float], passes: list[bool])
 def report_to_json(report: TuneReport) -> dict[str, Any]:
     """A JSON-able dict for ``centwise cache tune --json``."""
     return {
+        "scale": report.scale,
+        "chosen_threshold": report.chosen,
         "guard": report.guard,
         "pairs": report.pairs,
         "max_hard_false_hit_rate": report.max_hard_false_hit_rate,
@@ -270,17 +317,27 @@ def render_table(report: TuneReport, *, categories: bool = True) -> str:
     head = f"{'thresh':>6}  {'hit rate':>8}  {'false hits':>10}  {'hard false':>10}"
     if categories:
         head += "  " + "  ".join(f"{c[:10]:>10}" for c in cats)
-    lines = [f"guard: {'on' if report.guard else 'off'}, {report.pairs} pairs", head]
+    if report.scale == "verifier":
+        title = f"pair verifier scores, {report.pairs} pairs"
+    else:
+        title = f"cosine similarity, guard: {'on' if report.guard else 'off'}, {report.pairs} pairs"
+    lines = [title, head]
     for r in report.rows:
         line = (
-            f"{r.threshold:>6.2f}  {r.hit_rate:>8.1%}  {r.false_hit_rate:>10.1%}"
+            f"{r.threshold:>6.3f}  {r.hit_rate:>8.1%}  {r.false_hit_rate:>10.1%}"
             f"  {r.hard_false_hit_rate:>10.1%}"
         )
         if categories:
             cells = (r.by_category.get(c, (0, 0)) for c in cats)
             line += "  " + "  ".join(f"{f'{s}/{n}':>10}" for s, n in cells)
         lines.append(line)
-    budget = f"hard false-hit rate <= {report.max_hard_false_hit_rate:.0%}"
+    budget = f"hard false-hit rate <= {report.max_hard_false_hit_rate:.1%}"
+    if report.chosen is not None:
+        now = next(r for r in report.rows if r.threshold == round(report.chosen, 4))
+        lines.append(
+            f"current settings serve at {report.chosen:.3f}: hit rate {now.hit_rate:.1%},"
+            f" false hits {now.false_hit_rate:.1%} on these pairs"
+        )
     if report.recommended is None:
         lines.append(f"recommended: none of these thresholds keeps the {budget}")
     else:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from core.cache.tune import render_table, report_to_json
+from core.cache.tune import Pair, load_pairs, render_table, report_to_json
 from core.cli.common import EXIT_OK, open_engine, print_json
+from core.errors import InputError
 from core.money import format_usd, usd_str
 
 __all__ = ["register"]
@@ -34,6 +36,19 @@ def register(sub: Any) -> None:
     tu.add_argument("--no-guard", action="store_true", help="measure without the guard")
     tu.add_argument("--json", action="store_true")
     tu.set_defaults(handler=run_tune)
+    tr = csub.add_parser(
+        "train-verifier", help="fit the pair verifier on labelled pairs (the dev split only)"
+    )
+    tr.add_argument("pairs", nargs="+", help="JSONL pair files; a pair's 'source' groups it")
+    tr.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="only pairs of this source (repeat for several); pairs without a source "
+        "key belong to their file's name",
+    )
+    tr.add_argument("--out", required=True, help="where to write the model (JSON)")
+    tr.set_defaults(handler=run_train_verifier)
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -126,4 +141,40 @@ def run_tune(args: argparse.Namespace) -> int:
         print_json(report_to_json(report))
     else:
         print(render_table(report))
+    return EXIT_OK
+
+
+def _training_pairs(files: list[str], sources: list[str] | None) -> list[Pair]:
+    out = []
+    for name in files:
+        for p in load_pairs(name):
+            pair = p if p.source else dataclasses.replace(p, source=Path(name).stem)
+            if sources is None or pair.source in sources or Path(name).stem in sources:
+                out.append(pair)
+    return out
+
+
+def run_train_verifier(args: argparse.Namespace) -> int:
+    from core.cache.minilm import MiniLMEmbedder  # loading the model takes a second
+    from core.cache.verifier_training import train
+
+    pairs = _training_pairs(args.pairs, args.source)
+    if not pairs:
+        raise InputError("no pairs left after the --source filter")
+    model = train(pairs, MiniLMEmbedder())
+    model.save(Path(args.out))
+    same = sum(p.same for p in pairs)
+    print(
+        f"trained on {len(pairs)} pairs ({same} same) from {len(model.trained_on['sources'])} sources"
+    )
+    for bound in (0.005, 0.01, 0.02, 0.05):
+        point = model.point_for(bound)
+        if point is None:
+            print(f"  max_error_rate {bound:.1%}: serves nothing")
+        else:
+            print(
+                f"  max_error_rate {bound:.1%}: threshold {point.threshold:.3f}, dev (out of fold)"
+                f" hits {point.hit_rate:.1%}, false hits {point.false_hit_rate:.1%}"
+            )
+    print(f"wrote {args.out}")
     return EXIT_OK

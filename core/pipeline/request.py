@@ -22,12 +22,22 @@ from core.types import Attempt, Message, RequestRecord, Usage
 
 if TYPE_CHECKING:
     from core.accounting.prices import ModelPrice
+    from core.cache.entries import CacheHit
     from core.config import TierConfig
     from core.context.window import ContextState
     from core.errors import CentwiseError
     from core.routing.router import RouteDecision
 
-__all__ = ["Next", "Reply", "RequestContext", "Stage", "closing", "compose", "new_request_id"]
+__all__ = [
+    "CacheProbe",
+    "Next",
+    "Reply",
+    "RequestContext",
+    "Stage",
+    "closing",
+    "compose",
+    "new_request_id",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +46,23 @@ Next = Callable[["RequestContext"], AsyncIterator[str]]
 
 class Stage(Protocol):
     def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]: ...
+
+
+class CacheProbe(Protocol):
+    """The cache, looked up again on one request's behalf for another tier.
+
+    The cache stage sets it on the request; the call stage uses it before falling
+    back to a cheaper tier, so an answer the cache holds for that tier is not paid
+    for twice.
+    """
+
+    async def lookup(self, tier: TierConfig) -> CacheHit | None:
+        """A safe cached answer from ``tier`` or a better one, or None."""
+        ...
+
+    def serve(self, hit: CacheHit) -> list[str]:
+        """Mark the request as answered by ``hit``; return its text in chunks."""
+        ...
 
 
 @dataclass
@@ -66,10 +93,14 @@ class RequestContext:
     estimated_input_tokens: int | None = None
     estimate_is_approx: bool = False
     reservation_id: str | None = None
+    cache_probe: CacheProbe | None = None
     cache_outcome: str = "miss"
     cache_similarity: float | None = None
     cache_matched_request_id: str | None = None
     saved_usd: Decimal = Decimal(0)
+    #: What the cache itself spent on this request (remote embedding, yes/no
+    #: verifier calls); ``saved_usd`` is net of it.
+    cache_overhead_usd: Decimal = Decimal(0)
     usage: Usage | None = None
     usage_estimated: bool = False
     finish_reason: str | None = None

@@ -28,6 +28,7 @@ from core.cache.backends import (
 from core.cache.embedder import Embedder
 from core.cache.remote_embedders import RemoteEmbedder
 from core.cache.store import SemanticCache
+from core.cache.verifier import PairVerifier
 from core.config import CentwiseConfig
 from core.context.conversations import ConversationStore
 from core.context.window import MessageTokens
@@ -148,25 +149,39 @@ class Services:
             self._client_factory,
         )
 
-    async def embed_prompt(self, text: str, request_id: str) -> np.ndarray:
-        """The prompt's vector for the cache, off the event loop. A remote embedder's
-        tokens are priced and recorded in the ledger as embedding spend."""
+    @staticmethod
+    def _pair_verifier(embedder: Embedder) -> PairVerifier:
+        """The learned verifier reads MiniLM's token states, whatever the cache searches
+        with: share the cache's MiniLM when it is one."""
+        from core.cache.minilm import MiniLMEmbedder
+
+        minilm = embedder if isinstance(embedder, MiniLMEmbedder) else MiniLMEmbedder()
+        return PairVerifier(minilm)
+
+    async def embed_prompt(self, text: str, request_id: str) -> tuple[np.ndarray, Decimal | None]:
+        """The prompt's vector for the cache, off the event loop, and what embedding it
+        cost (0 on the device; None when the remote model's price is unknown). A
+        remote embedder's tokens are priced and recorded in the ledger as embedding
+        spend."""
         cache = await self.semantic_cache()
         if self.config.cache.embedder == "minilm":
+            if cache.verifier is not None:  # one forward pass for search and verifier
+                vector = await asyncio.to_thread(cache.verifier.embed, text)
+                return np.asarray(vector, dtype=np.float32), Decimal(0)
             vectors = await asyncio.to_thread(cache.embedder.embed, [text])
-            return np.asarray(vectors[0], dtype=np.float32)
+            return np.asarray(vectors[0], dtype=np.float32), Decimal(0)
         if self._client is None:
             self._client = self._client_factory()
         key = self._key_lookup(self.config.cache.embedder_provider or "")
         remote = make_remote_embedder(self.config, self._client, key)
         started = self.clock()
         vectors, tokens = await remote.aembed([text])
-        self._record_embedding(remote, tokens, started, request_id)
-        return np.asarray(vectors[0], dtype=np.float32)
+        cost = self._record_embedding(remote, tokens, started, request_id)
+        return np.asarray(vectors[0], dtype=np.float32), cost
 
     def _record_embedding(
         self, remote: RemoteEmbedder, tokens: int, started: float, request_id: str
-    ) -> None:
+    ) -> Decimal | None:
         usage = Usage(input_tokens=tokens)
         price = self.prices.lookup(remote.model)
         cost = cost_of(usage, price) if price else None
@@ -186,15 +201,20 @@ class Services:
                 warnings=[] if cost is not None else [f"no price known for {remote.model}"],
             )
         )
+        return cost
 
     def _open_cache(self) -> SemanticCache:
         cfg = self.config.cache
+        embedder = self._cache_embedder()
         cache = SemanticCache(
             self.data_dir / CACHE_FILE,
-            self._cache_embedder(),
+            embedder,
             max_entries=cfg.max_entries,
             ttl_seconds=cfg.ttl_seconds,
             clock=self.clock,
+            verifier=self._pair_verifier(embedder) if cfg.verifier == "learned" else None,
+            max_error_rate=cfg.max_error_rate,
+            grey_floor=cfg.grey_zone_floor,
         )
         for warning in cache.warnings:
             self.events.emit(WARNING, warning)

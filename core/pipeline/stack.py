@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from core.pipeline.cache_verify import CacheVerifier
 from core.pipeline.request import Next, RequestContext, Stage, compose
 from core.pipeline.services import Services
 from core.pipeline.stages.budget import BudgetStage
@@ -25,27 +26,33 @@ from core.routing.router import TierRouter
 __all__ = ["build_pipeline", "build_stages"]
 
 
-def build_stages(services: Services, summarizer: Summarizer) -> list[Stage]:
+def build_stages(
+    services: Services, summarizer: Summarizer, cache_verifier: CacheVerifier | None = None
+) -> list[Stage]:
     """The pipeline, outermost first. Adding a stage is one line here."""
     return [
         RecordStage(services),
         ContextStage(services, summarizer),
         RouteStage(TierRouter(services.config), services),
         ContextFitStage(services),
-        CacheStage(services),
+        CacheStage(services, cache_verifier),
         BudgetStage(services.budget),
         CallStage(services),
     ]
 
 
 def build_pipeline(services: Services) -> Next:
-    """The composed pipeline. Summary requests go through this same pipeline (their
-    cost is recorded and budgeted like any other), so the summarizer is handed it."""
+    """The composed pipeline. Summary and cache-verification requests go through this
+    same pipeline (their cost is recorded and budgeted like any other), so the
+    summarizer and the yes/no cache verifier are handed it."""
     app: Next | None = None
 
     def pipeline(ctx: RequestContext) -> AsyncIterator[str]:
         assert app is not None  # set below, before any request can start
         return app(ctx)
 
-    app = compose(build_stages(services, Summarizer(services, pipeline)))
+    stages = build_stages(
+        services, Summarizer(services, pipeline), CacheVerifier(services, pipeline)
+    )
+    app = compose(stages)
     return app

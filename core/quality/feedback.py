@@ -185,17 +185,24 @@ class QualityMonitor:
         events: EventHub,
         ask: Callable[..., Reply],
         clock: Callable[[], float],
+        on_cache_verdict: Callable[[str, bool], object] | None = None,
     ) -> None:
         self.config, self.store, self.ledger = config, store, ledger
         self.events, self.clock = events, clock
+        #: ``(request_id, right)`` for a judged semantic cache hit: evidence for the
+        #: served entry's threshold (see core.cache.evidence).
+        self.on_cache_verdict = on_cache_verdict
         tiers = config.routing.tiers
         self.judge_tier = config.routing.judge_tier or tiers[-1].id
         self.judge = Judge(ask, self.judge_tier)
         self._pending: set[asyncio.Task[None]] = set()
 
     def on_request_finished(self, rec: RequestRecord) -> None:
-        """The ``request_finished`` listener: maybe schedule a judge for ``rec``."""
-        if rec.purpose != "user" or rec.status != "ok" or rec.cache_outcome != "miss":
+        """The ``request_finished`` listener: maybe schedule a judge for ``rec``: a live
+        answer (for its tier's quality), or an answer the cache served to a prompt it
+        was not written for (for that cache entry's threshold)."""
+        hit = rec.cache_outcome == "semantic" and self.on_cache_verdict is not None
+        if rec.purpose != "user" or rec.status != "ok" or not (rec.cache_outcome == "miss" or hit):
             return
         if not rec.response or not sampled(rec.request_id, self._rate()):
             return
@@ -205,9 +212,17 @@ class QualityMonitor:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a synchronous caller): nothing can run in the background
-        task = loop.create_task(self._judge(rec))
+        task = loop.create_task(self._judge_hit(rec) if hit else self._judge(rec))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _judge_hit(self, rec: RequestRecord) -> None:
+        assert self.on_cache_verdict is not None
+        verdict = await self.judge.grade(rec.prompt, rec.response)
+        if verdict.score is None:
+            return  # unscored: no evidence either way
+        right = verdict.score >= self.config.routing.min_quality_score
+        await asyncio.to_thread(self.on_cache_verdict, rec.request_id, right)
 
     def _rate(self) -> float:
         return self.config.observability.quality_sampling_rate

@@ -95,6 +95,8 @@ def test_save_writes_toml_atomically_and_reopens_the_engine(qtbot, make_bridge, 
     field(view, view.budget_form, "monthly_usd").setText("50")
     field(view, view.budget_form, "alert_thresholds").setText("0.5, 0.9")
     view.cache_form.widget("similarity_threshold").setValue(0.9)
+    view.cache_form.widget("max_error_rate").setValue(0.02)
+    view.cache_form.widget("verify_tier").setText("fast")
     view.tiers.set_cell(1, 2, "gpt-4.1")
     row = view.overrides.add_row(["my-finetune", "2.50", "10"])
     assert row == 0
@@ -107,6 +109,7 @@ def test_save_writes_toml_atomically_and_reopens_the_engine(qtbot, make_bridge, 
     assert saved.budget.monthly_usd == Decimal("50")
     assert saved.budget.alert_thresholds == (0.5, 0.9)
     assert saved.cache.similarity_threshold == 0.9
+    assert (saved.cache.max_error_rate, saved.cache.verify_tier) == (0.02, "fast")
     assert saved.routing.tiers[1].model == "gpt-4.1"
     assert saved.prices["my-finetune"]["input_cost_per_token"] == Decimal("0.0000025")
     assert [p.name for p in config_path.parent.iterdir()] == ["config.toml"]  # no temp left
@@ -238,3 +241,13 @@ def test_without_a_keyring_the_view_says_so(qtbot, make_bridge, config_path):
     view.providers.save_key_button.click()
     qtbot.waitUntil(lambda: "NOT saved" in view.providers.key_message.text(), timeout=5000)
     qtbot.waitUntil(lambda: "this session only" in view.providers.key_status.text())
+
+
+def test_an_unknown_verify_tier_is_named(qtbot, make_bridge, config_path):
+    view = make_view(qtbot, make_bridge(), config_path)
+    view.cache_form.widget("verify_tier").setText("nope")
+    view.validate()
+    assert "cache.verify_tier" in view.problem_label.text()
+    view.cache_form.widget("verify_tier").setText("")
+    view.validate()
+    assert "verify_tier" not in view.problem_label.text()

@@ -95,8 +95,8 @@ embedder_dim = 384
         key_lookup=lambda n: Secret(KEY),
         client_factory=lambda: httpx.AsyncClient(trust_env=False),
     )
-    first = await engine.ask("How can I reverse a list in Python?", model="fast").collect()
-    hit = await engine.ask("What is the way to reverse a Python list?", model="fast").collect()
+    first = await engine.ask("How long do cats live?", model="fast").collect()
+    hit = await engine.ask("What is the average lifespan of a cat?", model="fast").collect()
     assert first.cache_outcome == "miss" and hit.cache_outcome == "semantic"
     assert len(embed_server["calls"]) == 2
     path, auth, body = embed_server["calls"][0]

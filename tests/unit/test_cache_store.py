@@ -208,9 +208,14 @@ def test_hits_are_counted_and_stats_add_savings_exactly(cache: SemanticCache) ->
     assert get(cache, "unknown cost prompt") is not None
     [entry] = [e for e in cache.entries() if e.prompt == PROMPT]
     assert entry.hits == 3 and entry.last_hit_at == NOW + 1
+    # The pipeline credits each hit with what it saved net of the cache's own spend.
+    for net in ("0.000000000003", "0.000000000003", "-0.000000000001"):
+        cache.add_saving(entry.id, Decimal(net))
     [ns] = cache.stats().namespaces
     assert (ns.entries, ns.hits, ns.hits_unknown_cost) == (2, 4, 1)
-    assert ns.saved_usd == Decimal("0.000000000003")
+    assert ns.saved_usd == Decimal("0.000000000005")
+    [entry] = [e for e in cache.entries() if e.prompt == PROMPT]
+    assert entry.saved_usd == Decimal("0.000000000005")
 
 
 def test_mark_bad_invalidates(cache: SemanticCache) -> None:

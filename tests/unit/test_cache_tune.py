@@ -165,5 +165,5 @@ def test_json_and_table_output() -> None:
     assert row["by_category"]["direction"] == {"served": 0, "pairs": 1, "rate": 0.0}
     table = render_table(report)
     assert "guard: on, 5 pairs" in table
-    assert "  0.80    100.0%" in table
+    assert " 0.800    100.0%" in table
     assert "recommended: 0.80" in table

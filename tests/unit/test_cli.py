@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cache.verifier import load_model
 from core.cli import main
 
 SIM = '[providers.simulator]\nkind = "simulator"\nlatency_scale = 0\n'
@@ -219,10 +220,40 @@ def test_cache_commands(cli):
         '{"a": "How do I boil an egg?", "b": "How should I boil an egg?", "same": true}\n'
     )
     code, out, _ = cli("cache", "tune", str(pairs), "--json")
-    assert code == 0 and json.loads(out)
+    report = json.loads(out)
+    assert code == 0 and report["scale"] == "verifier"
+    chosen = report["chosen_threshold"]
+    assert [t for t in report["thresholds"] if t["threshold"] == chosen]
+    code, out, _ = cli("cache", "tune", str(pairs))
+    assert code == 0 and f"current settings serve at {chosen:.3f}" in out
     bad = cli.tmp / "bad.jsonl"
     bad.write_text('{"a": "x", "b": "y"}\n')
     code, _, err = cli("cache", "tune", str(bad))
     assert (code == 2 and "line 1" in err.lower()) or ":1:" in err
     code, out, _ = cli("cache", "clear")
     assert code == 0 and "removed 1" in out
+
+
+def test_train_verifier_writes_a_model_the_cache_can_load(cli):
+    pairs = cli.tmp / "train.jsonl"
+    rows = [
+        ("How do I boil an egg?", "How should I boil an egg?", True, "s1"),
+        ("Convert 100 USD to EUR", "Convert 100 EUR to USD", False, "s1"),
+        ("Why is the sky blue?", "What makes the sky look blue?", True, "s2"),
+        ("How long do cats live?", "How long do dogs live?", False, "s2"),
+    ]
+    pairs.write_text(
+        "".join(
+            json.dumps({"a": a, "b": b, "same": same, "source": src}) + "\n"
+            for a, b, same, src in rows
+        )
+    )
+    out_path = cli.tmp / "model.json"
+    code, out, _ = cli("cache", "train-verifier", str(pairs), "--out", str(out_path))
+    assert code == 0 and "trained on 4 pairs (2 same) from 2 sources" in out
+    model = load_model(out_path)
+    assert model.trained_on["sources"] == ["s1", "s2"] and len(model.members) == 5
+    code, _, err = cli(
+        "cache", "train-verifier", str(pairs), "--source", "s1", "--out", str(out_path)
+    )
+    assert code == 2 and "two sources" in err

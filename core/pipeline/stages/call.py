@@ -4,7 +4,9 @@ For each request the stage tries, in order, until one answers:
 
 1. the routed provider and model, retried per that provider's policy;
 2. the tier's configured ``fallbacks`` (another provider or model, same tier);
-3. each cheaper tier, flagged ``degraded`` in the record.
+3. each cheaper tier, flagged ``degraded`` in the record; before calling a cheaper
+   tier the cache is looked up with that tier's quality floor (``ctx.cache_probe``),
+   and an answer it holds is served degraded, at no cost, instead of paid for again.
 
 A target whose breaker is open fails fast and the next one is tried. Nothing falls
 back once text has reached the user, and a fallback to a pricier model first
@@ -76,6 +78,11 @@ class CallStage:
         last_error: ProviderError | None = None
         for i, target in enumerate(targets):
             if i:
+                cached = await self._cached_answer(ctx, targets[i - 1], target, last_error)
+                if cached is not None:
+                    for text in cached:
+                        yield text
+                    return
                 self._switch(ctx, target, last_error)
             try:
                 async with closing(self._attempt_target(ctx, target)) as stream:
@@ -88,6 +95,21 @@ class CallStage:
                     raise
         assert last_error is not None  # pragma: no cover
         raise last_error
+
+    async def _cached_answer(
+        self, ctx: RequestContext, previous: Target, target: Target, cause: ProviderError | None
+    ) -> list[str] | None:
+        """On entering a cheaper tier, the cache's answer for that tier, served onto the
+        request (degraded, at no cost); None when there is none: its provider is called."""
+        probe = ctx.cache_probe
+        if probe is None or target.tier is None or not _enters_cheaper_tier(previous, target):
+            return None
+        hit = await probe.lookup(target.tier)
+        if hit is None:
+            return None
+        self._move(ctx, target)  # no reservation: a cached answer costs nothing
+        ctx.warnings.append(f"a cheaper tier: served its cached answer after: {cause}")
+        return probe.serve(hit)
 
     def _switch(self, ctx: RequestContext, target: Target, cause: ProviderError | None) -> None:
         """Move the request to a fallback target, re-reserving if it could cost more."""
@@ -108,11 +130,15 @@ class CallStage:
             ctx.reservation_id = services.budget.reserve(ctx.request_id, new_worst, target.model)
             if old_id:
                 services.ledger.release(old_id)
+        self._move(ctx, target)
+        what = "a cheaper tier" if target.degraded else "a fallback"
+        ctx.warnings.append(f"{what}: {target.provider}/{target.model} answered after: {cause}")
+
+    def _move(self, ctx: RequestContext, target: Target) -> None:
+        price = self.services.price_for(target.provider, target.model)
         ctx.provider_name, ctx.model, ctx.price = target.provider, target.model, price
         ctx.tier = target.tier
         ctx.degraded = ctx.degraded or target.degraded
-        what = "a cheaper tier" if target.degraded else "a fallback"
-        ctx.warnings.append(f"{what}: {target.provider}/{target.model} answered after: {cause}")
 
     async def _attempt_target(self, ctx: RequestContext, target: Target) -> AsyncIterator[str]:
         services = self.services
@@ -185,6 +211,13 @@ class _AttemptRecorder:
         )
         if not info.ok and not info.produced_output and not info.cancelled:
             self.ctx.usage = None  # a failed attempt with no output is not billed
+
+
+def _enters_cheaper_tier(previous: Target, target: Target) -> bool:
+    """Whether ``target`` is the first one tried in a cheaper tier."""
+    if not target.degraded or target.tier is None:
+        return False
+    return previous.tier is None or previous.tier.id != target.tier.id
 
 
 def _may_fall_back(error: ProviderError) -> bool:
