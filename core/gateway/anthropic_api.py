@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.gateway.fields import ANTHROPIC_DEFAULTS, refuse_unhonoured
 from core.gateway.openai_api import ChatRequest, GatewayHTTPError, read_json_object
 from core.types import Message, RequestRecord
 
@@ -20,6 +21,10 @@ __all__ = [
     "parse_messages_request",
     "text_delta_event",
 ]
+
+
+#: The fields a Messages request is read for; any other is refused unless at its default.
+_HONOURED = frozenset({"model", "max_tokens", "messages", "system", "temperature", "stream"})
 
 
 def _bad(message: str) -> GatewayHTTPError:
@@ -52,8 +57,7 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
         raise _bad(f"max_tokens: a positive integer is required, got {max_tokens!r}")
-    if body.get("tools"):
-        raise _bad("tools: not supported by the Centwise gateway")
+    refuse_unhonoured(body, _HONOURED, ANTHROPIC_DEFAULTS, lambda message, _: _bad(message))
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _bad("messages: must be a non-empty array")

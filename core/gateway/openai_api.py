@@ -1,7 +1,8 @@
 """The OpenAI Chat Completions wire format: parsing requests, shaping replies and errors.
 
-Only what a chat request needs is read; fields Centwise cannot honour (tools,
-``n`` > 1, non-text content) are refused with a 400 rather than silently dropped.
+Only what a chat request needs is read; fields Centwise cannot honour yet (tools,
+``response_format``, ``top_p``..., ``n`` > 1, non-text content) are refused with a 400
+naming them rather than silently dropped (:mod:`core.gateway.fields`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core.errors import (
     ProviderTimeoutError,
     RateLimitError,
 )
+from core.gateway.fields import OPENAI_DEFAULTS, refuse_unhonoured
 from core.types import Message, RequestRecord
 
 __all__ = [
@@ -43,7 +45,20 @@ __all__ = [
 ]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant"})
-_REFUSED_FIELDS = ("tools", "functions", "tool_choice", "function_call", "audio")
+#: The fields a chat request is read for; any other is refused unless at its default
+#: (:mod:`core.gateway.fields`).
+_HONOURED = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "n",
+    }
+)
 
 
 class GatewayHTTPError(Exception):
@@ -144,6 +159,8 @@ def read_json_object(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise _bad("the request body is not valid JSON") from None
+    except RecursionError:
+        raise _bad("the request body is nested too deeply to be a chat request") from None
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
     return body
@@ -155,9 +172,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model is required: auto, a tier id or a model", "model")
-    for name in _REFUSED_FIELDS:
-        if body.get(name):
-            raise _bad(f"{name} is not supported by the Centwise gateway", name)
+    refuse_unhonoured(body, _HONOURED, OPENAI_DEFAULTS, _bad)
     if body.get("n") not in (None, 1):
         raise _bad("only n=1 is supported", "n")
     system, turns = _messages(body.get("messages"))

@@ -136,6 +136,14 @@ def test_requests_without_the_token_get_401(tmp_path: Path, headers: dict[str, s
         (json.dumps({**CHAT, "model": "no-such-model"}).encode(), "unknown model"),
         (json.dumps({**CHAT, "n": 2}).encode(), "n=1"),
         (json.dumps({**CHAT, "tools": [{"type": "function"}]}).encode(), "tools"),
+        (json.dumps({**CHAT, "top_p": 0.2}).encode(), "top_p is not supported"),
+        (
+            json.dumps({**CHAT, "response_format": {"type": "json_object"}}).encode(),
+            "response_format is not supported",
+        ),
+        (json.dumps({**CHAT, "seed": 7}).encode(), "seed is not supported"),
+        (json.dumps({**CHAT, "frobnicate": 1}).encode(), "frobnicate: unknown field"),
+        (b'{"model": "fast", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
         (json.dumps({**CHAT, "max_tokens": -1}).encode(), "max_tokens"),
         (
             json.dumps(
@@ -419,3 +427,20 @@ def test_an_unexpected_error_in_chat_is_a_500_and_the_gateway_carries_on(
     assert r.status_code == 500
     assert "a bug in the request parser" not in r.text  # no internals to the client
     assert after.status_code == 200
+
+
+def test_fields_at_their_defaults_pass_and_the_anthropic_side_refuses_by_name(
+    tmp_path: Path,
+) -> None:
+    defaults = {**CHAT, "top_p": 1, "stop": None, "tools": [], "presence_penalty": 0.0}
+    with running_gateway(tmp_path / "data") as gw:
+        ok = httpx.post(f"{gw.url}/v1/chat/completions", json=defaults, headers=auth())
+        top_k = httpx.post(
+            f"{gw.url}/v1/messages", json={**MESSAGES_BODY, "top_k": 5}, headers=auth()
+        )
+        fine = httpx.post(
+            f"{gw.url}/v1/messages", json={**MESSAGES_BODY, "stop_sequences": []}, headers=auth()
+        )
+    assert ok.status_code == 200, ok.text
+    assert top_k.status_code == 400 and "top_k is not supported" in top_k.json()["error"]["message"]
+    assert fine.status_code == 200, fine.text

@@ -229,3 +229,17 @@ def test_content_chunk_template_matches_the_full_encoder(text: str) -> None:
 
     fast = ContentChunks("req_1", 'model "x"', 123).content(text)
     assert fast == stream_chunk("req_1", 'model "x"', 123, delta={"content": text})
+
+
+def test_a_field_passes_only_at_its_default_value() -> None:
+    from core.gateway.fields import OPENAI_DEFAULTS, refuse_unhonoured
+
+    def bad(message: str, field: str) -> ValueError:
+        return ValueError(field)
+
+    honoured = frozenset({"model"})
+    for ok in ({"top_p": 1.0}, {"logprobs": False}, {"tools": []}, {"seed": None}):
+        refuse_unhonoured({"model": "m", **ok}, honoured, OPENAI_DEFAULTS, bad)
+    for refused in ({"top_p": True}, {"logprobs": 0}, {"tools": [{}]}, {"seed": 0}, {"x": 1}):
+        with pytest.raises(ValueError, match=next(iter(refused))):
+            refuse_unhonoured(refused, honoured, OPENAI_DEFAULTS, bad)
