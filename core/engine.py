@@ -307,6 +307,32 @@ class Engine:
     def get_record(self, request_id: str) -> RequestRecord | None:
         return self.ledger.get(request_id)
 
+    def record_rejected(
+        self,
+        request_id: str,
+        reason: str,
+        *,
+        purpose: str,
+        started_at: float | None = None,
+        model: str | None = None,
+    ) -> RequestRecord:
+        """Put a request refused before it could start (a malformed gateway body, a
+        field the gateway does not carry) in the ledger with its reason: every request
+        is recorded, errors included."""
+        now = self.services.clock()
+        rec = RequestRecord(
+            request_id=request_id,
+            started_at=now if started_at is None else started_at,
+            finished_at=now,
+            purpose=purpose,
+            model=model,
+            status="rejected",
+            error=reason,
+            error_kind="input",
+        )
+        self.ledger.record(rec)
+        return rec
+
     def daily_series(
         self, since: date | None = None, until: date | None = None, by: BreakdownKey | None = None
     ) -> list[DayPoint]:

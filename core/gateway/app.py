@@ -213,8 +213,12 @@ class Gateway:
         rid = new_request_id()
         try:
             self._authorize(request, x_api_key=fmt.x_api_key)
-            req = fmt.parse(await self._read_body(request))
         except GatewayHTTPError as e:
+            return self._error(e, rid, path, started, fmt.error_body)
+        try:
+            req = fmt.parse(await self._read_body(request))
+        except GatewayHTTPError as e:  # an authorised request refused: in the ledger too
+            self.engine.record_rejected(rid, f"{e.status}: {e}", purpose=PURPOSE)
             return self._error(e, rid, path, started, fmt.error_body)
         reply = self._ask(req)
         if req.stream:

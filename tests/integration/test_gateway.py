@@ -160,10 +160,17 @@ def test_bad_requests_get_400_in_openai_shape(tmp_path: Path, body: bytes, fragm
             content=body,
             headers={**auth(), "content-type": "application/json"},
         )
+    engine = open_engine(tmp_path / "data")
+    try:
+        rec = engine.get_record(r.headers["x-request-id"])
+    finally:
+        engine.close()
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert err["type"] == "invalid_request_error" and fragment in err["message"]
     assert set(err) == {"message", "type", "param", "code"}
+    # Refused, and still in the ledger with its reason.
+    assert rec is not None and rec.status == "rejected" and fragment in (rec.error or "")
 
 
 def test_oversize_body_gets_413(tmp_path: Path) -> None:
