@@ -56,7 +56,7 @@ from core.quality.feedback import QualityMonitor, QualityStore, TierQuality
 from core.quality.golden import GoldenItem
 from core.replay import ReplayInputs, ReplayReport, replay
 from core.routing.router import RouteDecision, TierRouter
-from core.types import Message, RequestRecord, Secret
+from core.types import NO_SAMPLING, Message, RequestRecord, Sampling, Secret
 
 __all__ = [
     "Engine",
@@ -171,8 +171,10 @@ class Engine:
         purpose: str = "user",
         use_cache: bool = True,
         conversation_id: str | None = None,
+        sampling: Sampling | None = None,
     ) -> Reply:
-        """Start one request through the whole pipeline."""
+        """Start one request through the whole pipeline (``sampling``: top_p, stop
+        sequences, seed; a provider that cannot honour one refuses the request)."""
         ctx = RequestContext(
             request_id=new_request_id(),
             prompt=prompt,
@@ -182,6 +184,7 @@ class Engine:
             requested_model=model or "auto",
             max_output_tokens=max_output_tokens,
             temperature=temperature,
+            sampling=sampling or NO_SAMPLING,
             purpose=purpose,
             use_cache=use_cache,
             conversation_id=conversation_id,

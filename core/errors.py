@@ -3,7 +3,8 @@
     CentwiseError                      base; carries provider, model, request_id
     ├── ConfigError                    a config or price file is wrong (names file and key)
     ├── InputError                     a prompt or imported file is unusable
-    │   └── ContextTooLongError        the prompt cannot fit the model's window
+    │   ├── ContextTooLongError        the prompt cannot fit the model's window
+    │   └── UnsupportedParameterError  the provider cannot honour a request setting
     ├── LedgerError                    the ledger database is unusable
     │   └── CorruptLedgerError         not a Centwise ledger, or damaged (kept aside)
     ├── BudgetError                    a budget refused the request
@@ -53,6 +54,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "UnsafeHeaderError",
+    "UnsupportedParameterError",
 ]
 
 
@@ -100,6 +102,11 @@ class InputError(CentwiseError):
 
 class ContextTooLongError(InputError):
     pass
+
+
+class UnsupportedParameterError(InputError):
+    """A setting the request asks for (``seed``, ...) that its provider cannot honour:
+    refused before anything is sent, naming the setting and the provider."""
 
 
 class LedgerError(CentwiseError):

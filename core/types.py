@@ -19,12 +19,14 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "NO_SAMPLING",
     "Attempt",
     "Finish",
     "Message",
     "ProviderEvent",
     "ProviderRequest",
     "RequestRecord",
+    "Sampling",
     "Secret",
     "TextDelta",
     "Usage",
@@ -64,6 +66,25 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Sampling:
+    """Sampling settings besides temperature, as the client asked for them (None and
+    an empty ``stop``: not asked for, the provider's default applies)."""
+
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def asked(self) -> list[str]:
+        """The names of the settings that were asked for (for refusals and keys)."""
+        names = [("top_p", self.top_p is not None), ("stop", bool(self.stop))]
+        names.append(("seed", self.seed is not None))
+        return [n for n, on in names if on]
+
+
+NO_SAMPLING = Sampling()
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderRequest:
     """What a provider is asked to do: one chat completion, ``max_tokens`` always set."""
 
@@ -73,6 +94,7 @@ class ProviderRequest:
     max_tokens: int
     temperature: float | None = None
     tier: str | None = None
+    sampling: Sampling = NO_SAMPLING
 
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):

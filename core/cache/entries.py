@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-from core.types import Message, Usage
+from core.types import Message, Sampling, Usage
 
 __all__ = [
     "DEFAULT_MAX_TEMPERATURE",
@@ -60,6 +60,7 @@ def namespace_for(
     temperature: float | None = None,
     *,
     cacheable_max_temperature: float = DEFAULT_MAX_TEMPERATURE,
+    sampling: Sampling | None = None,
 ) -> str | None:
     """The namespace of a request, or ``None`` when its answer must not be cached.
 
@@ -67,6 +68,8 @@ def namespace_for(
     only whether the request is cacheable, not the namespace: a cached answer from a
     0.2 request serves a 0.5 one. ``max_tokens`` is left out too: the store only
     serves an entry whose output fits the request (``max_output_tokens`` on lookup).
+    ``sampling`` (top_p, stop sequences, seed) is part of the key when asked for: a stop
+    sequence or a seed changes the answer.
     """
     if temperature is not None and temperature > cacheable_max_temperature:
         return None
@@ -77,6 +80,8 @@ def namespace_for(
         "response_format": response_format,
         "tools": tools,
     }
+    if sampling is not None and sampling.asked():  # absent: keys stay as they were
+        payload["sampling"] = [sampling.top_p, list(sampling.stop), sampling.seed]
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return "ns-" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 

@@ -22,7 +22,7 @@ from core.errors import CentwiseError, InputError
 from core.ledger.serialize import record_to_json
 from core.money import format_usd
 from core.pipeline.request import Reply
-from core.types import RequestRecord
+from core.types import RequestRecord, Sampling
 
 __all__ = ["register"]
 
@@ -36,6 +36,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--max-output-tokens", type=int, metavar="N")
     p.add_argument("--temperature", type=float, metavar="T")
+    p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling, 0 to 1")
+    p.add_argument(
+        "--stop", action="append", metavar="TEXT", help="a stop sequence (repeat for several)"
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="a sampling seed")
     p.add_argument("--batch", metavar="FILE.jsonl", help="lines of {prompt, system?, model?}")
     p.add_argument("--json", action="store_true", help="print one JSON object per request")
     p.set_defaults(handler=run)
@@ -109,8 +114,17 @@ async def _run_one(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         model=job.model,
         max_output_tokens=args.max_output_tokens,
         temperature=args.temperature,
+        sampling=_sampling(args),
     )
     return await print_reply(reply, json_out=args.json)
+
+
+def _sampling(args: argparse.Namespace) -> Sampling:
+    if args.top_p is not None and not 0 <= args.top_p <= 1:
+        raise InputError(f"--top-p must be from 0 to 1, got {args.top_p}")
+    if args.stop and not all(args.stop):
+        raise InputError("--stop needs a non-empty text")
+    return Sampling(top_p=args.top_p, stop=tuple(args.stop or ()), seed=args.seed)
 
 
 async def print_reply(

@@ -10,8 +10,13 @@ import json
 from typing import Any
 
 from core.gateway.fields import ANTHROPIC_DEFAULTS, refuse_unhonoured
-from core.gateway.openai_api import ChatRequest, GatewayHTTPError, read_json_object
-from core.types import Message, RequestRecord
+from core.gateway.openai_api import (
+    ChatRequest,
+    GatewayHTTPError,
+    read_json_object,
+    sampling_from,
+)
+from core.types import Message, RequestRecord, Sampling
 
 __all__ = [
     "anthropic_error_body",
@@ -24,7 +29,18 @@ __all__ = [
 
 
 #: The fields a Messages request is read for; any other is refused unless at its default.
-_HONOURED = frozenset({"model", "max_tokens", "messages", "system", "temperature", "stream"})
+_HONOURED = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "temperature",
+        "stream",
+        "top_p",
+        "stop_sequences",
+    }
+)
 
 
 def _bad(message: str) -> GatewayHTTPError:
@@ -89,7 +105,17 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
         include_usage=True,
         max_tokens=max_tokens,
         temperature=None if temperature is None else float(temperature),
+        sampling=_sampling(body),
     )
+
+
+def _sampling(body: dict[str, Any]) -> Sampling:
+    try:
+        stops = body.get("stop_sequences")
+        names = ("top_p", "stop_sequences", "")
+        return sampling_from(body.get("top_p"), stops, None, names, max_stops=64)
+    except GatewayHTTPError as e:
+        raise _bad(f"{e.message}") from None
 
 
 def _stop_reason(rec: RequestRecord) -> str:

@@ -239,6 +239,7 @@ class Gateway:
             temperature=req.temperature,
             history=req.history,
             purpose=PURPOSE,
+            sampling=req.sampling,
         )
 
     def _failed(

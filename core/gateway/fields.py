@@ -17,13 +17,10 @@ __all__ = ["ANTHROPIC_DEFAULTS", "OPENAI_DEFAULTS", "refuse_unhonoured"]
 #: Chat Completions fields the gateway does not carry yet, with the values that
 #: mean "not used" (the API's documented defaults).
 OPENAI_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
-    "top_p": (1,),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),
     "logprobs": (False,),
     "top_logprobs": (0,),
-    "stop": ([], ""),
-    "seed": (),
     "logit_bias": ({},),
     "user": ("",),
     "tools": ([],),
@@ -47,9 +44,7 @@ OPENAI_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
 
 #: The same for Anthropic Messages fields.
 ANTHROPIC_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
-    "top_p": (),
     "top_k": (),
-    "stop_sequences": ([],),
     "tools": ([],),
     "tool_choice": (),
     "metadata": ({},),

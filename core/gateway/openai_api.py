@@ -30,7 +30,7 @@ from core.errors import (
     RateLimitError,
 )
 from core.gateway.fields import OPENAI_DEFAULTS, refuse_unhonoured
-from core.types import Message, RequestRecord
+from core.types import NO_SAMPLING, Message, RequestRecord, Sampling
 
 __all__ = [
     "ChatRequest",
@@ -40,6 +40,7 @@ __all__ = [
     "error_for",
     "parse_chat_request",
     "read_json_object",
+    "sampling_from",
     "stream_chunk",
     "usage_body",
 ]
@@ -57,6 +58,9 @@ _HONOURED = frozenset(
         "max_completion_tokens",
         "temperature",
         "n",
+        "top_p",
+        "stop",
+        "seed",
     }
 )
 
@@ -90,6 +94,30 @@ class ChatRequest:
     include_usage: bool
     max_tokens: int | None
     temperature: float | None
+    sampling: Sampling = NO_SAMPLING
+
+
+def sampling_from(
+    top_p: Any, stop: Any, seed: Any, names: tuple[str, str, str], *, max_stops: int = 4
+) -> Sampling:
+    """Validated top_p (0 to 1), stop sequences (a string or up to ``max_stops``) and seed
+    (an integer); ``names`` are the fields as the client's API spells them."""
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1
+    ):
+        raise _bad(f"{names[0]} must be a number from 0 to 1, got {top_p!r}", names[0])
+    stops = [stop] if isinstance(stop, str) else stop
+    if stops is not None and (
+        not isinstance(stops, list)
+        or len(stops) > max_stops
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise _bad(f"{names[1]} must be a string or up to {max_stops} non-empty strings", names[1])
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _bad(f"{names[2]} must be an integer, got {seed!r}", names[2])
+    return Sampling(
+        top_p=None if top_p is None else float(top_p), stop=tuple(stops or ()), seed=seed
+    )
 
 
 def _bad(message: str, param: str | None = None) -> GatewayHTTPError:
@@ -193,6 +221,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         include_usage=bool(options.get("include_usage", False)),
         max_tokens=_int_field(body, "max_completion_tokens", "max_tokens"),
         temperature=_temperature(body),
+        sampling=sampling_from(
+            body.get("top_p"), body.get("stop"), body.get("seed"), ("top_p", "stop", "seed")
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from core.types import Attempt, Message, RequestRecord, Usage
+from core.types import NO_SAMPLING, Attempt, Message, RequestRecord, Sampling, Usage
 
 if TYPE_CHECKING:
     from core.accounting.prices import ModelPrice
@@ -77,6 +77,7 @@ class RequestContext:
     requested_model: str = "auto"
     max_output_tokens: int | None = None
     temperature: float | None = None
+    sampling: Sampling = NO_SAMPLING
     purpose: str = "user"
     use_cache: bool = True
     conversation_id: str | None = None

@@ -229,6 +229,8 @@ class AnthropicProvider(HTTPProvider):
     kind: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    #: The Messages API has top_p and stop_sequences, and no seed.
+    sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop"})
 
     def _headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -247,6 +249,10 @@ class AnthropicProvider(HTTPProvider):
             body["system"] = system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.sampling.top_p is not None:
+            body["top_p"] = request.sampling.top_p
+        if request.sampling.stop:
+            body["stop_sequences"] = list(request.sampling.stop)
         if stream:
             body["stream"] = True
         return f"{self.base_url}/v1/messages", body

@@ -37,6 +37,8 @@ class Provider(abc.ABC):
     #: True when replies are produced locally and priced "as if" (the Simulator).
     simulated: ClassVar[bool] = False
     default_base_url: ClassVar[str | None] = None
+    #: The :class:`~core.types.Sampling` settings this provider's API can carry.
+    sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop", "seed"})
 
     def __init__(
         self,

@@ -201,6 +201,12 @@ class GeminiProvider(HTTPProvider):
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             config["temperature"] = request.temperature
+        if request.sampling.top_p is not None:
+            config["topP"] = request.sampling.top_p
+        if request.sampling.stop:
+            config["stopSequences"] = list(request.sampling.stop)
+        if request.sampling.seed is not None:
+            config["seed"] = request.sampling.seed
         body: dict[str, Any] = {"contents": contents, "generationConfig": config}
         if system:
             body["systemInstruction"] = {"parts": [{"text": s} for s in system]}

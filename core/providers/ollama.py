@@ -111,6 +111,12 @@ class OllamaProvider(HTTPProvider):
         options: dict[str, Any] = {"num_predict": request.max_tokens}
         if request.temperature is not None:
             options["temperature"] = request.temperature
+        if request.sampling.top_p is not None:
+            options["top_p"] = request.sampling.top_p
+        if request.sampling.stop:
+            options["stop"] = list(request.sampling.stop)
+        if request.sampling.seed is not None:
+            options["seed"] = request.sampling.seed
         body = {
             "model": request.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],

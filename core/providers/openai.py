@@ -300,6 +300,13 @@ class OpenAIProvider(HTTPProvider):
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        sampling = request.sampling
+        if sampling.top_p is not None:
+            body["top_p"] = sampling.top_p
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -230,6 +230,7 @@ class SimulatorProvider(Provider):
             full = simulated_verdict(prompt)  # see core.quality.judge: a simulated judge
         else:
             full = compose(prompt, system, tier)
+        full = _cut_at_stop(full, request.sampling.stop)  # as a real model stops there
         ids = self._encode(full, request.model)
         finish = "stop"
         if ids is not None and len(ids) > request.max_tokens:
@@ -284,3 +285,9 @@ def _chunks(text: str, size: int = 16) -> list[str]:
 
 
 PROVIDER = SimulatorProvider
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    """``text`` up to the first of ``stops`` (which is not included), as providers do."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
+    return text[:cut]

@@ -136,12 +136,14 @@ def test_requests_without_the_token_get_401(tmp_path: Path, headers: dict[str, s
         (json.dumps({**CHAT, "model": "no-such-model"}).encode(), "unknown model"),
         (json.dumps({**CHAT, "n": 2}).encode(), "n=1"),
         (json.dumps({**CHAT, "tools": [{"type": "function"}]}).encode(), "tools"),
-        (json.dumps({**CHAT, "top_p": 0.2}).encode(), "top_p is not supported"),
+        (json.dumps({**CHAT, "logit_bias": {"50256": -100}}).encode(), "logit_bias is not"),
+        (json.dumps({**CHAT, "top_p": 2}).encode(), "top_p must be a number from 0 to 1"),
         (
             json.dumps({**CHAT, "response_format": {"type": "json_object"}}).encode(),
             "response_format is not supported",
         ),
-        (json.dumps({**CHAT, "seed": 7}).encode(), "seed is not supported"),
+        (json.dumps({**CHAT, "seed": "7"}).encode(), "seed must be an integer"),
+        (json.dumps({**CHAT, "stop": ["a", "b", "c", "d", "e"]}).encode(), "up to 4"),
         (json.dumps({**CHAT, "frobnicate": 1}).encode(), "frobnicate: unknown field"),
         (b'{"model": "fast", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
         (json.dumps({**CHAT, "max_tokens": -1}).encode(), "max_tokens"),
@@ -451,3 +453,24 @@ def test_fields_at_their_defaults_pass_and_the_anthropic_side_refuses_by_name(
     assert ok.status_code == 200, ok.text
     assert top_k.status_code == 400 and "top_k is not supported" in top_k.json()["error"]["message"]
     assert fine.status_code == 200, fine.text
+
+
+def test_sampling_settings_reach_the_model(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "data", "[cache]\nenabled = false\n") as gw:
+        full = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth()).json()
+        text = full["choices"][0]["message"]["content"]
+        stop = text.split()[4]
+        cut = httpx.post(
+            f"{gw.url}/v1/chat/completions",
+            json={**CHAT, "stop": stop, "top_p": 0.5, "seed": 3},
+            headers=auth(),
+        )
+        anthropic = httpx.post(
+            f"{gw.url}/v1/messages",
+            json={**MESSAGES_BODY, "stop_sequences": [stop], "top_p": 0.5},
+            headers=auth(),
+        )
+    assert cut.status_code == 200, cut.text
+    answer = cut.json()["choices"][0]["message"]["content"]
+    assert stop not in answer and text.startswith(answer) and len(answer) < len(text)
+    assert anthropic.status_code == 200, anthropic.text

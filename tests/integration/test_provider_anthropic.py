@@ -15,7 +15,7 @@ from core.errors import (
     ProviderContextLengthError,
     RateLimitError,
 )
-from core.types import Message, Usage
+from core.types import Message, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -233,3 +233,14 @@ async def test_stream_without_message_stop_is_truncated(
     anthropic_server.queue(Behaviour(text="a b", truncate_after=5))
     with pytest.raises(MalformedResponseError, match=r"cut off|message_stop"):
         await run(make_provider(KIND, anthropic_server, http_client), request(), True)
+
+
+@BOTH
+async def test_sampling_settings_are_sent(
+    anthropic_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, anthropic_server, http_client)
+    await run(provider, request(sampling=Sampling(top_p=0.3, stop=("END",))), stream)
+    body = anthropic_server.last.json
+    assert (body["top_p"], body["stop_sequences"]) == (0.3, ["END"]) and "seed" not in body
+    assert "seed" not in provider.sampling_supported  # the call stage refuses it (unit test)

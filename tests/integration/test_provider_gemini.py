@@ -15,7 +15,7 @@ from core.errors import (
     ProviderContextLengthError,
     RateLimitError,
 )
-from core.types import Message, Usage
+from core.types import Message, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -212,3 +212,14 @@ async def test_stream_without_finish_reason_is_truncated(
     gemini_server.queue(Behaviour(text="a b c", frames=[b'data: {"candidates": []}\r\n\r\n']))
     with pytest.raises(MalformedResponseError, match="finishReason"):
         await run(make_provider(KIND, gemini_server, http_client), request(), True)
+
+
+@BOTH
+async def test_sampling_settings_are_sent(
+    gemini_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, gemini_server, http_client)
+    sampling = Sampling(top_p=0.3, stop=("END",), seed=42)
+    await run(provider, request(model="gemini-2.5-flash", sampling=sampling), stream)
+    config = gemini_server.last.json["generationConfig"]
+    assert (config["topP"], config["stopSequences"], config["seed"]) == (0.3, ["END"], 42)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from core.errors import BadRequestError, MalformedResponseError, ProviderError
-from core.types import Usage
+from core.types import Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -135,3 +135,14 @@ async def test_rejected_key_behind_an_auth_proxy(
 ) -> None:
     await check_rejected_key(KIND, ollama_server, http_client, None, True)
     assert ollama_server.last.headers["authorization"].startswith("Bearer ")
+
+
+@BOTH
+async def test_sampling_settings_are_sent(
+    ollama_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, ollama_server, http_client, key=None)
+    sampling = Sampling(top_p=0.3, stop=("END",), seed=42)
+    await run(provider, request(model="llama3.2", sampling=sampling), stream)
+    options = ollama_server.last.json["options"]
+    assert (options["top_p"], options["stop"], options["seed"]) == (0.3, ["END"], 42)

@@ -14,7 +14,7 @@ from core.errors import (
     ProviderContextLengthError,
     RateLimitError,
 )
-from core.types import Message, Usage
+from core.types import Message, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -266,3 +266,16 @@ async def test_crlf_framing_and_multiline_data(
     openai_server.queue(Behaviour(frames=frames))
     reply = await run(make_provider(KIND, openai_server, http_client), request(), True)
     assert (reply.text, reply.finish, reply.estimated) == ("multi", "stop", True)
+
+
+@BOTH
+async def test_sampling_settings_are_sent(
+    openai_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, openai_server, http_client)
+    sampling = Sampling(top_p=0.3, stop=("\n\n", "END"), seed=42)
+    await run(provider, request(sampling=sampling), stream)
+    body = openai_server.last.json
+    assert (body["top_p"], body["stop"], body["seed"]) == (0.3, ["\n\n", "END"], 42)
+    await run(provider, request(), stream)
+    assert not {"top_p", "stop", "seed"} & set(openai_server.last.json)  # none asked, none sent

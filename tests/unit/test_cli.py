@@ -257,3 +257,18 @@ def test_train_verifier_writes_a_model_the_cache_can_load(cli):
         "cache", "train-verifier", str(pairs), "--source", "s1", "--out", str(out_path)
     )
     assert code == 2 and "two sources" in err
+
+
+def test_ask_takes_sampling_settings(cli):
+    code, out, _ = cli("ask", "Explain what a ledger is.", "--model", "fast", "--json")
+    text = json.loads(out)["text"]
+    stop = text.split()[4]
+    code, out, _ = cli(
+        "ask", "Explain what a ledger is.", "--model", "fast", "--json",
+        "--stop", stop, "--top-p", "0.5", "--seed", "1",
+    )  # fmt: skip
+    cut = json.loads(out)
+    assert code == 0 and cut["status"] == "ok" and stop not in cut["text"]
+    assert text.startswith(cut["text"]) and cut["cache"]["outcome"] == "miss"
+    code, _, err = cli("ask", "hi", "--top-p", "2")
+    assert code == 2 and "--top-p must be from 0 to 1" in err

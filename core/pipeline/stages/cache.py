@@ -57,6 +57,7 @@ class CacheStage:
                 history,
                 temperature=ctx.temperature,
                 cacheable_max_temperature=cfg.cacheable_max_temperature,
+                sampling=ctx.sampling,
             )
         if namespace is None:
             async with closing(call_next(ctx)) as stream:

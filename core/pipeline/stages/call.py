@@ -27,6 +27,7 @@ from core.errors import (
     ContentFilteredError,
     ProviderContextLengthError,
     ProviderError,
+    UnsupportedParameterError,
 )
 from core.pipeline.request import Next, RequestContext, closing
 from core.pipeline.resilience import AttemptInfo, RetryPolicy, stream_with_retries
@@ -143,6 +144,15 @@ class CallStage:
     async def _attempt_target(self, ctx: RequestContext, target: Target) -> AsyncIterator[str]:
         services = self.services
         provider = services.provider(target.provider)
+        refused = [n for n in ctx.sampling.asked() if n not in provider.sampling_supported]
+        if refused:
+            raise UnsupportedParameterError(
+                f"{', '.join(refused)}: not supported by {provider.kind} provider"
+                f" {target.provider!r} ({target.model}); nothing was sent",
+                provider=target.provider,
+                model=target.model,
+                request_id=ctx.request_id,
+            )
         settings = provider.settings
         ctx.simulated = provider.simulated
         policy = RetryPolicy(
@@ -158,6 +168,7 @@ class CallStage:
             max_tokens=ctx.max_tokens or 1,
             temperature=ctx.temperature,
             tier=target.tier.id if target.tier else None,
+            sampling=ctx.sampling,
         )
         recorder = _AttemptRecorder(ctx, target)
         stream = stream_with_retries(
