@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -27,10 +27,12 @@ __all__ = [
     "ProviderRequest",
     "RequestRecord",
     "Sampling",
+    "SamplingValueError",
     "Secret",
     "TextDelta",
     "Usage",
     "UsageReport",
+    "parse_sampling",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -82,6 +84,36 @@ class Sampling:
 
 
 NO_SAMPLING = Sampling()
+
+
+class SamplingValueError(ValueError):
+    """A sampling value that is not valid; ``setting`` is top_p, stop or seed."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.message = message
+
+
+def parse_sampling(top_p: Any, stop: Any, seed: Any, *, max_stops: int | None = None) -> Sampling:
+    """Sampling settings from JSON values (a client's body, a batch line): top_p from
+    0 to 1, stop a string or a list of non-empty strings, seed an integer."""
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1
+    ):
+        raise SamplingValueError("top_p", f"must be a number from 0 to 1, got {top_p!r}")
+    stops = [stop] if isinstance(stop, str) else stop
+    most = "" if max_stops is None else f"up to {max_stops} "
+    if stops is not None and (
+        not isinstance(stops, list)
+        or (max_stops is not None and len(stops) > max_stops)
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise SamplingValueError("stop", f"must be a string or {most}non-empty strings")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SamplingValueError("seed", f"must be an integer, got {seed!r}")
+    value = None if top_p is None else float(top_p)
+    return Sampling(top_p=value, stop=tuple(stops or ()), seed=seed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from core.errors import CentwiseError, InputError
 from core.ledger.serialize import record_to_json
 from core.money import format_usd
 from core.pipeline.request import Reply
-from core.types import RequestRecord, Sampling
+from core.types import RequestRecord, Sampling, SamplingValueError, parse_sampling
 
 __all__ = ["register"]
 
@@ -41,7 +41,11 @@ def register(sub: Any) -> None:
         "--stop", action="append", metavar="TEXT", help="a stop sequence (repeat for several)"
     )
     p.add_argument("--seed", type=int, metavar="N", help="a sampling seed")
-    p.add_argument("--batch", metavar="FILE.jsonl", help="lines of {prompt, system?, model?}")
+    p.add_argument(
+        "--batch",
+        metavar="FILE.jsonl",
+        help="lines of {prompt, system?, model?, top_p?, stop?, seed?}",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per request")
     p.set_defaults(handler=run)
 
@@ -51,6 +55,7 @@ class Job:
     prompt: str
     system: str | None
     model: str
+    sampling: Sampling | None = None  # None: the command line's
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +85,7 @@ def parse_batch(text: str, args: argparse.Namespace) -> list[Job]:
             raise InputError(f"batch line {n}: not valid JSON ({e.msg})") from None
         if not isinstance(obj, dict):
             raise InputError(f'batch line {n}: expected an object like {{"prompt": ...}}')
-        unknown = set(obj) - {"prompt", "system", "model"}
+        unknown = set(obj) - {"prompt", "system", "model", "top_p", "stop", "seed"}
         if unknown:
             raise InputError(f"batch line {n}: unknown key(s) {', '.join(sorted(unknown))}")
         prompt, system, model = obj.get("prompt"), obj.get("system"), obj.get("model")
@@ -89,7 +94,8 @@ def parse_batch(text: str, args: argparse.Namespace) -> list[Job]:
         for key, val in (("system", system), ("model", model)):
             if val is not None and not isinstance(val, str):
                 raise InputError(f'batch line {n}: "{key}" must be a string')
-        jobs.append(Job(prompt, system or args.system, model or args.model))
+        sampling = _line_sampling(obj, n) if {"top_p", "stop", "seed"} & set(obj) else None
+        jobs.append(Job(prompt, system or args.system, model or args.model, sampling))
     if not jobs:
         raise InputError("the batch file has no requests")
     return jobs
@@ -114,9 +120,17 @@ async def _run_one(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         model=job.model,
         max_output_tokens=args.max_output_tokens,
         temperature=args.temperature,
-        sampling=_sampling(args),
+        sampling=job.sampling if job.sampling is not None else _sampling(args),
     )
     return await print_reply(reply, json_out=args.json)
+
+
+def _line_sampling(obj: dict[str, object], n: int) -> Sampling:
+    """A batch line's sampling settings, checked as the gateway checks them."""
+    try:
+        return parse_sampling(obj.get("top_p"), obj.get("stop"), obj.get("seed"))
+    except SamplingValueError as e:
+        raise InputError(f'batch line {n}: "{e.setting}" {e.message}') from None
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:

@@ -30,7 +30,14 @@ from core.errors import (
     RateLimitError,
 )
 from core.gateway.fields import OPENAI_DEFAULTS, refuse_unhonoured
-from core.types import NO_SAMPLING, Message, RequestRecord, Sampling
+from core.types import (
+    NO_SAMPLING,
+    Message,
+    RequestRecord,
+    Sampling,
+    SamplingValueError,
+    parse_sampling,
+)
 
 __all__ = [
     "ChatRequest",
@@ -100,24 +107,13 @@ class ChatRequest:
 def sampling_from(
     top_p: Any, stop: Any, seed: Any, names: tuple[str, str, str], *, max_stops: int = 4
 ) -> Sampling:
-    """Validated top_p (0 to 1), stop sequences (a string or up to ``max_stops``) and seed
-    (an integer); ``names`` are the fields as the client's API spells them."""
-    if top_p is not None and (
-        isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1
-    ):
-        raise _bad(f"{names[0]} must be a number from 0 to 1, got {top_p!r}", names[0])
-    stops = [stop] if isinstance(stop, str) else stop
-    if stops is not None and (
-        not isinstance(stops, list)
-        or len(stops) > max_stops
-        or not all(isinstance(s, str) and s for s in stops)
-    ):
-        raise _bad(f"{names[1]} must be a string or up to {max_stops} non-empty strings", names[1])
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _bad(f"{names[2]} must be an integer, got {seed!r}", names[2])
-    return Sampling(
-        top_p=None if top_p is None else float(top_p), stop=tuple(stops or ()), seed=seed
-    )
+    """Validated sampling settings; ``names`` are the fields as the client's API spells
+    them (top_p, stop, seed), so a 400 names the field the client sent."""
+    try:
+        return parse_sampling(top_p, stop, seed, max_stops=max_stops)
+    except SamplingValueError as e:
+        field = names[("top_p", "stop", "seed").index(e.setting)]
+        raise _bad(f"{field} {e.message}", field) from None
 
 
 def _bad(message: str, param: str | None = None) -> GatewayHTTPError:

@@ -272,3 +272,19 @@ def test_ask_takes_sampling_settings(cli):
     assert text.startswith(cut["text"]) and cut["cache"]["outcome"] == "miss"
     code, _, err = cli("ask", "hi", "--top-p", "2")
     assert code == 2 and "--top-p must be from 0 to 1" in err
+
+
+def test_batch_lines_take_sampling_settings(cli):
+    batch = cli.tmp / "s.jsonl"
+    batch.write_text(
+        json.dumps({"prompt": "Explain what a ledger is.", "model": "fast"})
+        + "\n"
+        + json.dumps({"prompt": "Explain what a ledger is.", "model": "fast", "stop": "ledger"})
+        + "\n"
+    )
+    code, out, _ = cli("ask", "--batch", str(batch), "--json")
+    plain, cut = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and "ledger" in plain["text"] and "ledger" not in cut["text"]
+    batch.write_text(json.dumps({"prompt": "hi", "seed": "x"}) + "\n")
+    code, _, err = cli("ask", "--batch", str(batch))
+    assert code == 2 and 'batch line 1: "seed" must be an integer' in err
