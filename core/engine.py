@@ -56,7 +56,7 @@ from core.quality.feedback import QualityMonitor, QualityStore, TierQuality
 from core.quality.golden import GoldenItem
 from core.replay import ReplayInputs, ReplayReport, replay
 from core.routing.router import RouteDecision, TierRouter
-from core.types import NO_SAMPLING, Message, RequestRecord, Sampling, Secret
+from core.types import NO_SAMPLING, Message, RequestRecord, ResponseFormat, Sampling, Secret
 
 __all__ = [
     "Engine",
@@ -172,9 +172,11 @@ class Engine:
         use_cache: bool = True,
         conversation_id: str | None = None,
         sampling: Sampling | None = None,
+        response_format: ResponseFormat | None = None,
     ) -> Reply:
         """Start one request through the whole pipeline (``sampling``: top_p, stop
-        sequences, seed; a provider that cannot honour one refuses the request)."""
+        sequences, seed; ``response_format``: JSON output; a provider that cannot
+        honour one refuses the request before anything is sent)."""
         ctx = RequestContext(
             request_id=new_request_id(),
             prompt=prompt,
@@ -185,6 +187,7 @@ class Engine:
             max_output_tokens=max_output_tokens,
             temperature=temperature,
             sampling=sampling or NO_SAMPLING,
+            response_format=response_format,
             purpose=purpose,
             use_cache=use_cache,
             conversation_id=conversation_id,

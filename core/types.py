@@ -11,6 +11,7 @@ Usage is normalised to OpenAI's meaning whatever the provider reported:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,6 +27,7 @@ __all__ = [
     "ProviderEvent",
     "ProviderRequest",
     "RequestRecord",
+    "ResponseFormat",
     "Sampling",
     "SamplingValueError",
     "Secret",
@@ -86,6 +88,22 @@ class Sampling:
 NO_SAMPLING = Sampling()
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """JSON output asked for: any JSON object (``schema`` None), or JSON that follows
+    ``schema`` (a JSON Schema object, named ``name``; ``strict`` as the client set it)."""
+
+    schema: Mapping[str, object] | None = field(default=None, hash=False)
+    name: str = "response"
+    strict: bool = False
+
+    def key(self) -> str:
+        """A stable text for cache keys."""
+        return json.dumps(
+            {"schema": self.schema, "name": self.name, "strict": self.strict}, sort_keys=True
+        )
+
+
 class SamplingValueError(ValueError):
     """A sampling value that is not valid; ``setting`` is top_p, stop or seed."""
 
@@ -127,6 +145,7 @@ class ProviderRequest:
     temperature: float | None = None
     tier: str | None = None
     sampling: Sampling = NO_SAMPLING
+    response_format: ResponseFormat | None = None
 
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):

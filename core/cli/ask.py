@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.cli.common import (
@@ -22,7 +23,13 @@ from core.errors import CentwiseError, InputError
 from core.ledger.serialize import record_to_json
 from core.money import format_usd
 from core.pipeline.request import Reply
-from core.types import RequestRecord, Sampling, SamplingValueError, parse_sampling
+from core.types import (
+    RequestRecord,
+    ResponseFormat,
+    Sampling,
+    SamplingValueError,
+    parse_sampling,
+)
 
 __all__ = ["register"]
 
@@ -41,6 +48,11 @@ def register(sub: Any) -> None:
         "--stop", action="append", metavar="TEXT", help="a stop sequence (repeat for several)"
     )
     p.add_argument("--seed", type=int, metavar="N", help="a sampling seed")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json-object", action="store_true", help="ask for a JSON object")
+    out.add_argument(
+        "--json-schema", metavar="FILE.json", help="ask for JSON that follows this JSON Schema"
+    )
     p.add_argument(
         "--batch",
         metavar="FILE.jsonl",
@@ -121,6 +133,7 @@ async def _run_one(engine: Engine, job: Job, args: argparse.Namespace) -> int:
         max_output_tokens=args.max_output_tokens,
         temperature=args.temperature,
         sampling=job.sampling if job.sampling is not None else _sampling(args),
+        response_format=_response_format(args),
     )
     return await print_reply(reply, json_out=args.json)
 
@@ -131,6 +144,21 @@ def _line_sampling(obj: dict[str, object], n: int) -> Sampling:
         return parse_sampling(obj.get("top_p"), obj.get("stop"), obj.get("seed"))
     except SamplingValueError as e:
         raise InputError(f'batch line {n}: "{e.setting}" {e.message}') from None
+
+
+def _response_format(args: argparse.Namespace) -> ResponseFormat | None:
+    if args.json_object:
+        return ResponseFormat()
+    if not args.json_schema:
+        return None
+    text = read_text_file(args.json_schema, "JSON Schema file")
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{args.json_schema}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(schema, dict):
+        raise InputError(f"{args.json_schema}: a JSON Schema must be a JSON object")
+    return ResponseFormat(schema=schema, name=Path(args.json_schema).stem or "response")
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:

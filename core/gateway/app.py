@@ -240,6 +240,7 @@ class Gateway:
             history=req.history,
             purpose=PURPOSE,
             sampling=req.sampling,
+            response_format=req.response_format,
         )
 
     def _failed(

@@ -28,7 +28,6 @@ OPENAI_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
     "tool_choice": ("none",),
     "function_call": ("none",),
     "parallel_tool_calls": (),
-    "response_format": ({"type": "text"},),
     "store": (False,),
     "metadata": ({},),
     "service_tier": ("auto", "default"),

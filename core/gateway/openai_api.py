@@ -1,8 +1,8 @@
 """The OpenAI Chat Completions wire format: parsing requests, shaping replies and errors.
 
 Only what a chat request needs is read; fields Centwise cannot honour yet (tools,
-``response_format``, ``top_p``..., ``n`` > 1, non-text content) are refused with a 400
-naming them rather than silently dropped (:mod:`core.gateway.fields`).
+``logit_bias``..., ``n`` > 1, non-text content) are refused with a 400 naming them
+rather than silently dropped (:mod:`core.gateway.fields`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from core.types import (
     NO_SAMPLING,
     Message,
     RequestRecord,
+    ResponseFormat,
     Sampling,
     SamplingValueError,
     parse_sampling,
@@ -68,6 +69,7 @@ _HONOURED = frozenset(
         "top_p",
         "stop",
         "seed",
+        "response_format",
     }
 )
 
@@ -102,6 +104,34 @@ class ChatRequest:
     max_tokens: int | None
     temperature: float | None
     sampling: Sampling = NO_SAMPLING
+    response_format: ResponseFormat | None = None
+
+
+def _response_format(raw: Any) -> ResponseFormat | None:
+    """``response_format``: text (the default), a JSON object, or a JSON Schema."""
+    if raw is None:
+        return None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return ResponseFormat()
+    if kind != "json_schema":
+        raise _bad(
+            f"response_format.type must be text, json_object or json_schema, got {kind!r}",
+            "response_format",
+        )
+    spec = raw.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    name = spec.get("name", "response") if isinstance(spec, dict) else None
+    strict = spec.get("strict", False) if isinstance(spec, dict) else None
+    if not isinstance(schema, dict) or not isinstance(name, str) or not isinstance(strict, bool):
+        raise _bad(
+            "response_format.json_schema needs a 'schema' object, a 'name' string and"
+            " an optional 'strict' boolean",
+            "response_format",
+        )
+    return ResponseFormat(schema=schema, name=name, strict=strict)
 
 
 def sampling_from(
@@ -220,6 +250,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         sampling=sampling_from(
             body.get("top_p"), body.get("stop"), body.get("seed"), ("top_p", "stop", "seed")
         ),
+        response_format=_response_format(body.get("response_format")),
     )
 
 

@@ -18,7 +18,15 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from core.types import NO_SAMPLING, Attempt, Message, RequestRecord, Sampling, Usage
+from core.types import (
+    NO_SAMPLING,
+    Attempt,
+    Message,
+    RequestRecord,
+    ResponseFormat,
+    Sampling,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from core.accounting.prices import ModelPrice
@@ -78,6 +86,7 @@ class RequestContext:
     max_output_tokens: int | None = None
     temperature: float | None = None
     sampling: Sampling = NO_SAMPLING
+    response_format: ResponseFormat | None = None
     purpose: str = "user"
     use_cache: bool = True
     conversation_id: str | None = None

@@ -231,6 +231,9 @@ class AnthropicProvider(HTTPProvider):
     default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     #: The Messages API has top_p and stop_sequences, and no seed.
     sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop"})
+    #: The Messages API has no JSON output mode (only tool use, which Centwise does not
+    #: carry yet): a request for JSON is refused rather than answered in free text.
+    json_output_supported: ClassVar[bool] = False
 
     def _headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}

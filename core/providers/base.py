@@ -39,6 +39,8 @@ class Provider(abc.ABC):
     default_base_url: ClassVar[str | None] = None
     #: The :class:`~core.types.Sampling` settings this provider's API can carry.
     sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop", "seed"})
+    #: Whether the API can be asked for JSON output (an object, or a JSON Schema).
+    json_output_supported: ClassVar[bool] = True
 
     def __init__(
         self,

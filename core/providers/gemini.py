@@ -207,6 +207,10 @@ class GeminiProvider(HTTPProvider):
             config["stopSequences"] = list(request.sampling.stop)
         if request.sampling.seed is not None:
             config["seed"] = request.sampling.seed
+        if request.response_format is not None:
+            config["responseMimeType"] = "application/json"
+            if request.response_format.schema is not None:
+                config["responseSchema"] = dict(request.response_format.schema)
         body: dict[str, Any] = {"contents": contents, "generationConfig": config}
         if system:
             body["systemInstruction"] = {"parts": [{"text": s} for s in system]}

@@ -117,12 +117,15 @@ class OllamaProvider(HTTPProvider):
             options["stop"] = list(request.sampling.stop)
         if request.sampling.seed is not None:
             options["seed"] = request.sampling.seed
-        body = {
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": stream,
             "options": options,
         }
+        fmt = request.response_format
+        if fmt is not None:
+            body["format"] = "json" if fmt.schema is None else dict(fmt.schema)
         return f"{self.base_url}/api/chat", body
 
     def _stream_decoder(self, ctx: CallContext) -> OllamaStreamDecoder:

@@ -307,6 +307,12 @@ class OpenAIProvider(HTTPProvider):
             body["stop"] = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        fmt = request.response_format
+        if fmt is not None and fmt.schema is None:
+            body["response_format"] = {"type": "json_object"}
+        elif fmt is not None:
+            spec = {"name": fmt.name, "schema": dict(fmt.schema or {}), "strict": fmt.strict}
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -228,6 +229,8 @@ class SimulatorProvider(Provider):
         system = next((m.content for m in request.messages if m.role == "system"), None)
         if system is not None and system.startswith(JUDGE_MARKER):
             full = simulated_verdict(prompt)  # see core.quality.judge: a simulated judge
+        elif request.response_format is not None:  # JSON, as the real model would give
+            full = json_answer(compose(prompt, system, tier), request.response_format.schema)
         else:
             full = compose(prompt, system, tier)
         full = _cut_at_stop(full, request.sampling.stop)  # as a real model stops there
@@ -291,3 +294,53 @@ def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
     """``text`` up to the first of ``stops`` (which is not included), as providers do."""
     cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
     return text[:cut]
+
+
+def json_answer(text: str, schema: Mapping[str, object] | None) -> str:
+    """The Simulator's JSON reply: ``{"answer": text}`` for a JSON object, else a value
+    that follows ``schema`` (types, required and listed properties, enums, consts,
+    array lengths), with ``text`` in its first free string."""
+    if schema is None:
+        return json.dumps({"answer": text})
+    filler = iter([text])
+    return json.dumps(_example(schema, filler))
+
+
+def _example(schema: Mapping[str, object], filler: Iterator[str], depth: int = 0) -> object:
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options and isinstance(options[0], Mapping):
+            return _example(options[0], filler, depth)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if depth > 8:
+        return None
+    if kind == "object" or (kind is None and "properties" in schema):
+        props = schema.get("properties")
+        props = props if isinstance(props, Mapping) else {}
+        return {
+            name: _example(sub if isinstance(sub, Mapping) else {}, filler, depth + 1)
+            for name, sub in props.items()
+        }
+    if kind == "array":
+        items = schema.get("items")
+        low = schema.get("minItems")
+        count = max(1, low if isinstance(low, int) else 1)
+        sub = items if isinstance(items, Mapping) else {}
+        return [_example(sub, filler, depth + 1) for _ in range(count)]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        value = low if isinstance(low, int | float) else 0
+        value = value + 1 if "exclusiveMinimum" in schema else value
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return next(filler, "example")

@@ -139,9 +139,14 @@ def test_requests_without_the_token_get_401(tmp_path: Path, headers: dict[str, s
         (json.dumps({**CHAT, "logit_bias": {"50256": -100}}).encode(), "logit_bias is not"),
         (json.dumps({**CHAT, "top_p": 2}).encode(), "top_p must be a number from 0 to 1"),
         (
-            json.dumps({**CHAT, "response_format": {"type": "json_object"}}).encode(),
-            "response_format is not supported",
+            json.dumps({**CHAT, "response_format": {"type": "xml"}}).encode(),
+            "response_format.type must be text, json_object or json_schema",
         ),
+        (
+            json.dumps({**CHAT, "response_format": {"type": "json_schema"}}).encode(),
+            "response_format.json_schema needs a 'schema' object",
+        ),
+        (json.dumps({**CHAT, "audio": {"voice": "x"}}).encode(), "audio is not supported"),
         (json.dumps({**CHAT, "seed": "7"}).encode(), "seed must be an integer"),
         (json.dumps({**CHAT, "stop": ["a", "b", "c", "d", "e"]}).encode(), "up to 4"),
         (json.dumps({**CHAT, "frobnicate": 1}).encode(), "frobnicate: unknown field"),
@@ -474,3 +479,37 @@ def test_sampling_settings_reach_the_model(tmp_path: Path) -> None:
     answer = cut.json()["choices"][0]["message"]["content"]
     assert stop not in answer and text.startswith(answer) and len(answer) < len(text)
     assert anthropic.status_code == 200, anthropic.text
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "term": {"type": "string"},
+        "uses": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "kind": {"enum": ["book", "database"]},
+        "year": {"type": "integer", "minimum": 1494},
+    },
+    "required": ["term", "uses", "kind", "year"],
+}
+
+
+def test_json_output_follows_the_requested_schema(tmp_path: Path) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "entry", "schema": SCHEMA}}
+    with running_gateway(tmp_path / "data") as gw:
+        text = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=auth())
+        as_json = httpx.post(
+            f"{gw.url}/v1/chat/completions", json={**CHAT, "response_format": fmt}, headers=auth()
+        )
+        plain = httpx.post(
+            f"{gw.url}/v1/chat/completions",
+            json={**CHAT, "response_format": {"type": "json_object"}},
+            headers=auth(),
+        )
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.headers["x-centwise-cache"] == "miss"  # JSON output is another cache key
+    value = json.loads(as_json.json()["choices"][0]["message"]["content"])
+    assert set(value) == {"term", "uses", "kind", "year"}
+    assert isinstance(value["term"], str) and value["term"]
+    assert len(value["uses"]) == 2 and value["kind"] == "book" and value["year"] == 1494
+    obj = json.loads(plain.json()["choices"][0]["message"]["content"])
+    assert obj == {"answer": text.json()["choices"][0]["message"]["content"]}

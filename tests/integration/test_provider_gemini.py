@@ -15,7 +15,7 @@ from core.errors import (
     ProviderContextLengthError,
     RateLimitError,
 )
-from core.types import Message, Sampling, Usage
+from core.types import Message, ResponseFormat, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -223,3 +223,15 @@ async def test_sampling_settings_are_sent(
     await run(provider, request(model="gemini-2.5-flash", sampling=sampling), stream)
     config = gemini_server.last.json["generationConfig"]
     assert (config["topP"], config["stopSequences"], config["seed"]) == (0.3, ["END"], 42)
+
+
+@BOTH
+async def test_json_output_is_asked_for(
+    gemini_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, gemini_server, http_client)
+    fmt = ResponseFormat(schema={"type": "object"}, name="entry", strict=True)
+    await run(provider, request(model="gemini-2.5-flash", response_format=fmt), stream)
+    config = gemini_server.last.json["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseSchema"] == {"type": "object"}

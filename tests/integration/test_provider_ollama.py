@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from core.errors import BadRequestError, MalformedResponseError, ProviderError
-from core.types import Sampling, Usage
+from core.types import ResponseFormat, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -146,3 +146,15 @@ async def test_sampling_settings_are_sent(
     await run(provider, request(model="llama3.2", sampling=sampling), stream)
     options = ollama_server.last.json["options"]
     assert (options["top_p"], options["stop"], options["seed"]) == (0.3, ["END"], 42)
+
+
+@BOTH
+async def test_json_output_is_asked_for(
+    ollama_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, ollama_server, http_client, key=None)
+    fmt = ResponseFormat(schema={"type": "object"}, name="entry", strict=True)
+    await run(provider, request(model="llama3.2", response_format=fmt), stream)
+    assert ollama_server.last.json["format"] == {"type": "object"}
+    await run(provider, request(model="llama3.2", response_format=ResponseFormat()), stream)
+    assert ollama_server.last.json["format"] == "json"

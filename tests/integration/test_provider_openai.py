@@ -14,7 +14,7 @@ from core.errors import (
     ProviderContextLengthError,
     RateLimitError,
 )
-from core.types import Message, Sampling, Usage
+from core.types import Message, ResponseFormat, Sampling, Usage
 from tests.integration.provider_checks import (
     Fault,
     check_fault,
@@ -279,3 +279,19 @@ async def test_sampling_settings_are_sent(
     assert (body["top_p"], body["stop"], body["seed"]) == (0.3, ["\n\n", "END"], 42)
     await run(provider, request(), stream)
     assert not {"top_p", "stop", "seed"} & set(openai_server.last.json)  # none asked, none sent
+
+
+@BOTH
+async def test_json_output_is_asked_for(
+    openai_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    provider = make_provider(KIND, openai_server, http_client)
+    fmt = ResponseFormat(schema={"type": "object"}, name="entry", strict=True)
+    await run(provider, request(model="m-1", response_format=fmt), stream)
+    body = openai_server.last.json
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "entry", "schema": {"type": "object"}, "strict": True},
+    }
+    await run(provider, request(response_format=ResponseFormat()), stream)
+    assert openai_server.last.json["response_format"] == {"type": "json_object"}

@@ -288,3 +288,15 @@ def test_batch_lines_take_sampling_settings(cli):
     batch.write_text(json.dumps({"prompt": "hi", "seed": "x"}) + "\n")
     code, _, err = cli("ask", "--batch", str(batch))
     assert code == 2 and 'batch line 1: "seed" must be an integer' in err
+
+
+def test_ask_for_json_output(cli):
+    schema = cli.tmp / "entry.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}))
+    code, out, _ = cli("ask", "Count to three.", "--json-schema", str(schema), "--json")
+    assert code == 0 and json.loads(json.loads(out)["text"]) == {"n": 0}
+    code, out, _ = cli("ask", "Count to three.", "--json-object", "--json")
+    assert code == 0 and "answer" in json.loads(json.loads(out)["text"])
+    schema.write_text("[1, 2]")
+    code, _, err = cli("ask", "hi", "--json-schema", str(schema))
+    assert code == 2 and "a JSON Schema must be a JSON object" in err

@@ -9,7 +9,7 @@ import pytest
 
 from core.engine import Engine
 from core.errors import UnsupportedParameterError
-from core.types import ProviderEvent, ProviderRequest, Sampling
+from core.types import ProviderEvent, ProviderRequest, ResponseFormat, Sampling
 
 PROMPT = "Explain what a ledger is."
 
@@ -58,3 +58,13 @@ async def test_a_setting_the_provider_cannot_honour_is_refused_by_name(
     assert rec.status == "rejected" and rec.error_kind == "unsupported_parameter"
     assert "seed" in (rec.error or "") and "anthropic" in (rec.error or "")
     assert rec.cost_usd in (None, 0)
+
+
+async def test_json_output_is_refused_where_the_api_has_no_json_mode(
+    make_engine, monkeypatch: pytest.MonkeyPatch
+):
+    engine: Engine = make_engine(ANTHROPIC)
+    reply = engine.ask(PROMPT, model="fast", response_format=ResponseFormat())
+    with pytest.raises(UnsupportedParameterError, match="response_format: not supported"):
+        await reply.collect()
+    assert reply.record is not None and reply.record.status == "rejected"

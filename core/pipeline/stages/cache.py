@@ -58,6 +58,7 @@ class CacheStage:
                 temperature=ctx.temperature,
                 cacheable_max_temperature=cfg.cacheable_max_temperature,
                 sampling=ctx.sampling,
+                response_format=ctx.response_format.key() if ctx.response_format else None,
             )
         if namespace is None:
             async with closing(call_next(ctx)) as stream:

@@ -145,6 +145,8 @@ class CallStage:
         services = self.services
         provider = services.provider(target.provider)
         refused = [n for n in ctx.sampling.asked() if n not in provider.sampling_supported]
+        if ctx.response_format is not None and not provider.json_output_supported:
+            refused.append("response_format")
         if refused:
             raise UnsupportedParameterError(
                 f"{', '.join(refused)}: not supported by {provider.kind} provider"
@@ -169,6 +171,7 @@ class CallStage:
             temperature=ctx.temperature,
             tier=target.tier.id if target.tier else None,
             sampling=ctx.sampling,
+            response_format=ctx.response_format,
         )
         recorder = _AttemptRecorder(ctx, target)
         stream = stream_with_retries(
