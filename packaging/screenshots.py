@@ -3,7 +3,7 @@
 Run under a display (or Xvfb):
     xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
 Writes playground.png, dashboard.png, history.png, cache.png, settings.png (providers
-and keys), settings-routing.png, settings-budgets.png, cache-tuner.png, whatif.png, compare.png and conversation.png into
+and keys), settings-routing.png, settings-budgets.png, settings-cache.png, cache-tuner.png, whatif.png, compare.png and conversation.png into
 packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
 """
 
@@ -160,7 +160,7 @@ def shoot_all(app: QApplication, window: MainWindow) -> None:
         settle(app, 0.8)
         save(window, key)
     settings = window.view("settings")
-    for index, name in ((1, "settings-routing"), (2, "settings-budgets")):
+    for index, name in ((1, "settings-routing"), (2, "settings-budgets"), (3, "settings-cache")):
         settings.tabs.setCurrentIndex(index)
         settle(app, 0.5)
         save(window, name)

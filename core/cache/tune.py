@@ -15,7 +15,6 @@ or above the threshold and, with the guard, passing it) and the **false-hit rate
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,13 +32,11 @@ __all__ = [
     "Pair",
     "ThresholdRow",
     "TuneReport",
-    "is_held_out",
     "load_pairs",
     "pair_similarities",
     "parse_pairs",
     "render_table",
     "report_to_json",
-    "split_pairs",
     "tune",
     "tune_verifier",
 ]
@@ -162,19 +159,6 @@ def load_pairs(path: Path | str) -> list[Pair]:
         line = raw[: e.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text (bad byte at offset {e.start})") from None
     return parse_pairs(text.removeprefix("\ufeff"), str(path))
-
-
-def is_held_out(pair: Pair) -> bool:
-    """The fixed hold-out rule: about 30% of pairs, by a hash of their text.
-
-    A hash (not line order) keeps each pair on its side when pairs are added."""
-    digest = hashlib.sha256(f"{pair.a}\x1f{pair.b}".encode()).digest()
-    return digest[0] < 77  # 77/256 = 30%
-
-
-def split_pairs(pairs: Sequence[Pair]) -> tuple[list[Pair], list[Pair]]:
-    """(dev, held_out) by :func:`is_held_out`."""
-    return [p for p in pairs if not is_held_out(p)], [p for p in pairs if is_held_out(p)]
 
 
 def pair_similarities(pairs: Sequence[Pair], embedder: Embedder) -> list[float]:

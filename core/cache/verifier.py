@@ -214,10 +214,6 @@ class PairVerifier:
         states kept for the verifier: one forward pass serves both)."""
         return self.states([text])[0].sentence
 
-    def features(self, query: str, candidates: Sequence[str]) -> np.ndarray:
-        """The feature matrix of (query, candidate) for each candidate."""
-        return self.rows([(query, c) for c in candidates])
-
     def rows(
         self, pairs: Sequence[tuple[str, str]], verdicts: Sequence[GuardVerdict] | None = None
     ) -> np.ndarray:

@@ -17,13 +17,11 @@ from core.cache.embedder import Vectors
 from core.cache.tune import (
     DEFAULT_THRESHOLDS,
     Pair,
-    is_held_out,
     load_pairs,
     pair_similarities,
     parse_pairs,
     render_table,
     report_to_json,
-    split_pairs,
     tune,
 )
 from core.errors import InputError
@@ -119,16 +117,6 @@ def test_not_utf8_and_empty_and_missing_files(tmp_path: Path) -> None:
         load_pairs(empty)
     with pytest.raises(InputError, match="cannot read"):
         load_pairs(tmp_path / "missing.jsonl")
-
-
-def test_hold_out_rule_is_fixed_and_about_thirty_percent() -> None:
-    pairs = load_pairs(DEV_SET)
-    dev, held = split_pairs(pairs)
-    assert len(dev) + len(held) == len(pairs)
-    assert 0.2 < len(held) / len(pairs) < 0.4
-    assert all(is_held_out(p) for p in held) and not any(is_held_out(p) for p in dev)
-    # the rule depends on the text only, not on position in the file
-    assert split_pairs(list(reversed(pairs)))[1] == list(reversed(held))
 
 
 def test_dev_set_meets_its_stated_shape() -> None:

@@ -20,7 +20,7 @@ from core.cache.db import SCHEMA_VERSION
 from core.cache.evidence import RAISE_STEP, Evidence, entry_threshold
 from core.cache.minilm import MiniLMEmbedder, TokenStates
 from core.cache.store import SemanticCache
-from core.cache.tune import Pair
+from core.cache.tune import parse_pairs
 from core.cache.verifier import CurvePoint, PairVerifier, VerifierModel, load_model
 from core.cache.verifier_training import Settings, fit_ensemble, out_of_fold_scores
 from core.config import CentwiseConfig
@@ -199,7 +199,9 @@ def test_verify_tier_must_name_a_tier() -> None:
 
 
 def test_pairs_keep_their_source() -> None:
-    assert Pair("a", "b", True, "paraphrase", source="s").source == "s"
+    line = '{"a": "x", "b": "y", "same": true, "source": "batch-g"}\n{"a": "x", "b": "z", "same": false}'
+    first, second = parse_pairs(line)
+    assert (first.source, second.source) == ("batch-g", None)
 
 
 class CountingMiniLM(MiniLMEmbedder):
