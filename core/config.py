@@ -115,6 +115,11 @@ class TierConfig(_Section):
     model: str = Field(min_length=1)
     max_complexity: float = Field(ge=0, le=10)
     fallbacks: tuple[FallbackTarget, ...] = ()
+    #: What the tier's model can do, overriding the price table's flags (None: the
+    #: table decides; unknown there: assumed able).
+    supports_function_calling: bool | None = None
+    supports_vision: bool | None = None
+    supports_response_schema: bool | None = None
 
 
 def _default_tiers() -> tuple[TierConfig, ...]:
@@ -149,6 +154,10 @@ class RoutingWeights(_Section):
     math: FeatureWeight = FeatureWeight(per=0.75, max=2.0)
     high_stakes: FeatureWeight = FeatureWeight(per=1.5, max=3.0)
     conversation_depth: FeatureWeight = FeatureWeight(per=0.25, max=1.5)
+    # Not tuned (no labelled tool or image traffic yet): set by hand, see the README.
+    tools: FeatureWeight = FeatureWeight(per=0.5, max=1.5)
+    images: FeatureWeight = FeatureWeight(per=1.0, max=2.0)
+    json_schema: FeatureWeight = FeatureWeight(per=1.0, max=1.0)
 
 
 class RoutingConfig(_Section):
@@ -228,7 +237,8 @@ class GatewayConfig(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8787, ge=0, le=65535)
-    max_body_bytes: int = Field(1_000_000, gt=0)
+    # Room for images sent inline (base64): Anthropic takes requests up to 32 MB.
+    max_body_bytes: int = Field(32_000_000, gt=0)
     #: Include prompts and responses in the gateway's JSON log (secrets are redacted
     #: either way).
     log_prompts: bool = False

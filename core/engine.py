@@ -18,8 +18,8 @@ imported from the module that defines it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +33,8 @@ from core.accounting.tokens import TokenCounter
 from core.cache.embedder import Embedder
 from core.cache.store import SemanticCache
 from core.cache.tune import TuneReport, load_pairs, tune, tune_verifier
-from core.config import CentwiseConfig
+from core.config import CentwiseConfig, TierConfig
+from core.content.counting import schema_tokens, tool_definition_tokens
 from core.context.conversations import ConversationInfo
 from core.context.window import SavingsBreakdown
 from core.errors import ConfigError, InputError
@@ -55,8 +56,18 @@ from core.quality.evaluation import EvalReport, evaluate
 from core.quality.feedback import QualityMonitor, QualityStore, TierQuality
 from core.quality.golden import GoldenItem
 from core.replay import ReplayInputs, ReplayReport, replay
-from core.routing.router import RouteDecision, TierRouter
-from core.types import NO_SAMPLING, Message, RequestRecord, ResponseFormat, Sampling, Secret
+from core.routing.router import RequestNeeds, RouteDecision, TierRouter, missing_capabilities
+from core.types import (
+    NO_SAMPLING,
+    ImagePart,
+    Message,
+    RequestRecord,
+    ResponseFormat,
+    Sampling,
+    Secret,
+    Tool,
+    ToolChoice,
+)
 
 __all__ = [
     "Engine",
@@ -173,10 +184,31 @@ class Engine:
         conversation_id: str | None = None,
         sampling: Sampling | None = None,
         response_format: ResponseFormat | None = None,
+        images: Sequence[ImagePart] = (),
+        turn: Sequence[Message] = (),
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning_effort: str | None = None,
+        end_user: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Reply:
-        """Start one request through the whole pipeline (``sampling``: top_p, stop
-        sequences, seed; ``response_format``: JSON output; a provider that cannot
-        honour one refuses the request before anything is sent)."""
+        """Start one request through the whole pipeline.
+
+        ``sampling``: top_p, stop sequences, seed; ``response_format``: JSON output;
+        ``images`` go with the prompt; ``tools`` (and ``tool_choice``,
+        ``parallel_tool_calls``) are the tools the model may call. ``turn`` replaces
+        the prompt's user message when this turn is more than that: tool results
+        answering the calls in ``history``'s last message (``prompt`` is then their text,
+        for routing and the cache). ``end_user`` and ``metadata`` are kept in the ledger.
+        A provider that cannot honour a setting refuses the request before anything is
+        sent. Iterating the reply yields text and :class:`~core.types.ToolCallDelta`;
+        the record holds the whole tool calls.
+        """
+        if images and turn:
+            raise InputError("give images with the prompt or in the turn's messages, not both")
+        if images:
+            turn = (Message("user", prompt, images=tuple(images)),)
         ctx = RequestContext(
             request_id=new_request_id(),
             prompt=prompt,
@@ -191,6 +223,13 @@ class Engine:
             purpose=purpose,
             use_cache=use_cache,
             conversation_id=conversation_id,
+            turn=tuple(turn),
+            tools=tuple(tools),
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            reasoning_effort=reasoning_effort,
+            end_user=end_user,
+            metadata=dict(metadata) if metadata else None,
         )
         return Reply(ctx, self.pipeline)
 
@@ -201,13 +240,33 @@ class Engine:
         system: str | None = None,
         model: str = "auto",
         max_output_tokens: int | None = None,
+        tools: Sequence[Tool] = (),
+        tool_choice: ToolChoice | None = None,
+        images: Sequence[ImagePart] = (),
+        response_format: ResponseFormat | None = None,
     ) -> Estimate:
-        """Tokens and worst-case cost for a prompt, without calling anything."""
+        """Tokens and worst-case cost for a prompt, without calling anything: tool
+        definitions and images are counted as the routed model's provider counts them."""
         probe = self.tokens.count_text(prompt, "gpt-4o")
-        decision = self.router.route(prompt, probe.tokens, model)
+        schema = response_format is not None and response_format.schema is not None
+        needs = RequestNeeds(tools=len(tools), images=len(images), json_schema=schema)
+        services = self.services
+
+        def can(tier: TierConfig) -> list[str]:
+            return missing_capabilities(needs, tier, services.price_for(tier.provider, tier.model))
+
+        decision = self.router.route(prompt, probe.tokens, model, needs=needs, can=can)
         messages = [Message("system", system)] if system else []
-        messages.append(Message("user", prompt))
+        messages.append(Message("user", prompt, images=tuple(images)))
         counted = self.tokens.count_messages(messages, decision.model)
+        kind = self.services.provider(decision.provider).kind
+
+        def count(text: str) -> int:
+            return self.tokens.count_text(text, decision.model).tokens
+
+        extra = tool_definition_tokens(count, tools, tool_choice, decision.model, kind)
+        extra += schema_tokens(count, response_format)
+        counted = replace(counted, tokens=counted.tokens + extra)
         price = self.services.price_for(decision.provider, decision.model)
         model_max = price.max_output_tokens if price else None
         max_tokens = self.services.budget.max_tokens(max_output_tokens, model_max)

@@ -106,7 +106,13 @@ class ContextTooLongError(InputError):
 
 class UnsupportedParameterError(InputError):
     """A setting the request asks for (``seed``, ...) that its provider cannot honour:
-    refused before anything is sent, naming the setting and the provider."""
+    refused before anything is sent, naming the setting and the provider. ``where`` is
+    the first setting refused (``seed``, ``messages[1] image 1``), for a gateway's
+    ``param`` field."""
+
+    def __init__(self, message: str, *, where: str | None = None, **context: str | None) -> None:
+        super().__init__(message, **context)
+        self.where = where
 
 
 class LedgerError(CentwiseError):

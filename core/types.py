@@ -22,7 +22,9 @@ import msgspec
 __all__ = [
     "NO_SAMPLING",
     "Attempt",
+    "Delta",
     "Finish",
+    "ImagePart",
     "Message",
     "ProviderEvent",
     "ProviderRequest",
@@ -32,6 +34,10 @@ __all__ = [
     "SamplingValueError",
     "Secret",
     "TextDelta",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
     "Usage",
     "UsageReport",
     "parse_sampling",
@@ -41,14 +47,102 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a tool, as the model asked for it. ``arguments`` is the JSON text the
+    provider sent, kept as sent even when it is not valid JSON (see :meth:`parsed`)."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed(self) -> object:
+        """The arguments as JSON; raises ``ValueError`` when they are not valid JSON."""
+        return json.loads(self.arguments or "{}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A tool the model may call: a name, a description and a JSON Schema object for
+    its arguments (checked when the request is built, see :mod:`core.tools`)."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, object] = field(default_factory=dict, hash=False)
+    strict: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "strict": self.strict,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """Which tools the model may or must call: ``auto`` (its choice), ``none``,
+    ``required`` (at least one) or ``tool`` (the one named ``name``)."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+
+    def key(self) -> str:
+        return self.mode if self.name is None else f"{self.mode}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image in a message: a URL, or bytes given inline (``data``, with its MIME type).
+
+    ``sha256`` names the content (the bytes, or the URL text when only a URL is known),
+    so cache keys and the ledger can tell images apart without storing them; ``width``
+    and ``height`` are read when the bytes are at hand. ``detail`` is OpenAI's
+    low/high/auto setting, kept for every provider so token counts can follow it.
+    """
+
+    sha256: str
+    media_type: str | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    detail: str = "auto"
+
+    def describe(self) -> dict[str, object]:
+        """What the ledger keeps of an image (never the bytes)."""
+        out: dict[str, object] = {"sha256": self.sha256, "detail": self.detail}
+        for name in ("media_type", "width", "height"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.url is not None and not self.url.startswith("data:"):
+            out["url"] = self.url if len(self.url) <= 300 else self.url[:300] + "…"
+        if self.data is not None:
+            out["bytes"] = len(self.data)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message. ``metadata`` (tool-call payloads, timestamps, ids) is kept with
-    a stored conversation but never sent: providers read only role, content and name."""
+    """One chat message.
+
+    ``content`` is the message's text. ``images`` follow it (a user message's pictures);
+    an assistant message may carry ``tool_calls``, and a ``tool`` message is the result
+    of the call ``tool_call_id``. ``metadata`` (timestamps, ids) is kept with a stored
+    conversation but never sent.
+    """
 
     role: str
     content: str
     name: str | None = None
     metadata: Mapping[str, object] | None = field(default=None, hash=False)
+    images: tuple[ImagePart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +240,10 @@ class ProviderRequest:
     tier: str | None = None
     sampling: Sampling = NO_SAMPLING
     response_format: ResponseFormat | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: str | None = None
 
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):
@@ -153,6 +251,21 @@ class TextDelta(msgspec.Struct, frozen=True, gc=False):
     per stream chunk, and its constructor (in C) costs a third of a dataclass's."""
 
     text: str
+
+
+class ToolCallDelta(msgspec.Struct, frozen=True, gc=False):
+    """A piece of a streamed tool call: the ``index``-th call of the reply. The first
+    piece of a call carries its ``id`` and ``name``; ``arguments`` pieces join up to
+    the call's JSON arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+#: What a reply streams: text, or a piece of a tool call.
+Delta = str | ToolCallDelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +278,14 @@ class UsageReport:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The stream ended normally. ``reason``: stop, length, content_filter, tool_calls."""
+    """The stream ended normally. ``reason``: stop, length, content_filter, tool_calls.
+    ``tool_calls`` are the reply's calls, whole (the deltas already streamed joined up)."""
 
     reason: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
-ProviderEvent = TextDelta | UsageReport | Finish
+ProviderEvent = TextDelta | ToolCallDelta | UsageReport | Finish
 
 
 @dataclass(slots=True)
@@ -223,6 +338,11 @@ class RequestRecord:
     system: str | None = None
     response: str = ""
     finish_reason: str | None = None
+    #: The reply's tool calls, as the provider sent them.
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: What the request asked for beyond text (tools, tool_choice, response_format,
+    #: sampling, images, tool results, end user, metadata), as plain JSON values.
+    request_detail: dict[str, object] = field(default_factory=dict)
     conversation_id: str | None = None
     warnings: list[str] = field(default_factory=list)
     # Context management (issue 7): prompt tokens of the full history as given and as

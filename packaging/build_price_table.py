@@ -38,6 +38,13 @@ PRICE_FIELDS = (
     "output_cost_per_reasoning_token",
 )
 OTHER_FIELDS = ("max_input_tokens", "max_output_tokens", "max_tokens", "litellm_provider", "mode")
+#: What a model can do, for routing a request past a tier that cannot serve it.
+CAPABILITY_FIELDS = (
+    "supports_function_calling",
+    "supports_vision",
+    "supports_response_schema",
+    "supports_tool_choice",
+)
 # Long-context tiers (e.g. input_cost_per_token_above_200k_tokens) are kept for later use;
 # batch/flex/priority variants are not, since Centwise never uses those service tiers.
 TIER_FIELD = re.compile(
@@ -89,7 +96,10 @@ def select(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
         kept = {
             f: v
             for f, v in entry.items()
-            if f in PRICE_FIELDS or f in OTHER_FIELDS or TIER_FIELD.match(f)
+            if f in PRICE_FIELDS
+            or f in OTHER_FIELDS
+            or (f in CAPABILITY_FIELDS and isinstance(v, bool))
+            or TIER_FIELD.match(f)
         }
         out[key] = dict(sorted(kept.items()))
     return out

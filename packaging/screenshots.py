@@ -3,8 +3,9 @@
 Run under a display (or Xvfb):
     xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
 Writes playground.png, dashboard.png, history.png, cache.png, settings.png (providers
-and keys), settings-routing.png, settings-budgets.png, settings-cache.png, cache-tuner.png, whatif.png, compare.png and conversation.png into
-packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
+and keys), settings-routing.png, settings-budgets.png, settings-cache.png, cache-tuner.png, whatif.png, compare.png, conversation.png and
+playground-tools.png (a tool-call card and an attached image) and history-tools.png (that
+request's tools, image and tool call) into packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPolygonF
 from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +125,7 @@ def main() -> int:
             window.resize(1280, 820)
             window.show()
             shoot_all(app, window)
+            shoot_tools(app, window, Path(tmp))
             window.close()
             window.deleteLater()
             settle(app, 0.2)
@@ -235,6 +239,78 @@ def shoot_conversation(app: QApplication, window: MainWindow) -> None:
     window.show_view("dashboard")
     settle(app, 1.5)
     save(window, "dashboard")
+
+
+def sample_photo(path: Path) -> Path:
+    """A drawn harbour on a sunny day (sky, sun, hills, sea), to attach as a photo."""
+    image = QImage(1024, 768, QImage.Format.Format_RGB32)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    sky = QLinearGradient(0, 0, 0, 460)
+    sky.setColorAt(0, QColor("#4a90d9"))
+    sky.setColorAt(1, QColor("#bfe0f5"))
+    painter.fillRect(QRectF(0, 0, 1024, 470), sky)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#ffd23f"))
+    painter.drawEllipse(QPointF(780, 150), 70, 70)
+    painter.setBrush(QColor("#5b8c51"))
+    hills = [(0, 470), (160, 360), (330, 430), (520, 330), (720, 440), (900, 380), (1024, 450)]
+    painter.drawPolygon(QPolygonF([QPointF(x, y) for x, y in [*hills, (1024, 470), (0, 470)]]))
+    painter.setBrush(QColor("#1f5f8b"))
+    painter.drawRect(QRectF(0, 470, 1024, 298))
+    painter.setBrush(QColor("#f4f1ea"))
+    painter.drawPolygon(
+        QPolygonF([QPointF(420, 600), QPointF(620, 600), QPointF(590, 640), QPointF(450, 640)])
+    )
+    painter.drawPolygon(QPolygonF([QPointF(515, 470), QPointF(515, 590), QPointF(600, 590)]))
+    painter.end()
+    image.save(str(path), "PNG")
+    return path
+
+
+def shoot_tools(app: QApplication, window: MainWindow, tmp: Path) -> None:
+    """The Playground with two tools and a photo: the model's call of get_weather as a
+    card, its result typed in, and the image's thumbnail with its size and tokens."""
+    playground = window.view("playground")
+    window.show_view("playground")
+    playground.conversation_mode.setChecked(False)
+    playground.system.clear()
+    playground.model.setCurrentText("balanced")
+    extras = playground.extras
+    extras.tools.insert_example()
+    extras.images.add_paths([str(sample_photo(tmp / "harbour.png"))])
+    deadline = time.monotonic() + 10
+    while (
+        extras.tools.choice.count() < 5 or extras.images.loading
+    ) and time.monotonic() < deadline:
+        settle(app, 0.1)
+    extras.tools.choice.setCurrentIndex(extras.tools.choice.findData("tool:get_weather"))
+    playground.prompt.setPlainText(
+        "What is the weather like in Lisbon today? Is it as sunny as in this photo?"
+    )
+    settle(app, 0.6)
+    playground.send()
+    deadline = time.monotonic() + 30
+    while playground.running and time.monotonic() < deadline:
+        settle(app, 0.1)
+    for card in playground.tool_calls.cards:
+        if card.result is not None:
+            card.result.setPlainText('{"temperature_c": 21, "conditions": "sunny", "wind_kmh": 12}')
+    extras.show_tab(extras.images)
+    settle(app, 0.8)
+    save(window, "playground-tools")
+    # Continue with the result, then the first request in History: its tools, image
+    # and tool call in words beside the JSON.
+    playground.tool_calls.continue_button.click()
+    deadline = time.monotonic() + 30
+    while playground.running and time.monotonic() < deadline:
+        settle(app, 0.1)
+    history = window.view("history")
+    window.show_view("history")
+    settle(app, 1.0)
+    history.table.selectRow(1)
+    settle(app, 0.8)
+    save(window, "history-tools")
 
 
 def save(window: MainWindow, name: str) -> None:

@@ -8,6 +8,10 @@ graded by :class:`core.quality.judge.Judge` on the engine's judge tier, as ``cor
 does; the best score wins and a tie goes to the cheaper answer. "Pick as winner"
 stores thumbs up for that answer and down for the others (``engine.feedback``) off
 the UI thread.
+
+The tools, JSON output and images set under the prompt (the Playground's editors,
+:class:`RequestExtras`) go to every column alike; a column shows its reply's tool
+calls as cards, and the judge reads them with the text.
 """
 
 from __future__ import annotations
@@ -16,12 +20,10 @@ import asyncio
 from collections.abc import Sequence
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -31,115 +33,39 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.compare.column import CompareColumn, answer_for_judge
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
+from app.widgets.content.json_output import check_json_reply
+from app.widgets.content.request_extras import RequestExtras
 from app.widgets.errors import show_error
-from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd
+from app.widgets.formatting import fmt_usd
+from core.config import CentwiseConfig
 from core.engine import Engine
 from core.quality.compare import winner_index
 from core.quality.judge import Judge, Verdict
-from core.types import RequestRecord
+from core.types import RequestRecord, ResponseFormat, ToolCallDelta
 
-__all__ = ["MAX_TARGETS", "MIN_TARGETS", "CompareColumn", "CompareView", "judged_winner"]
+__all__ = [
+    "MAX_TARGETS",
+    "MIN_TARGETS",
+    "CompareView",
+    "judged_winner",
+    "target_model",
+]
 
 MIN_TARGETS = 2
 MAX_TARGETS = 4
 
 
-class CompareColumn(QFrame):
-    """One target's streamed answer, what it cost and took, its score and the winner mark.
-
-    ``picked(column)`` fires when the user presses "Pick as winner".
-    """
-
-    picked = Signal(object)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.target = ""
-        self.record: RequestRecord | None = None
-        self.verdict: Verdict | None = None
-        self.title = QLabel()
-        self.title.setStyleSheet("font-weight: bold")
-        self.winner_label = QLabel("★ Winner")
-        self.winner_label.setStyleSheet("font-weight: bold")
-        self.output = QPlainTextEdit()
-        self.output.setReadOnly(True)
-        self.cost_label = QLabel()
-        self.timing_label = QLabel()
-        self.tokens_label = QLabel()
-        self.judge_label = QLabel()
-        self.judge_label.setWordWrap(True)
-        self.pick_button = QPushButton("Pick as winner")
-        self.pick_button.setToolTip(
-            "Thumbs up for this answer and down for the others (feeds the tier quality)"
-        )
-        self.pick_button.clicked.connect(lambda: self.picked.emit(self))
-        head = QHBoxLayout()
-        head.addWidget(self.title, 1)
-        head.addWidget(self.winner_label)
-        layout = QVBoxLayout(self)
-        layout.addLayout(head)
-        layout.addWidget(self.output, 1)
-        for label in (self.cost_label, self.timing_label, self.tokens_label, self.judge_label):
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            layout.addWidget(label)
-        layout.addWidget(self.pick_button)
-        self.hide()
-
-    def start(self, target: str) -> None:
-        self.target = target
-        self.record = None
-        self.verdict = None
-        self.title.setText(target)
-        self.output.clear()
-        self.output.setPlaceholderText("Waiting for the first token…")
-        for label in (self.cost_label, self.timing_label, self.tokens_label, self.judge_label):
-            label.clear()
-        self.winner_label.hide()
-        self.pick_button.setEnabled(False)
-        self.pick_button.setText("Pick as winner")
-        self.show()
-
-    def append(self, text: str) -> None:
-        self.output.moveCursor(QTextCursor.MoveOperation.End)
-        self.output.insertPlainText(text)
-
-    def finish(self, record: RequestRecord | None, error: BaseException | None) -> None:
-        self.record = record
-        if record is not None:
-            cost = record.cost_usd if record.cost_known else None
-            self.title.setText(f"{self.target} · {record.provider}/{record.model}")
-            self.cost_label.setText(f"cost: {fmt_usd(cost)}")
-            self.timing_label.setText(
-                f"latency {fmt_ms(record.latency_ms)} · TTFT {fmt_ms(record.ttft_ms)}"
-            )
-            u = record.usage
-            self.tokens_label.setText(
-                f"tokens in {fmt_tokens(u.input_tokens)} · out {fmt_tokens(u.output_tokens)}"
-                f" · cache {record.cache_outcome}"
-            )
-        if error is not None:
-            self.judge_label.setText(describe_error(error))
-        elif record is not None and record.status != "ok":
-            self.judge_label.setText(f"status: {record.status} {record.error or ''}".strip())
-        self.pick_button.setEnabled(self.answered)
-
-    @property
-    def answered(self) -> bool:
-        return self.record is not None and self.record.status == "ok"
-
-    def show_verdict(self, verdict: Verdict | None, winner: bool) -> None:
-        self.verdict = verdict
-        if verdict is not None:
-            score = "unscored" if verdict.score is None else f"{verdict.score:g}/10"
-            self.judge_label.setText(f"judge: {score} — {verdict.reason}")
-            self.judge_label.setToolTip(f"Judging cost {fmt_usd(verdict.cost_usd)}")
-        self.winner_label.setVisible(winner)
-
-    def show_picked(self, picked: bool) -> None:
-        self.pick_button.setText("Picked ✓" if picked else "Pick as winner")
+def target_model(config: CentwiseConfig, target: str) -> tuple[str, str]:
+    """``(provider kind, model)`` a target names: a tier, or PROVIDER/MODEL."""
+    tier = config.tier(target)
+    provider, model = (tier.provider, tier.model) if tier else target.partition("/")[::2]
+    if not model:
+        provider, model = "", target
+    settings = config.providers.get(provider)
+    return (settings.kind if settings else "openai"), model
 
 
 def judged_winner(entries: Sequence[tuple[Verdict | None, Decimal | None]]) -> int | None:
@@ -181,10 +107,14 @@ class CompareView(QWidget):
         self.config = bridge.engine.config
         self._tags: dict[str, CompareColumn] = {}
         self._judging = False
+        self._checking = False
         self._prompt = ""
+        self._format: ResponseFormat | None = None
         self._build()
         bridge.delta.connect(self._on_delta)
+        bridge.tool_delta.connect(self._on_tool_delta)
         bridge.reply_done.connect(self._on_done)
+        self._targets_changed()
 
     def _build(self) -> None:
         targets = QHBoxLayout()
@@ -193,17 +123,23 @@ class CompareView(QWidget):
             box = QCheckBox(tier.id)
             box.setToolTip(f"{tier.provider}/{tier.model}")
             box.setChecked(len(self.tier_boxes) < MAX_TARGETS)
+            box.setAccessibleName(f"Compare tier {tier.id}")
+            box.toggled.connect(self._targets_changed)
             self.tier_boxes[tier.id] = box
             targets.addWidget(box)
         self.other_model = QLineEdit()
         self.other_model.setPlaceholderText("and/or PROVIDER/MODEL")
         self.other_model.setMaximumWidth(260)
+        self.other_model.setAccessibleName("Other model to compare")
+        self.other_model.editingFinished.connect(self._targets_changed)
         targets.addWidget(self.other_model)
         targets.addSpacing(12)
         self.use_cache = QCheckBox("Use cache")
         self.use_cache.setToolTip("Let the cache answer (off: every target is really asked)")
         self.judge = QCheckBox("Judge")
         self.judge.setToolTip(f"Score each answer with the judge tier ({self.judge_tier})")
+        self.use_cache.setAccessibleName("Use cache")
+        self.judge.setAccessibleName("Judge the answers")
         targets.addWidget(self.use_cache)
         targets.addWidget(self.judge)
         targets.addStretch(1)
@@ -214,9 +150,15 @@ class CompareView(QWidget):
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("One prompt, sent to every target at once.")
         self.prompt.setMaximumHeight(90)
+        self.system.setAccessibleName("System prompt")
+        self.prompt.setAccessibleName("Prompt")
+        self.extras = RequestExtras(self.bridge.call_content)
+        self.extras.images.watch(self.prompt, self.prompt.viewport())
         self.hint = QLabel(f"Choose {MIN_TARGETS}–{MAX_TARGETS} tiers or models.")
         self.hint.setWordWrap(True)
+        self.hint.setAccessibleName("Compare status")
         self.compare_button = QPushButton("Compare")
+        self.compare_button.setAccessibleName("Compare")
         self.compare_button.clicked.connect(self.run)
         actions = QHBoxLayout()
         actions.addWidget(self.hint, 1)
@@ -226,6 +168,7 @@ class CompareView(QWidget):
         form.addRow("Targets", targets)
         form.addRow("System", self.system)
         form.addRow("Prompt", self.prompt)
+        form.addRow(self.extras)
         form.addRow(actions)
 
         self.columns = [CompareColumn() for _ in range(MAX_TARGETS)]
@@ -251,7 +194,12 @@ class CompareView(QWidget):
 
     @property
     def running(self) -> bool:
-        return bool(self._tags) or self._judging
+        return bool(self._tags) or self._judging or self._checking
+
+    def _targets_changed(self) -> None:
+        """Image token counts follow the chosen targets' providers."""
+        config = self.bridge.engine.config
+        self.extras.set_models([target_model(config, t) for t in self.targets()])
 
     def active_columns(self) -> list[CompareColumn]:
         return [c for c in self.columns if not c.isHidden()]
@@ -259,8 +207,21 @@ class CompareView(QWidget):
     # -- the run -----------------------------------------------------------------
 
     def run(self) -> None:
-        """Start every target's reply at once; each streams into its column."""
+        """Start every target's reply at once (once the typed tools and schema are
+        checked and the images read); each streams into its column."""
         if self.running:
+            return
+        self._checking = True
+        self.compare_button.setEnabled(False)
+        self.extras.when_ready(self._run_checked)
+
+    def _run_checked(self) -> None:
+        self._checking = False
+        self.compare_button.setEnabled(True)
+        problem = self.extras.problem()
+        if problem is not None:
+            self.extras.set_expanded(True)
+            self.hint.setText(f"Cannot send: {problem}")
             return
         targets = self.targets()
         prompt = self.prompt.toPlainText().strip()
@@ -274,6 +235,8 @@ class CompareView(QWidget):
             return
         self._prompt = prompt
         system = self.system.toPlainText().strip() or None
+        extras = self.extras.ask_options()
+        self._format = extras.get("response_format")
         for column in self.columns[len(targets) :]:
             column.hide()
         for column, target in zip(self.columns, targets, strict=False):
@@ -284,6 +247,7 @@ class CompareView(QWidget):
                 model=target,
                 use_cache=self.use_cache.isChecked(),
                 purpose="user",
+                **extras,
             )
             self._tags[tag] = column
         self.hint.setText(f"Asking {len(targets)} targets…")
@@ -294,11 +258,25 @@ class CompareView(QWidget):
         if column is not None:
             column.append(text)
 
+    def _on_tool_delta(self, tag: str, delta: ToolCallDelta) -> None:
+        column = self._tags.get(tag)
+        if column is not None:
+            column.tool_calls.stream(delta)
+
     def _on_done(self, tag: str, record: RequestRecord | None, error: BaseException | None) -> None:
         column = self._tags.pop(tag, None)
         if column is None:
             return
         column.finish(record, error)
+        fmt = self._format
+        if fmt is not None and record is not None and column.answered and not record.tool_calls:
+            request_id = record.request_id
+            self.bridge.call_content(
+                check_json_reply,
+                record.response,
+                fmt.schema,
+                on_result=lambda v, c=column: c.show_json_check(request_id, *v),
+            )
         if not self._tags:
             self._all_answered()
 
@@ -310,7 +288,7 @@ class CompareView(QWidget):
         self._judging = True
         tier = self.judge_tier
         self.hint.setText(f"Judging with tier {tier}…")
-        answers = [c.record.response if c.answered and c.record else None for c in columns]
+        answers = [answer_for_judge(c.record) if c.answered and c.record else None for c in columns]
         self.bridge.run(
             _grade_all(self.bridge.engine, tier, self._prompt, answers),
             on_result=self._show_verdicts,

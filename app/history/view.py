@@ -1,4 +1,8 @@
-"""The request history: every ledger row, filterable, with its full JSON and export."""
+"""The request history: every ledger row, filterable, with its full JSON and export.
+
+Beside the JSON, a request that carried tools, JSON output, images or tool results (or
+whose reply called tools) shows them in words (:func:`app.history.detail.request_content_text`).
+"""
 
 from __future__ import annotations
 
@@ -26,11 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.history.detail import detail_json, request_content_text
 from app.history.model import HistoryTableModel
 from app.runtime.engine_bridge import EngineBridge
 from app.widgets.errors import show_error, show_message
 from core.ledger import GroupTotal, LedgerFilter
-from core.ledger.serialize import record_to_json
 
 __all__ = ["ANY", "HistoryView"]
 
@@ -84,6 +88,16 @@ class HistoryView(QWidget):
             filters.addWidget(widget)
             widget.currentTextChanged.connect(self.apply_filters)
         filters.addWidget(self.text, 1)
+        for widget, name in (
+            (self.since_enabled, "Filter since a date"),
+            (self.since, "Since date"),
+            (self.tier, "Tier filter"),
+            (self.model_choice, "Model filter"),
+            (self.cache, "Cache outcome filter"),
+            (self.status, "Status filter"),
+            (self.text, "Search prompt and response"),
+        ):
+            widget.setAccessibleName(name)
         self.since_enabled.toggled.connect(self.apply_filters)
         self.since.dateChanged.connect(self.apply_filters)
         self.text.textChanged.connect(lambda _text: self._text_timer.start())
@@ -109,16 +123,31 @@ class HistoryView(QWidget):
         self.detail.setReadOnly(True)
         self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.detail.setPlaceholderText("Select a request to see its full record.")
+        self.detail.setAccessibleName("Request record (JSON)")
+        self.content = QPlainTextEdit()
+        self.content.setReadOnly(True)
+        self.content.setFont(self.detail.font())
+        self.content.setAccessibleName("Request tools, JSON output, images and tool calls")
+        self.content.hide()
+        details = QSplitter(Qt.Orientation.Horizontal)
+        details.addWidget(self.content)
+        details.addWidget(self.detail)
+        details.setStretchFactor(0, 1)
+        details.setStretchFactor(1, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
-        splitter.addWidget(self.detail)
+        splitter.addWidget(details)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
 
+        self.table.setAccessibleName("Requests")
         self.count_label = QLabel()
+        self.count_label.setAccessibleName("Request count")
         export_csv = QPushButton("Export CSV…")
+        export_csv.setAccessibleName("Export CSV")
         export_csv.clicked.connect(lambda: self._ask_export("csv"))
         export_jsonl = QPushButton("Export JSONL…")
+        export_jsonl.setAccessibleName("Export JSONL")
         export_jsonl.clicked.connect(lambda: self._ask_export("jsonl"))
         bottom = QHBoxLayout()
         bottom.addWidget(self.count_label, 1)
@@ -153,6 +182,8 @@ class HistoryView(QWidget):
 
     def apply_filters(self) -> None:
         self.detail.clear()
+        self.content.clear()
+        self.content.hide()
         self.model.set_filters(self.current_filters())
 
     def reload_models(self) -> None:
@@ -189,8 +220,13 @@ class HistoryView(QWidget):
         rec = None if row is None else self.model.record_at(row)
         if rec is None:
             self.detail.clear()
+            self.content.clear()
+            self.content.hide()
             return
-        self.detail.setPlainText(json.dumps(record_to_json(rec), indent=2, ensure_ascii=False))
+        self.detail.setPlainText(json.dumps(detail_json(rec), indent=2, ensure_ascii=False))
+        content = request_content_text(rec)
+        self.content.setPlainText(content)
+        self.content.setVisible(bool(content))
 
     # -- export ----------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class AnswerFeedback(QWidget):
             "Thumbs down: counts against this tier's quality, and the cache never serves "
             "this answer again"
         )
+        self.up_button.setAccessibleName("Thumbs up")
+        self.down_button.setAccessibleName("Thumbs down")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for button, vote in ((self.up_button, "up"), (self.down_button, "down")):

@@ -25,13 +25,18 @@ from core.types import Message
 
 __all__ = ["ConversationPane", "turn_text"]
 
-_ROLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+_ROLES = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool result"}
 _PREVIEW = 600
 
 
 def turn_text(message: Message) -> str:
     """``You: …`` / ``Assistant: …``, cut to a readable preview (the tooltip has it all)."""
     content = message.content.strip()
+    calls = [f"→ {c.name}({c.arguments})" for c in message.tool_calls]
+    content = "\n".join(part for part in (content, *calls) if part)
+    if message.images:
+        n = len(message.images)
+        content = f"[{n} image{'s' if n != 1 else ''}] {content}"
     if len(content) > _PREVIEW:
         content = content[:_PREVIEW] + "…"
     return f"{_ROLES.get(message.role, message.role)}: {content}"
@@ -62,6 +67,9 @@ class ConversationPane(QWidget):
         self.new_button = QPushButton("New conversation")
         self.new_button.setToolTip("Forget this conversation; the next Send starts another")
         self.new_button.clicked.connect(self.reset)
+        self.new_button.setAccessibleName("New conversation")
+        self.turns.setAccessibleName("Conversation turns")
+        self.title.setAccessibleName("Conversation title")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)

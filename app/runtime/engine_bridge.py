@@ -6,7 +6,9 @@ submits work with :meth:`EngineBridge.run` (a coroutine), :meth:`EngineBridge.ca
 streaming reply), :meth:`EngineBridge.call_slow` (seconds of work, such as tuning the
 cache threshold, on its own thread so ledger reads are not queued behind it) or
 :meth:`EngineBridge.call_on_loop` (a quick sync call that must share the loop's thread,
-such as token counting). :meth:`EngineBridge.reopen` swaps in a new engine (a saved
+such as token counting). :meth:`EngineBridge.call_content` checks and decodes what the user
+attaches (tool JSON, images) on threads of its own, so a big image waits neither for a
+ledger page nor for the UI. :meth:`EngineBridge.reopen` swaps in a new engine (a saved
 config) and closes the old one once its work is done. Results and stream deltas come back
 to the UI thread only through queued Qt signals; no widget is touched off-thread.
 """
@@ -19,27 +21,46 @@ import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from core.engine import Engine
+from core.types import ToolCallDelta
 
-__all__ = ["EngineBridge", "ErrorCallback", "ResultCallback"]
+__all__ = ["EngineBridge", "ErrorCallback", "OffThread", "ResultCallback"]
 
 ResultCallback = Callable[[Any], None]
 ErrorCallback = Callable[[BaseException], None]
+#: Threads for checking and decoding attachments (JSON checks are quick, images not).
+_CONTENT_THREADS = 2
+
+
+class OffThread(Protocol):
+    """Runs ``fn(*args)`` off the UI thread; the callbacks run later on the UI thread
+    (:meth:`EngineBridge.call_content` is one). What a widget that only needs work done
+    off-thread takes, rather than the whole bridge."""
+
+    def __call__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> object: ...
 
 
 class EngineBridge(QObject):
     """Owns the engine's event loop thread; everything crosses back by signal.
 
-    ``delta(tag, text)`` streams a reply's text, ``reply_done(tag, record, error)``
+    ``delta(tag, text)`` streams a reply's text, ``tool_delta(tag, piece)`` its tool
+    calls (:class:`~core.types.ToolCallDelta` pieces), ``reply_done(tag, record, error)``
     ends it (``record`` may be None only if the pipeline never started), and
     ``error_occurred(exc)`` reports failures of calls submitted without ``on_error``.
     """
 
     delta = Signal(str, str)
+    tool_delta = Signal(str, object)
     reply_done = Signal(str, object, object)
     error_occurred = Signal(object)
     _deliver = Signal(object, object)
@@ -51,6 +72,9 @@ class EngineBridge(QObject):
         self._loop = asyncio.new_event_loop()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-ledger")
         self._slow = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="centwise-work")
+        self._content = concurrent.futures.ThreadPoolExecutor(
+            _CONTENT_THREADS, thread_name_prefix="centwise-content"
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop_early: set[str] = set()  # Stop pressed before the reply's task ran
         self._deliver.connect(self._on_deliver, Qt.ConnectionType.QueuedConnection)
@@ -94,6 +118,18 @@ class EngineBridge(QObject):
     ) -> concurrent.futures.Future[Any] | None:
         """Run long blocking work (embedding, tuning) on its own worker thread."""
         return self._submit(self._slow, fn, args, kwargs, on_result, on_error)
+
+    def call_content(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: ResultCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        **kwargs: Any,
+    ) -> concurrent.futures.Future[Any] | None:
+        """Check or decode user content (tool JSON, a JSON Schema, an image) off the UI
+        thread; needs no engine, so it never queues behind ledger reads or tuning."""
+        return self._submit(self._content, fn, args, kwargs, on_result, on_error)
 
     def _submit(
         self,
@@ -177,8 +213,11 @@ class EngineBridge(QObject):
         error: BaseException | None = None
         try:
             reply = self.engine.ask(prompt, **options)
-            async for text in reply:
-                self.delta.emit(tag, text)
+            async for piece in reply:
+                if isinstance(piece, ToolCallDelta):
+                    self.tool_delta.emit(tag, piece)
+                else:
+                    self.delta.emit(tag, piece)
         except asyncio.CancelledError:
             # The cancellation ran through the pipeline (the record says "cancelled");
             # reply.cancel() closes whatever is left of the stream and hands the record.
@@ -233,6 +272,7 @@ class EngineBridge(QObject):
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._slow.shutdown(wait=True, cancel_futures=True)
+        self._content.shutdown(wait=True, cancel_futures=True)
         future = asyncio.run_coroutine_threadsafe(self._final(close_engine), self._loop)
         try:
             future.result(timeout)

@@ -46,7 +46,9 @@ PRICE_FIELDS = (
 )
 INT_FIELDS = ("max_input_tokens", "max_output_tokens", "max_tokens")
 STR_FIELDS = ("litellm_provider", "mode")
-OVERRIDE_FIELDS = frozenset(PRICE_FIELDS + INT_FIELDS + STR_FIELDS)
+#: What the model can do (LiteLLM's flags); routing skips a tier that cannot serve a request.
+CAPABILITY_FIELDS = ("supports_function_calling", "supports_vision", "supports_response_schema")
+OVERRIDE_FIELDS = frozenset(PRICE_FIELDS + INT_FIELDS + STR_FIELDS + CAPABILITY_FIELDS)
 # Prefixes naming the vendor itself, whose prices equal the un-prefixed entry's.
 _SAME_VENDOR_PREFIXES = ("openai/", "anthropic/")
 
@@ -67,6 +69,10 @@ class ModelPrice:
     output_cost_per_reasoning_token: Decimal | None
     max_input_tokens: int | None
     max_output_tokens: int | None
+    #: What the model can do, from the table (None: the table does not say).
+    supports_function_calling: bool | None = None
+    supports_vision: bool | None = None
+    supports_response_schema: bool | None = None
 
     @property
     def known(self) -> bool:
@@ -83,6 +89,10 @@ def _price_from_entry(model: str, e: Entry) -> ModelPrice:
         v = e.get(name)
         return v if isinstance(v, int) else None
 
+    def flag(name: str) -> bool | None:
+        v = e.get(name)
+        return v if isinstance(v, bool) else None
+
     provider = e.get("litellm_provider")
     max_out = num("max_output_tokens")
     return ModelPrice(
@@ -95,6 +105,9 @@ def _price_from_entry(model: str, e: Entry) -> ModelPrice:
         output_cost_per_reasoning_token=dec("output_cost_per_reasoning_token"),
         max_input_tokens=num("max_input_tokens"),
         max_output_tokens=max_out if max_out is not None else num("max_tokens"),
+        supports_function_calling=flag("supports_function_calling"),
+        supports_vision=flag("supports_vision"),
+        supports_response_schema=flag("supports_response_schema"),
     )
 
 
@@ -123,6 +136,10 @@ def _check_price(value: object, where: str, *, lenient: bool) -> Decimal:
 
 
 def _check_field(name: str, value: object, where: str, *, lenient: bool) -> Decimal | int | str:
+    if name in CAPABILITY_FIELDS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
     if name in PRICE_FIELDS:
         return _check_price(value, where, lenient=lenient)
     if name in INT_FIELDS:

@@ -29,9 +29,16 @@ from types import MappingProxyType
 import tiktoken
 from tiktoken_ext.openai_public import ENDOFPROMPT, ENDOFTEXT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
+from core.content.counting import content_tokens
 from core.types import Message
 
-__all__ = ["BPE_SHA256", "BpeFile", "TokenCount", "TokenCounter", "default_bpe_files"]
+__all__ = [
+    "BPE_SHA256",
+    "BpeFile",
+    "TokenCount",
+    "TokenCounter",
+    "default_bpe_files",
+]
 
 CL100K = "cl100k_base"
 O200K = "o200k_base"
@@ -221,6 +228,8 @@ class TokenCounter:
             total += _TOKENS_PER_MESSAGE + count(m.role) + count(m.content)
             if m.name is not None:
                 total += count(m.name) + _TOKENS_PER_NAME
+            if m.images or m.tool_calls or m.tool_call_id:
+                total += content_tokens(m, count, model)
         estimated = enc is None or not exact
         return TokenCount(total, estimated, None if enc is None else enc.name)
 

@@ -61,8 +61,14 @@ def namespace_for(
     *,
     cacheable_max_temperature: float = DEFAULT_MAX_TEMPERATURE,
     sampling: Sampling | None = None,
+    turn: Sequence[Message] = (),
 ) -> str | None:
     """The namespace of a request, or ``None`` when its answer must not be cached.
+
+    ``turn`` is the new turn's messages when they are more than the user's text
+    (images, tool results): they join the key whole, so a semantic match is only
+    possible between requests whose non-text parts are identical. ``tools`` is the
+    whole tool set (definitions, choice, parallel flag).
 
     ``history`` is every message before the final user message. Temperature decides
     only whether the request is cacheable, not the namespace: a cached answer from a
@@ -76,14 +82,31 @@ def namespace_for(
     payload = {
         "v": 1,
         "system": (system or "").strip(),
-        "history": [[m.role, m.name, m.content] for m in history],
+        "history": [_message_key(m) for m in history],
         "response_format": response_format,
         "tools": tools,
     }
     if sampling is not None and sampling.asked():  # absent: keys stay as they were
         payload["sampling"] = [sampling.top_p, list(sampling.stop), sampling.seed]
+    if turn:  # the new turn's images or tool results: only identical ones may match
+        payload["turn"] = [_message_key(m) for m in turn]
     blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return "ns-" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def _message_key(m: Message) -> list[object]:
+    """A message in a cache key: role, name and text, plus (only when present, so
+    plain keys stay as they were) its tool calls, the call it answers and its images."""
+    key: list[object] = [m.role, m.name, m.content]
+    if m.tool_calls or m.tool_call_id or m.images:
+        key.append(
+            {
+                "calls": [[c.id, c.name, c.arguments] for c in m.tool_calls],
+                "answers": m.tool_call_id,
+                "images": [[i.sha256, i.detail] for i in m.images],
+            }
+        )
+    return key
 
 
 def why_not_storable(status: str, finish_reason: str | None, response: str) -> str | None:

@@ -8,20 +8,21 @@ created by ledger migration 2. The store keeps its own connection to the ledger 
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
 from core.errors import InputError, LedgerError
 from core.money import from_pusd
 from core.sqlite_tx import immediate
-from core.types import Message
+from core.types import ImagePart, Message, ToolCall
 
 __all__ = ["Conversation", "ConversationInfo", "ConversationStore", "StoredSummary"]
 
@@ -115,7 +116,7 @@ class ConversationStore:
             if head is None:
                 raise InputError(f"there is no conversation {conversation_id!r}")
             rows = conn.execute(
-                "SELECT seq, role, content, name, metadata FROM conversation_messages"
+                "SELECT seq, role, content, name, metadata, parts FROM conversation_messages"
                 " WHERE conversation_id = ? ORDER BY seq",
                 (conversation_id,),
             ).fetchall()
@@ -125,7 +126,8 @@ class ConversationStore:
                 (conversation_id,),
             ).fetchone()
         messages = tuple(
-            Message(r[1], r[2], r[3], None if r[4] is None else json.loads(r[4])) for r in rows
+            with_parts(Message(r[1], r[2], r[3], None if r[4] is None else json.loads(r[4])), r[5])
+            for r in rows
         )
         summary = None if srow is None else StoredSummary(srow[0], srow[1], srow[2])
         return Conversation(
@@ -148,11 +150,11 @@ class ConversationStore:
             ).fetchone()
             conn.executemany(
                 "INSERT INTO conversation_messages (conversation_id, seq, role, content, name,"
-                " metadata, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " metadata, created_at, request_id, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (conversation_id, last + 1 + i, m.role, m.content, m.name,
                      None if m.metadata is None else json.dumps(dict(m.metadata)),
-                     now, request_id)
+                     now, request_id, parts_json(m))
                     for i, m in enumerate(messages)
                 ],
             )  # fmt: skip
@@ -191,3 +193,37 @@ class ConversationStore:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
+
+
+def parts_json(m: Message) -> str | None:
+    """A message's tool calls, the call it answers and its images (bytes as base64,
+    since a later turn sends them again), as JSON; None for a plain text message."""
+    if not (m.tool_calls or m.tool_call_id or m.images):
+        return None
+    images = [
+        {
+            "sha256": i.sha256, "media_type": i.media_type, "url": i.url, "width": i.width,
+            "height": i.height, "detail": i.detail,
+            "data": None if i.data is None else base64.b64encode(i.data).decode("ascii"),
+        }
+        for i in m.images
+    ]  # fmt: skip
+    calls = [c.as_dict() for c in m.tool_calls]
+    return json.dumps({"tool_calls": calls, "tool_call_id": m.tool_call_id, "images": images})
+
+
+def with_parts(m: Message, text: str | None) -> Message:
+    """``m`` with what :func:`parts_json` stored."""
+    if not text:
+        return m
+    data = json.loads(text)
+    images = tuple(
+        ImagePart(
+            i["sha256"], i["media_type"],
+            None if i["data"] is None else base64.b64decode(i["data"]),
+            i["url"], i["width"], i["height"], i["detail"],
+        )
+        for i in data.get("images", [])
+    )  # fmt: skip
+    calls = tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in data.get("tool_calls", []))
+    return replace(m, images=images, tool_calls=calls, tool_call_id=data.get("tool_call_id"))

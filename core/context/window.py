@@ -3,7 +3,8 @@
 The context stages (:mod:`core.pipeline.stages.context`) use these to decide what of a
 conversation's history goes with a new message:
 
-* **strip metadata**: tool-result messages, names and metadata leave the history;
+* **strip metadata**: names, metadata and tool output tied to no call leave the
+  history (tool calls and their results stay, as one unit);
 * **sliding window**: at most ``max_history_messages`` earlier messages, chosen by
   *priority* (newest first, or with relevance retention the most similar older turns
   ahead of merely recent ones);
@@ -20,10 +21,12 @@ once, not once per turn.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 
 from core.accounting.tokens import TokenCounter
+from core.content.counting import content_tokens
 from core.errors import ContextTooLongError
 from core.types import Message
 
@@ -37,6 +40,8 @@ __all__ = [
     "recency_priority",
     "relevance_priority",
     "strip_metadata",
+    "tool_groups",
+    "whole_groups",
 ]
 
 # Cookbook constants, as in core.accounting.tokens: each message 3, a name 1, reply priming 3.
@@ -68,6 +73,8 @@ class MessageTokens:
         n = _PER_MESSAGE + self.text(m.role, model) + self.text(m.content, model)
         if m.name is not None:
             n += self.text(m.name, model) + _PER_NAME
+        if m.images or m.tool_calls or m.tool_call_id:
+            n += content_tokens(m, partial(self.text, model=model), model)
         return n
 
     def messages(self, messages: Sequence[Message], model: str) -> int:
@@ -114,14 +121,55 @@ class ContextState:
 
 
 def strip_metadata(history: Sequence[Message]) -> tuple[Message, ...]:
-    """History without tool results, names or metadata (none of it is conversation)."""
+    """History without names, metadata, or tool output that answers no call (none of
+    it is conversation). Tool calls and the results tied to them stay: a provider
+    refuses a call without its result, and the answer after it depends on both."""
     out = []
     for m in history:
-        if m.role == "tool" or not m.content.strip():
+        tied = m.tool_call_id is not None
+        if (m.role == "tool" and not tied) or not (
+            m.content.strip() or m.tool_calls or m.images or tied
+        ):
             continue
         if m.name is not None or m.metadata is not None:
-            m = Message(m.role, m.content)
+            m = replace(m, name=None, metadata=None)
         out.append(m)
+    return tuple(out)
+
+
+def tool_groups(history: Sequence[Message]) -> list[int]:
+    """For each message, the index of the group it belongs to: an assistant message
+    with tool calls and the results that answer them form one group (kept or dropped
+    together); every other message is a group of its own."""
+    groups = list(range(len(history)))
+    owner: dict[str, int] = {}
+    for i, m in enumerate(history):
+        for call in m.tool_calls:
+            owner[call.id] = i
+        if m.role == "tool" and m.tool_call_id in owner:
+            groups[i] = owner[m.tool_call_id]
+    return groups
+
+
+def whole_groups(
+    priority: Sequence[int], groups: Sequence[int], limit: int | None = None
+) -> tuple[int, ...]:
+    """``priority`` with each tool group's members together at its best-ranked place,
+    cut to ``limit`` messages without splitting a group."""
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    out: list[int] = []
+    seen: set[int] = set()
+    for i in priority:
+        g = groups[i]
+        if g in seen:
+            continue
+        seen.add(g)
+        group = members[g]
+        if limit is not None and len(out) + len(group) > limit:
+            break
+        out.extend(group)
     return tuple(out)
 
 
@@ -151,15 +199,20 @@ def assemble(
     summary: Message | None,
     history: Sequence[Message],
     keep: Sequence[int],
-    prompt: str,
+    turn: str | Sequence[Message],
 ) -> tuple[Message, ...]:
-    """System prompt, summary, the kept history in its original order, the new message."""
+    """System prompt, summary, the kept history in its original order, then the turn:
+    the new messages (a prompt given as text is one user message)."""
     out = [Message("system", system)] if system else []
     if summary is not None:
         out.append(summary)
     out.extend(history[i] for i in sorted(keep))
-    out.append(Message("user", prompt))
+    out.extend(_turn(turn))
     return tuple(out)
+
+
+def _turn(turn: str | Sequence[Message]) -> tuple[Message, ...]:
+    return (Message("user", turn),) if isinstance(turn, str) else tuple(turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +225,14 @@ class FitResult:
 def fit_history(
     state: ContextState,
     system: str | None,
-    prompt: str,
+    prompt: str | Sequence[Message],
     model: str,
     counter: MessageTokens,
     *,
     window: int | None,
     cap: int,
     request_id: str | None = None,
+    extra: int = 0,
 ) -> FitResult:
     """Keep history by priority while the prompt stays within ``min(window, cap)``.
 
@@ -187,7 +241,7 @@ def fit_history(
     system prompt and the new message alone pass it, :class:`ContextTooLongError`.
     (Passing only ``cap`` is left to the budget stage, which names that limit.)
     """
-    fixed = _PRIMING + counter.message(Message("user", prompt), model)
+    fixed = _PRIMING + extra + sum(counter.message(m, model) for m in _turn(prompt))
     if system:
         fixed += counter.message(Message("system", system), model)
     if window is not None and fixed > window:
@@ -206,11 +260,17 @@ def fit_history(
         if total + cost <= limit:
             total += cost
             summary_kept = True
-    keep = []
+    keep: list[int] = []
+    groups = tool_groups(state.history)
+    taken: set[int] = set()
     for i in state.priority:
-        cost = counter.message(state.history[i], model)
+        if groups[i] in taken:
+            continue
+        taken.add(groups[i])
+        group = [j for j in state.priority if groups[j] == groups[i]]
+        cost = sum(counter.message(state.history[j], model) for j in group)
         if total + cost > limit:
             break  # a window, not a knapsack: never keep an older turn over a newer one
         total += cost
-        keep.append(i)
+        keep.extend(group)  # a tool call and its results: together or not at all
     return FitResult(tuple(keep), summary_kept, total)

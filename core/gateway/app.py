@@ -1,7 +1,8 @@
 """The gateway's ASGI app (Starlette): OpenAI-compatible endpoints over one engine.
 
 ``POST /v1/chat/completions`` (plain and ``stream: true`` SSE), an Anthropic-style
-``POST /v1/messages`` (text only), ``GET /v1/models``,
+``POST /v1/messages``, OpenAI's ``POST /v1/responses`` (all three with tools, tool
+results and images), ``GET /v1/models``,
 ``GET /metrics`` (Prometheus) and an unauthenticated ``GET /health``. Every
 request except ``/health`` needs ``Authorization: Bearer <gateway token>``.
 
@@ -29,24 +30,19 @@ from starlette.types import Receive, Scope, Send
 
 from core.config import GatewayConfig
 from core.engine import Engine
-from core.errors import CentwiseError
+from core.errors import CentwiseError, InputError
 from core.events import REQUEST_FINISHED
 from core.gateway.alerts import AlertMonitor, Poster
 from core.gateway.auth import check_bearer
-from core.gateway.formats import ANTHROPIC, OPENAI, WireFormat
+from core.gateway.formats import ANTHROPIC, OPENAI, RESPONSES, WireFormat
 from core.gateway.logs import LOGGER_NAME, request_log_fields
 from core.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from core.gateway.openai_api import (
-    ChatRequest,
-    GatewayHTTPError,
-    error_body,
-    error_for,
-    now_s,
-)
+from core.gateway.openai_api import error_body, now_s
 from core.gateway.otel import SpanExporter
+from core.gateway.request import ChatRequest, GatewayHTTPError, bad_request, error_for
 from core.money import usd_str
 from core.pipeline.request import Reply, new_request_id
-from core.types import RequestRecord
+from core.types import Delta, RequestRecord
 
 __all__ = ["PURPOSE", "Gateway", "create_app"]
 
@@ -202,8 +198,12 @@ class Gateway:
         return await self._complete(request, OPENAI)
 
     async def messages(self, request: Request) -> Response | EventStream:
-        """Anthropic-compatible ``POST /v1/messages`` (text only)."""
+        """Anthropic-compatible ``POST /v1/messages``."""
         return await self._complete(request, ANTHROPIC)
+
+    async def responses(self, request: Request) -> Response | EventStream:
+        """OpenAI Responses API ``POST /v1/responses``."""
+        return await self._complete(request, RESPONSES)
 
     # -- the one request path, whatever the format --------------------------------
 
@@ -216,11 +216,16 @@ class Gateway:
         except GatewayHTTPError as e:
             return self._error(e, rid, path, started, fmt.error_body)
         try:
-            req = fmt.parse(await self._read_body(request))
+            req = _parse(fmt, await self._read_body(request))
         except GatewayHTTPError as e:  # an authorised request refused: in the ledger too
             self.engine.record_rejected(rid, f"{e.status}: {e}", purpose=PURPOSE)
             return self._error(e, rid, path, started, fmt.error_body)
-        reply = self._ask(req)
+        try:
+            reply = self._ask(req)
+        except InputError as e:  # settings the engine refuses before it starts
+            http = error_for(e)
+            self.engine.record_rejected(rid, f"{http.status}: {http}", purpose=PURPOSE)
+            return self._error(http, rid, path, started, fmt.error_body)
         if req.stream:
             return await self._stream(reply, req, fmt, path, started)
         try:
@@ -228,7 +233,7 @@ class Gateway:
         except CentwiseError as e:
             return self._failed(reply, e, path, started, fmt.error_body)
         self._log(rec, rec.request_id, path, 200, started)
-        return JSONResponse(fmt.reply_body(rec, _centwise(rec)), headers=_headers(rec))
+        return JSONResponse(fmt.reply_body(rec, _centwise(rec), req), headers=_headers(rec))
 
     def _ask(self, req: ChatRequest) -> Reply:
         return self.engine.ask(
@@ -241,6 +246,14 @@ class Gateway:
             purpose=PURPOSE,
             sampling=req.sampling,
             response_format=req.response_format,
+            images=req.images,
+            turn=req.turn,
+            tools=req.tools,
+            tool_choice=req.tool_choice,
+            parallel_tool_calls=req.parallel_tool_calls,
+            reasoning_effort=req.reasoning_effort,
+            end_user=req.end_user,
+            metadata=req.metadata,
         )
 
     def _failed(
@@ -267,7 +280,7 @@ class Gateway:
         # The first delta is awaited before any header goes out: an error before it
         # (a budget refusal, a provider failure) is still a plain HTTP error.
         stream = reply.__aiter__()
-        first: str | None = None
+        first: Delta | None = None
         try:
             first = await anext(stream)
         except StopAsyncIteration:
@@ -280,8 +293,8 @@ class Gateway:
     async def _sse(
         self,
         reply: Reply,
-        stream: AsyncIterator[str],
-        first: str | None,
+        stream: AsyncIterator[Delta],
+        first: Delta | None,
         fmt: WireFormat,
         req: ChatRequest,
         path: str,
@@ -290,14 +303,12 @@ class Gateway:
         frames = fmt.frames(reply.request_id, reply.ctx.model or req.model, req)
         status = 200
         try:
-            # Frames that are ready together go out as one body message (one write).
-            if first is None:
-                yield frames.start()
-            else:
-                delta = frames.delta  # looked up once: the loop below is the hot path
-                yield frames.start() + delta(first)
-                async for text in stream:
-                    yield delta(text)
+            # The first piece goes out with the opening frames (one write).
+            yield frames.start(first)
+            if first is not None:
+                delta, tool = frames.delta, frames.tool  # looked up once: the hot path
+                async for piece in stream:
+                    yield delta(piece) if isinstance(piece, str) else tool(piece)
         except CentwiseError as e:
             http = error_for(e)
             status = http.status
@@ -319,6 +330,13 @@ ErrorShape = Callable[[GatewayHTTPError], dict[str, Any]]
 
 def _log_line(fields: dict[str, Any]) -> None:
     log.info("request", extra={"fields": fields})
+
+
+def _parse(fmt: WireFormat, raw: bytes) -> ChatRequest:
+    try:
+        return fmt.parse(raw)
+    except RecursionError:  # read_json_object bounds the depth; this is the backstop
+        raise bad_request("the request body is nested too deeply to be a chat request") from None
 
 
 def _too_large(limit: int) -> GatewayHTTPError:
@@ -432,6 +450,7 @@ def create_app(
     routes = [
         Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
         Route("/v1/messages", gw.messages, methods=["POST"]),
+        Route("/v1/responses", gw.responses, methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),

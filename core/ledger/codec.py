@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.money import from_pusd, to_pusd, usd_str
-from core.types import Attempt, RequestRecord, Usage
+from core.types import Attempt, RequestRecord, ToolCall, Usage
 
 __all__ = [
     "COLUMNS",
@@ -49,8 +49,10 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 #: ... the one migration 4 added (routing savings) ...
 ROUTING_COLUMNS: tuple[str, ...] = ("routing_saved_pusd",)
+#: ... the ones migration 6 added (tool calls, and what the request asked for) ...
+DETAIL_COLUMNS: tuple[str, ...] = ("tool_calls", "request_detail")
 #: ... and every column of ``requests`` in insert/select order.
-COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS
+COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS + DETAIL_COLUMNS
 
 #: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
 ROLLUP_DIMS: tuple[str, ...] = (
@@ -141,6 +143,7 @@ def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
         rec.context_tokens_before, rec.context_tokens_after,
         to_pusd(rec.context_saved_usd), dumps_json(rec.context_actions),
         to_pusd(rec.routing_saved_usd),
+        dumps_json([c.as_dict() for c in rec.tool_calls]), dumps_json(rec.request_detail),
     )  # fmt: skip
 
 
@@ -201,7 +204,12 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         context_saved_usd=from_pusd(r["context_saved_pusd"]),
         context_actions=json.loads(r["context_actions"]),
         routing_saved_usd=from_pusd(r["routing_saved_pusd"]),
+        tool_calls=_tool_calls(r["tool_calls"]), request_detail=json.loads(r["request_detail"]),
     )  # fmt: skip
+
+
+def _tool_calls(text: str) -> list[ToolCall]:
+    return [ToolCall(c["id"], c["name"], c["arguments"]) for c in json.loads(text)]
 
 
 def record_to_json(rec: RequestRecord) -> dict[str, object]:
@@ -249,6 +257,8 @@ def record_to_json(rec: RequestRecord) -> dict[str, object]:
         "system": rec.system,
         "prompt": rec.prompt,
         "response": rec.response,
+        "tool_calls": [c.as_dict() for c in rec.tool_calls],
+        "request": json.loads(dumps_json(rec.request_detail)),
         "warnings": list(rec.warnings),
     }
 

@@ -23,7 +23,7 @@ CSV_FIELDS: tuple[str, ...] = (
     "estimated_input_tokens", "estimated_output_tokens", "usage_estimated", "cost_usd",
     "cost_known", "saved_usd", "latency_ms", "ttft_ms", "retries", "attempts", "error",
     "error_kind", "simulated", "degraded", "finish_reason", "conversation_id", "system",
-    "prompt", "response", "warnings",
+    "prompt", "response", "warnings", "tool_calls", "request_detail",
 )  # fmt: skip
 
 
@@ -38,7 +38,8 @@ def _csv_value(value: object) -> object:
 
 
 def csv_row(rec: RequestRecord) -> dict[str, object]:
-    """One flat CSV row; nested parts (reasons, attempts, warnings) as JSON text."""
+    """One flat CSV row; nested parts (reasons, attempts, warnings, tool calls, what
+    the request asked for) as JSON text."""
     nested = record_to_json(rec)
     u = rec.usage
     return {
@@ -63,6 +64,7 @@ def csv_row(rec: RequestRecord) -> dict[str, object]:
         "finish_reason": rec.finish_reason, "conversation_id": rec.conversation_id,
         "system": rec.system, "prompt": rec.prompt, "response": rec.response,
         "warnings": _dumps(rec.warnings),
+        "tool_calls": _dumps(nested["tool_calls"]), "request_detail": _dumps(nested["request"]),
     }  # fmt: skip
 
 

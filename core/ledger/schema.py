@@ -173,8 +173,17 @@ def _v5(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS idx_reservations_month")
 
 
+def _v6(db: Database) -> None:
+    """Tool calls in replies, and what each request asked for beyond its text (tools,
+    JSON output, sampling, images, tool results, end user, metadata), as JSON; stored
+    conversation messages keep their tool calls, results and images."""
+    db.execute("ALTER TABLE requests ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+    db.execute("ALTER TABLE requests ADD COLUMN request_detail TEXT NOT NULL DEFAULT '{}'")
+    db.execute("ALTER TABLE conversation_messages ADD COLUMN parts TEXT")
+
+
 #: Ordered migrations; index i builds version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

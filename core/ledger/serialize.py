@@ -60,6 +60,8 @@ def record_to_json(rec: RequestRecord, *, include_text: bool = True) -> dict[str
             }
             for a in rec.attempts
         ],
+        "tool_calls": [c.as_dict() for c in rec.tool_calls],
+        "request": rec.request_detail,
         "warnings": rec.warnings,
         "started_at": rec.started_at,
         "finished_at": rec.finished_at,

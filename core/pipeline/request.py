@@ -21,10 +21,14 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from core.types import (
     NO_SAMPLING,
     Attempt,
+    Delta,
     Message,
     RequestRecord,
     ResponseFormat,
     Sampling,
+    Tool,
+    ToolCall,
+    ToolChoice,
     Usage,
 )
 
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
     from core.config import TierConfig
     from core.context.window import ContextState
     from core.errors import CentwiseError
-    from core.routing.router import RouteDecision
+    from core.routing.router import RequestNeeds, RouteDecision
 
 __all__ = [
     "CacheProbe",
@@ -49,11 +53,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-Next = Callable[["RequestContext"], AsyncIterator[str]]
+Next = Callable[["RequestContext"], AsyncIterator[Delta]]
 
 
 class Stage(Protocol):
-    def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]: ...
+    def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]: ...
 
 
 class CacheProbe(Protocol):
@@ -68,7 +72,7 @@ class CacheProbe(Protocol):
         """A safe cached answer from ``tier`` or a better one, or None."""
         ...
 
-    def serve(self, hit: CacheHit) -> list[str]:
+    def serve(self, hit: CacheHit) -> list[Delta]:
         """Mark the request as answered by ``hit``; return its text in chunks."""
         ...
 
@@ -90,11 +94,21 @@ class RequestContext:
     purpose: str = "user"
     use_cache: bool = True
     conversation_id: str | None = None
+    #: This turn's new messages when they are more than ``prompt`` as a user message
+    #: (a user message with images; tool results). Empty: ``Message("user", prompt)``.
+    turn: tuple[Message, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: str | None = None
+    end_user: str | None = None
+    metadata: dict[str, str] | None = None
     t0: float = field(default_factory=time.perf_counter)
     # Filled in by the stages:
     messages: tuple[Message, ...] = ()
     context: ContextState | None = None
     route: RouteDecision | None = None
+    needs: RequestNeeds | None = None
     tier: TierConfig | None = None
     provider_name: str | None = None
     model: str | None = None
@@ -115,6 +129,8 @@ class RequestContext:
     usage_estimated: bool = False
     finish_reason: str | None = None
     text_parts: list[str] = field(default_factory=list)
+    #: The reply's tool calls, whole (set when the provider finishes, or by a cache hit).
+    tool_calls: tuple[ToolCall, ...] = ()
     first_token_t: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
     simulated: bool = False
@@ -127,6 +143,16 @@ class RequestContext:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+    @property
+    def turn_messages(self) -> tuple[Message, ...]:
+        """This turn's new messages: ``turn``, or the prompt as a user message."""
+        return self.turn or (Message("user", self.prompt),)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the reply has anything: text or tool calls."""
+        return bool(self.text_parts) or bool(self.tool_calls)
 
 
 @asynccontextmanager
@@ -149,7 +175,7 @@ def compose(stages: Sequence[Stage], terminal: Next | None = None) -> Next:
     return app
 
 
-async def _nothing(ctx: RequestContext) -> AsyncIterator[str]:
+async def _nothing(ctx: RequestContext) -> AsyncIterator[Delta]:
     return
     yield  # pragma: no cover - makes this an async generator
 
@@ -159,11 +185,12 @@ def new_request_id() -> str:
 
 
 class Reply:
-    """A streaming answer. Iterate for text deltas; :attr:`record` is set at the end."""
+    """A streaming answer. Iterate for text (``str``) and tool-call pieces
+    (:class:`~core.types.ToolCallDelta`); :attr:`record` is set at the end."""
 
     def __init__(self, ctx: RequestContext, app: Next) -> None:
         self.ctx = ctx
-        self._stream: AsyncIterator[str] = app(ctx)
+        self._stream: AsyncIterator[Delta] = app(ctx)
 
     @property
     def request_id(self) -> str:
@@ -173,7 +200,7 @@ class Reply:
     def record(self) -> RequestRecord | None:
         return self.ctx.record
 
-    def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> AsyncIterator[Delta]:
         return self._stream
 
     async def collect(self) -> RequestRecord:

@@ -22,6 +22,7 @@ from core.pipeline.stages.record import RecordStage
 from core.pipeline.stages.route import RouteStage
 from core.pipeline.summarizer import Summarizer
 from core.routing.router import TierRouter
+from core.types import Delta
 
 __all__ = ["build_pipeline", "build_stages"]
 
@@ -47,7 +48,7 @@ def build_pipeline(services: Services) -> Next:
     summarizer and the yes/no cache verifier are handed it."""
     app: Next | None = None
 
-    def pipeline(ctx: RequestContext) -> AsyncIterator[str]:
+    def pipeline(ctx: RequestContext) -> AsyncIterator[Delta]:
         assert app is not None  # set below, before any request can start
         return app(ctx)
 

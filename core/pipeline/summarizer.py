@@ -98,10 +98,32 @@ class Summarizer:
         return StoredSummary(upto_seq, text, ctx.request_id)
 
 
+def turn_line(m: Message) -> str:
+    """One message as the summariser reads it: its text, the tools it called, the call
+    a result answers, and how many images it carried (never their bytes)."""
+    line = f"{m.role}: {m.content}"
+    if m.role == "tool" and m.tool_call_id:
+        line = f"tool result for {m.tool_call_id}: {m.content}"
+    for call in m.tool_calls:
+        line += f"\n  called {call.name}({call.arguments}) as {call.id}"
+    if m.images:
+        line += f"\n  [{len(m.images)} image(s)]"
+    return line
+
+
+def group_end(turns: Sequence[Message], fold: int) -> int:
+    """``fold`` moved past any tool result whose call is folded, so a summary never
+    takes a call and leaves its result (or the other way round)."""
+    folded = {c.id for m in turns[:fold] for c in m.tool_calls}
+    while fold < len(turns) and turns[fold].role == "tool" and turns[fold].tool_call_id in folded:
+        fold += 1
+    return fold
+
+
 def summary_prompt(previous: StoredSummary | None, turns: Sequence[Message], words: int) -> str:
     lines = [f"Summary so far:\n{previous.content if previous else '(none yet)'}", ""]
     lines.append("New turns to fold in:")
-    lines.extend(f"{m.role}: {m.content}" for m in turns)
+    lines.extend(turn_line(m) for m in turns)
     lines.append("")
     lines.append(f"Write the updated summary in at most {words} tokens.")
     return "\n".join(lines)

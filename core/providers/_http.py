@@ -218,13 +218,14 @@ class HTTPProvider(Provider):
                         yield delta
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc, ctx) from None
-        report, reason = self._finish(request, decoder.close())
+        outcome = decoder.close()
+        report, reason = self._finish(request, outcome)
         yield report
-        yield Finish(reason)
+        yield Finish(reason, outcome.tool_calls)
 
     async def complete(self, request: ProviderRequest) -> Completion:
         ctx = self._ctx(request.model, request.request_id)
         url, body = self._chat_call(request, stream=False)
         outcome = self._parse_reply(await self._request_json("POST", url, ctx, body), ctx)
         report, reason = self._finish(request, outcome)
-        return Completion(outcome.text, report.usage, report.estimated, reason)
+        return Completion(outcome.text, report.usage, report.estimated, reason, outcome.tool_calls)

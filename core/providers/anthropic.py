@@ -4,6 +4,11 @@ Anthropic's ``input_tokens`` excludes cache reads and writes, so the normalised
 input is ``input + cache_creation + cache_read``. In streams ``message_start``
 carries the prompt usage and each ``message_delta`` a *cumulative* output count:
 the last value wins, nothing is summed.
+
+Tools are ``{name, description, input_schema}``; a tool call is a ``tool_use`` content
+block whose ``input`` is an object (streamed as ``input_json_delta`` pieces of its JSON
+text), and a tool result a ``tool_result`` block in a user turn. Images are ``image``
+blocks with a base64 or URL source.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from core.errors import (
     RateLimitError,
 )
 from core.providers._http import HTTPProvider
+from core.providers.parts import (
+    ToolCallJoiner,
+    arguments_object,
+    arguments_text,
+    image_base64,
+    refuse,
+    tool_call_reason,
+)
 from core.providers.wire import (
     CallContext,
     SSEParser,
@@ -32,7 +45,16 @@ from core.providers.wire import (
     get_map,
     get_str,
 )
-from core.types import ProviderRequest, TextDelta, Usage
+from core.types import (
+    ImagePart,
+    Message,
+    ProviderRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 
 __all__ = [
     "PROVIDER",
@@ -118,9 +140,21 @@ def _raise_error(obj: Any, ctx: CallContext) -> None:
     raise ctx.error(cls, f"{ctx.provider} reported {kind or 'an error'}: {ctx.redact(text)}")
 
 
-def _check_filtered(text: str, reason: str, ctx: CallContext) -> None:
-    if reason == "content_filter" and not text:
+def _check_filtered(
+    text: str, reason: str, ctx: CallContext, calls: tuple[ToolCall, ...] = ()
+) -> None:
+    if reason == "content_filter" and not text and not calls:
         raise ctx.error(ContentFilteredError, f"{ctx.provider} refused to answer this prompt")
+
+
+def _tool_use_input(block: dict[str, Any], ctx: CallContext) -> str:
+    """A ``tool_use`` block's ``input`` as JSON text ("" when it is empty or absent)."""
+    value = block.get("input")
+    if value is None or value == {}:
+        return ""
+    if not isinstance(value, dict):
+        raise ctx.malformed(f"expected an object at 'input', got {type(value).__name__}")
+    return arguments_text(value)
 
 
 def parse_anthropic_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
@@ -130,22 +164,35 @@ def parse_anthropic_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
     if obj.get("type") == "error":
         _raise_error(obj, ctx)
     parts = []
+    tools = ToolCallJoiner()
     for block in get_list(obj, "content", ctx, required=True):
-        if get_str(block, "type", ctx) == "text":
+        kind = get_str(block, "type", ctx)
+        if kind == "text":
             parts.append(get_str(block, "text", ctx) or "")
+        elif kind == "tool_use":
+            name = get_str(block, "name", ctx)
+            tools.whole(get_str(block, "id", ctx), name, _tool_use_input(block, ctx))
     text = "".join(parts)
+    calls = tools.calls(ctx)
     raw = get_str(obj, "stop_reason", ctx)
-    reason = _STOP.get(raw, raw) if raw else "stop"
+    reason = tool_call_reason(_STOP.get(raw, raw) if raw else "stop", calls)
     fields = _usage_fields(get_map(obj, "usage", ctx), ctx)
     usage = anthropic_usage(fields) if fields else None
-    _check_filtered(text, reason, ctx)
-    return StreamOutcome(text, usage, reason)
+    _check_filtered(text, reason, ctx, calls)
+    return StreamOutcome(text, usage, reason, tool_calls=calls)
+
+
+def _block_index(obj: dict[str, Any], ctx: CallContext) -> int:
+    index = obj.get("index")
+    if type(index) is not int:
+        raise ctx.malformed(f"expected a content block index, got {index!r}"[:120])
+    return index
 
 
 class AnthropicStreamDecoder:
     """Decodes a Messages SSE stream; pure (bytes in, deltas out)."""
 
-    __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_usage")
+    __slots__ = ("_ctx", "_done", "_parser", "_parts", "_reason", "_tools", "_usage")
 
     def __init__(self, ctx: CallContext) -> None:
         self._ctx = ctx
@@ -153,29 +200,37 @@ class AnthropicStreamDecoder:
         self._parts: list[str] = []
         self._reason: str | None = None
         self._usage: dict[str, int] | None = None
+        #: tool_use blocks, keyed by their content block index.
+        self._tools = ToolCallJoiner()
         self._done = False
 
-    def feed(self, chunk: bytes) -> list[TextDelta]:
-        out: list[TextDelta] = []
+    def feed(self, chunk: bytes) -> list[TextDelta | ToolCallDelta]:
+        out: list[TextDelta | ToolCallDelta] = []
         for event in self._parser.feed(chunk):
             if self._done:
                 continue
-            text = self._event(event.event, decode_json(event.data, self._ctx))
-            if text:
-                self._parts.append(text)
-                out.append(TextDelta(text))
+            got = self._event(event.event, decode_json(event.data, self._ctx))
+            if isinstance(got, str):
+                if got:
+                    self._parts.append(got)
+                    out.append(TextDelta(got))
+            elif got is not None:
+                out.append(got)
         return out
 
-    def _event(self, name: str, obj: Any) -> str | None:
+    def _event(self, name: str, obj: Any) -> str | ToolCallDelta | None:
         ctx = self._ctx
         if not isinstance(obj, dict):
             raise ctx.malformed(f"the {name!r} event is not a JSON object")
         kind = get_str(obj, "type", ctx) or name
         if kind == "content_block_delta":
-            delta = get_map(obj, "delta", ctx)
-            return get_str(delta, "text", ctx) if delta.get("type") == "text_delta" else None
+            return self._block_delta(obj)
         if kind == "content_block_start":
             block = get_map(obj, "content_block", ctx)
+            if block.get("type") == "tool_use":
+                key = _block_index(obj, ctx)
+                call_id, tool = get_str(block, "id", ctx), get_str(block, "name", ctx)
+                return self._tools.piece(key, call_id, tool, _tool_use_input(block, ctx))
             return get_str(block, "text", ctx) if block.get("type") == "text" else None
         if kind == "message_start":
             self._merge_usage(get_map(get_map(obj, "message", ctx), "usage", ctx))
@@ -190,6 +245,19 @@ class AnthropicStreamDecoder:
             _raise_error(obj, ctx)
         return None  # ping, content_block_stop and future event types
 
+    def _block_delta(self, obj: dict[str, Any]) -> str | ToolCallDelta | None:
+        ctx = self._ctx
+        delta = get_map(obj, "delta", ctx)
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return get_str(delta, "text", ctx)
+        if kind == "input_json_delta":
+            key = _block_index(obj, ctx)
+            if key not in self._tools:
+                raise ctx.malformed("an input_json_delta for a block that is not a tool_use")
+            return self._tools.piece(key, None, None, get_str(delta, "partial_json", ctx) or "")
+        return None
+
     def _merge_usage(self, usage: dict[str, Any]) -> None:
         # Counts are cumulative: the latest value of each field replaces the earlier one.
         fields = _usage_fields(usage, self._ctx)
@@ -202,38 +270,115 @@ class AnthropicStreamDecoder:
             self._parser.close()
             raise self._ctx.malformed("the stream ended before message_stop")
         text = "".join(self._parts)
-        reason = self._reason or "stop"
-        _check_filtered(text, reason, self._ctx)
+        calls = self._tools.calls(self._ctx)
+        reason = tool_call_reason(self._reason or "stop", calls)
+        _check_filtered(text, reason, self._ctx, calls)
         usage = None if self._usage is None else anthropic_usage(self._usage)
-        return StreamOutcome(text, usage, reason)
+        return StreamOutcome(text, usage, reason, tool_calls=calls)
 
 
-def _messages(request: ProviderRequest) -> tuple[str, list[dict[str, str]]]:
-    """System text apart; consecutive same-role turns merged, as the API requires."""
+def _image(image: ImagePart) -> dict[str, Any]:
+    if image.data is None:
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    source = {"type": "base64", "media_type": image.media_type, "data": image_base64(image)}
+    return {"type": "image", "source": source}
+
+
+def _blocks(
+    m: Message, where: str, provider: str, request: ProviderRequest
+) -> list[dict[str, Any]]:
+    """One message as content blocks (a tool message: its ``tool_result``)."""
+    if m.role == "tool":
+        if not m.tool_call_id:
+            raise refuse(provider, request, f"{where}: a tool result without tool_call_id")
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
+        if m.content:
+            result["content"] = m.content
+        return [result]
+    # Images before the text, the order Anthropic finds works best.
+    blocks: list[dict[str, Any]] = [_image(image) for image in m.images]
+    if m.content or not (blocks or m.tool_calls):
+        blocks.append({"type": "text", "text": m.content})
+    for call in m.tool_calls:
+        args = arguments_object(call, provider, request, where)
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": args})
+    return blocks
+
+
+def _turn(role: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A turn's content: plain text when it is only text (merged turns joined by a
+    blank line), else its blocks with any tool results first, as the API requires."""
+    if all(b["type"] == "text" for b in blocks):
+        return {"role": role, "content": "\n\n".join(b["text"] for b in blocks)}
+    results = [b for b in blocks if b["type"] == "tool_result"]
+    rest = [b for b in blocks if b["type"] != "tool_result" and b.get("text") != ""]
+    return {"role": role, "content": results + rest}
+
+
+def _messages(provider: str, request: ProviderRequest) -> tuple[str, list[dict[str, Any]]]:
+    """System text apart; consecutive same-role turns merged, as the API requires (so
+    the results of parallel tool calls share one user turn)."""
     system = [m.content for m in request.messages if m.role == "system"]
-    turns: list[dict[str, str]] = []
-    for m in request.messages:
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    for i, m in enumerate(request.messages):
+        if m.images and m.role != "user":
+            raise refuse(provider, request, f"messages[{i}]: images in a {m.role} message")
         if m.role == "system":
             continue
         role = "assistant" if m.role == "assistant" else "user"
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n\n" + m.content
+        blocks = _blocks(m, f"messages[{i}]", provider, request)
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
         else:
-            turns.append({"role": role, "content": m.content})
-    return "\n\n".join(system), turns
+            turns.append((role, blocks))
+    return "\n\n".join(system), [_turn(role, blocks) for role, blocks in turns]
+
+
+def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any] | None:
+    """``tool_choice``; the parallel switch lives in it, so asking only for that sends
+    the default ``auto``."""
+    if choice is None and parallel is not False:
+        return None
+    mode = "auto" if choice is None else choice.mode
+    out: dict[str, Any] = {"type": {"required": "any"}.get(mode, mode)}
+    if mode == "tool" and choice is not None:
+        out["name"] = choice.name
+    if parallel is False and mode != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _tools(request: ProviderRequest) -> dict[str, Any]:
+    if not request.tools:
+        return {}
+    tools = []
+    for tool in request.tools:
+        spec: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            spec["description"] = tool.description
+        spec["input_schema"] = dict(tool.parameters) or {"type": "object", "properties": {}}
+        tools.append(spec)
+    out: dict[str, Any] = {"tools": tools}
+    choice = _tool_choice(request.tool_choice, request.parallel_tool_calls)
+    if choice is not None:
+        out["tool_choice"] = choice
+    return out
 
 
 class AnthropicProvider(HTTPProvider):
     """api.anthropic.com, Messages API version 2023-06-01."""
 
     kind: ClassVar[str] = "anthropic"
+    strict_tools_supported: ClassVar[bool] = False
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     #: The Messages API has top_p and stop_sequences, and no seed.
     sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop"})
-    #: The Messages API has no JSON output mode (only tool use, which Centwise does not
-    #: carry yet): a request for JSON is refused rather than answered in free text.
+    #: The Messages API has no JSON output mode (only tool use): a request for JSON is
+    #: refused rather than answered in free text.
     json_output_supported: ClassVar[bool] = False
+    #: Images up to 5 MB each, inline (base64) or by URL (a ``url`` source).
+    max_image_bytes: ClassVar[int | None] = 5 * 1024 * 1024
 
     def _headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -242,11 +387,12 @@ class AnthropicProvider(HTTPProvider):
         return headers
 
     def _chat_call(self, request: ProviderRequest, stream: bool) -> tuple[str, dict[str, Any]]:
-        system, turns = _messages(request)
+        system, turns = _messages(self.name, request)
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
             "messages": turns,
+            **_tools(request),
         }
         if system:
             body["system"] = system

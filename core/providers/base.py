@@ -17,7 +17,16 @@ import httpx
 
 from core.config import ProviderConfig
 from core.errors import ConfigError
-from core.types import Finish, ProviderEvent, ProviderRequest, Secret, TextDelta, Usage, UsageReport
+from core.types import (
+    Finish,
+    ProviderEvent,
+    ProviderRequest,
+    Secret,
+    TextDelta,
+    ToolCall,
+    Usage,
+    UsageReport,
+)
 
 __all__ = ["Completion", "Provider", "load_provider_class"]
 
@@ -28,6 +37,7 @@ class Completion:
     usage: Usage | None
     usage_estimated: bool
     finish_reason: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Provider(abc.ABC):
@@ -41,6 +51,20 @@ class Provider(abc.ABC):
     sampling_supported: ClassVar[frozenset[str]] = frozenset({"top_p", "stop", "seed"})
     #: Whether the API can be asked for JSON output (an object, or a JSON Schema).
     json_output_supported: ClassVar[bool] = True
+    #: Whether the API carries tool definitions, tool calls and tool results.
+    tools_supported: ClassVar[bool] = True
+    #: Whether the API carries images (by URL when ``image_urls_supported``, else
+    #: only inline bytes), and the largest image it takes, in bytes (None: no limit).
+    images_supported: ClassVar[bool] = True
+    image_urls_supported: ClassVar[bool] = True
+    max_image_bytes: ClassVar[int | None] = 20 * 1024 * 1024
+    #: Whether ``reasoning_effort`` can be carried.
+    reasoning_effort_supported: ClassVar[bool] = False
+    #: The tool choices the API can enforce (auto, none, required, a named tool).
+    tool_choice_modes: ClassVar[frozenset[str]] = frozenset({"auto", "none", "required", "tool"})
+    #: Whether ``parallel_tool_calls`` can be carried, and strict tool schemas.
+    parallel_tool_calls_supported: ClassVar[bool] = True
+    strict_tools_supported: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -75,14 +99,15 @@ class Provider(abc.ABC):
         usage: Usage | None = None
         estimated = False
         reason: str | None = None
+        calls: tuple[ToolCall, ...] = ()
         async for event in self.stream(request):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, UsageReport):
                 usage, estimated = event.usage, event.estimated
             elif isinstance(event, Finish):
-                reason = event.reason
-        return Completion("".join(parts), usage, estimated, reason)
+                reason, calls = event.reason, event.tool_calls
+        return Completion("".join(parts), usage, estimated, reason, calls)
 
     async def list_models(self) -> list[str]:
         """The models this provider offers (for settings and ``centwise models``)."""

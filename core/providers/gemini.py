@@ -4,10 +4,16 @@
 ``thoughtsTokenCount`` is billed as output and *not* part of
 ``candidatesTokenCount``, so output is ``candidates + thoughts``. In streams each
 chunk may repeat ``usageMetadata``; the last one is the total.
+
+Tools are ``functionDeclarations`` (the JSON Schema as ``parametersJsonSchema``); a
+call is a ``functionCall`` part, always whole (streamed too), with no finish reason of
+its own; a result a ``functionResponse`` part that names the function, not the call.
+Images are ``inlineData`` parts (bytes only: the API fetches no URLs).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -21,6 +27,15 @@ from core.errors import (
     RateLimitError,
 )
 from core.providers._http import HTTPProvider
+from core.providers.parts import (
+    ToolCallJoiner,
+    arguments_object,
+    arguments_text,
+    image_base64,
+    refuse,
+    tool_call_names,
+    tool_call_reason,
+)
 from core.providers.wire import (
     CallContext,
     SSEParser,
@@ -31,7 +46,7 @@ from core.providers.wire import (
     get_map,
     get_str,
 )
-from core.types import ProviderRequest, TextDelta, Usage
+from core.types import Message, ProviderRequest, TextDelta, ToolCallDelta, ToolChoice, Usage
 
 __all__ = [
     "PROVIDER",
@@ -95,16 +110,17 @@ def _raise_body_error(obj: dict[str, Any], ctx: CallContext) -> None:
 class _Chunk:
     """Folds GenerateContentResponse objects (one, or one per stream chunk)."""
 
-    __slots__ = ("ctx", "parts", "reason", "usage")
+    __slots__ = ("ctx", "parts", "reason", "tools", "usage")
 
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
         self.parts: list[str] = []
         self.reason: str | None = None
         self.usage: Usage | None = None
+        self.tools = ToolCallJoiner()
 
-    def add(self, obj: Any) -> str:
-        """Fold in one response object; return the visible text it adds."""
+    def add(self, obj: Any) -> list[TextDelta | ToolCallDelta]:
+        """Fold in one response object; return the text and the calls it adds."""
         ctx = self.ctx
         if not isinstance(obj, dict):
             raise ctx.malformed("a reply chunk is not a JSON object")
@@ -117,10 +133,13 @@ class _Chunk:
             self.usage = gemini_usage(get_map(obj, "usageMetadata", ctx), ctx)
         candidates = get_list(obj, "candidates", ctx)
         if not candidates:
-            return ""
-        texts = []
+            return []
+        texts: list[str] = []
+        calls: list[TextDelta | ToolCallDelta] = []
         for part in get_list(get_map(candidates[0], "content", ctx), "parts", ctx):
-            if not (isinstance(part, dict) and part.get("thought") is True):
+            if isinstance(part, dict) and part.get("functionCall") is not None:
+                calls.append(self._call(get_map(part, "functionCall", ctx)))
+            elif not (isinstance(part, dict) and part.get("thought") is True):
                 texts.append(get_str(part, "text", ctx) or "")
         raw = get_str(candidates[0], "finishReason", ctx)
         if raw:
@@ -128,21 +147,32 @@ class _Chunk:
         text = "".join(texts)
         if text:
             self.parts.append(text)
-        return text
+            return [TextDelta(text), *calls]
+        return calls
+
+    def _call(self, call: dict[str, Any]) -> ToolCallDelta:
+        ctx = self.ctx
+        args = call.get("args")
+        if args is not None and not isinstance(args, dict):
+            raise ctx.malformed(f"expected an object at 'args', got {type(args).__name__}")
+        text = arguments_text(args) if args else ""
+        return self.tools.whole(get_str(call, "id", ctx), get_str(call, "name", ctx), text)
 
     def outcome(self) -> StreamOutcome:
         text = "".join(self.parts)
-        reason = self.reason or "stop"
-        if reason == "content_filter" and not text:
+        calls = self.tools.calls(self.ctx)
+        # Gemini ends a reply of function calls with a plain STOP.
+        reason = tool_call_reason(self.reason or "stop", calls)
+        if reason == "content_filter" and not text and not calls:
             raise self.ctx.error(ContentFilteredError, f"{self.ctx.provider} blocked the reply")
-        return StreamOutcome(text, self.usage, reason)
+        return StreamOutcome(text, self.usage, reason, tool_calls=calls)
 
 
 def parse_gemini_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
     """Decode a non-streamed ``GenerateContentResponse``."""
     folded = _Chunk(ctx)
     folded.add(obj)
-    if folded.reason is None and not folded.parts:
+    if folded.reason is None and not folded.parts and not folded.tools:
         raise ctx.malformed("the reply has no candidates")
     return folded.outcome()
 
@@ -156,12 +186,10 @@ class GeminiStreamDecoder:
         self._parser = SSEParser(ctx)
         self._fold = _Chunk(ctx)
 
-    def feed(self, chunk: bytes) -> list[TextDelta]:
-        out = []
+    def feed(self, chunk: bytes) -> list[TextDelta | ToolCallDelta]:
+        out: list[TextDelta | ToolCallDelta] = []
         for event in self._parser.feed(chunk):
-            text = self._fold.add(decode_json(event.data, self._fold.ctx))
-            if text:
-                out.append(TextDelta(text))
+            out += self._fold.add(decode_json(event.data, self._fold.ctx))
         return out
 
     def close(self) -> StreamOutcome:
@@ -172,32 +200,112 @@ class GeminiStreamDecoder:
         return self._fold.outcome()
 
 
-def _contents(request: ProviderRequest) -> tuple[list[str], list[dict[str, Any]]]:
+#: Gemini 3 refuses a replayed function call without the thought signature the model
+#: gave it. Centwise keeps no signatures, so replayed calls carry the value Google
+#: documents for history it did not produce (it skips the check).
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+
+def _result(text: str) -> Any:
+    """A tool result for ``functionResponse.response.result``: a JSON object as such,
+    anything else as its text."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, dict) else text
+
+
+def _parts(
+    m: Message, where: str, answers: str | None, provider: str, request: ProviderRequest
+) -> list[dict[str, Any]]:
+    if m.role == "tool":
+        name = answers or m.name
+        if not name:
+            what = f"{where}: a tool result for no earlier tool call ({m.tool_call_id!r})"
+            raise refuse(provider, request, what)
+        response = {"name": name, "response": {"result": _result(m.content)}}
+        return [{"functionResponse": response}]
+    text = m.content or not (m.images or m.tool_calls)
+    parts: list[dict[str, Any]] = [{"text": m.content}] if text else []
+    for image in m.images:
+        data = image_base64(image)
+        if data is None:
+            raise refuse(provider, request, f"{where}: an image by URL (only inline bytes)")
+        parts.append({"inlineData": {"mimeType": image.media_type, "data": data}})
+    for n, call in enumerate(m.tool_calls):
+        args = arguments_object(call, provider, request, where)
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": args}}
+        if n == 0:  # the first call of a step carries the step's signature
+            part["thoughtSignature"] = SKIP_SIGNATURE
+        parts.append(part)
+    return parts
+
+
+def _contents(provider: str, request: ProviderRequest) -> tuple[list[str], list[dict[str, Any]]]:
+    """System text apart; consecutive same-role turns merged (so the results of
+    parallel calls share one user turn, as Gemini wants)."""
     system = [m.content for m in request.messages if m.role == "system"]
+    names = tool_call_names(request.messages)
     contents: list[dict[str, Any]] = []
-    for m in request.messages:
+    for i, m in enumerate(request.messages):
+        if m.images and m.role != "user":
+            raise refuse(provider, request, f"messages[{i}]: images in a {m.role} message")
         if m.role == "system":
             continue
         role = "model" if m.role == "assistant" else "user"
+        parts = _parts(m, f"messages[{i}]", names[i], provider, request)
         if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].append({"text": m.content})
+            contents[-1]["parts"].extend(parts)
         else:
-            contents.append({"role": role, "parts": [{"text": m.content}]})
+            contents.append({"role": role, "parts": parts})
     return system, contents
+
+
+_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+
+
+def _tools(request: ProviderRequest) -> dict[str, Any]:
+    if not request.tools:
+        return {}
+    declarations = []
+    for tool in request.tools:
+        spec: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            spec["description"] = tool.description
+        if tool.parameters:
+            # Full JSON Schema; ``parameters`` would take only the OpenAPI subset.
+            spec["parametersJsonSchema"] = dict(tool.parameters)
+        declarations.append(spec)
+    out: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
+    if request.tool_choice is not None:
+        out["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
+    return out
+
+
+def _calling_config(choice: ToolChoice) -> dict[str, Any]:
+    config: dict[str, Any] = {"mode": _MODES[choice.mode]}
+    if choice.mode == "tool":
+        config["allowedFunctionNames"] = [choice.name]
+    return config
 
 
 class GeminiProvider(HTTPProvider):
     """generativelanguage.googleapis.com, API version v1beta."""
 
     kind: ClassVar[str] = "gemini"
+    parallel_tool_calls_supported: ClassVar[bool] = False
+    strict_tools_supported: ClassVar[bool] = False
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com/v1beta"
     default_key_env: ClassVar[str | None] = "GEMINI_API_KEY"
+    #: Images only as inline bytes: ``fileData`` takes Files API URIs, not web URLs.
+    image_urls_supported: ClassVar[bool] = False
 
     def _headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.api_key.reveal()} if self.api_key else {}
 
     def _chat_call(self, request: ProviderRequest, stream: bool) -> tuple[str, dict[str, Any]]:
-        system, contents = _contents(request)
+        system, contents = _contents(self.name, request)
         config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             config["temperature"] = request.temperature
@@ -211,7 +319,11 @@ class GeminiProvider(HTTPProvider):
             config["responseMimeType"] = "application/json"
             if request.response_format.schema is not None:
                 config["responseSchema"] = dict(request.response_format.schema)
-        body: dict[str, Any] = {"contents": contents, "generationConfig": config}
+        body: dict[str, Any] = {
+            "contents": contents,
+            "generationConfig": config,
+            **_tools(request),
+        }
         if system:
             body["systemInstruction"] = {"parts": [{"text": s} for s in system]}
         model = quote(request.model.removeprefix("models/"), safe="")

@@ -4,6 +4,10 @@ Usage already has our meaning: ``prompt_tokens`` includes cached tokens and
 ``completion_tokens`` includes reasoning tokens. Streams ask for
 ``stream_options.include_usage``, so usage arrives in a last chunk with no choices,
 then ``data: [DONE]``.
+
+Tool calls stream as ``delta.tool_calls`` pieces keyed by ``index``: the first piece of
+a call has its id and name, the later ones fragments of its JSON arguments. Images go
+in a user message's content array as ``image_url`` parts (a URL or a ``data:`` URL).
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from core.errors import (
     RateLimitError,
 )
 from core.providers._http import HTTPProvider
+from core.providers.parts import (
+    ToolCallJoiner,
+    arguments_text,
+    image_url,
+    refuse,
+    tool_call_reason,
+)
 from core.providers.wire import (
     CallContext,
     SSEEvent,
@@ -31,13 +42,23 @@ from core.providers.wire import (
     get_map,
     get_str,
 )
-from core.types import ProviderRequest, TextDelta, Usage
+from core.types import (
+    Message,
+    ProviderRequest,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 
 __all__ = [
     "PROVIDER",
     "OpenAIProvider",
     "OpenAIStreamDecoder",
     "openai_error_class",
+    "openai_tool",
     "openai_usage",
     "parse_openai_reply",
 ]
@@ -92,9 +113,23 @@ def _finish_reason(raw: str | None) -> str | None:
     return None if raw is None else _FINISH.get(raw, raw)
 
 
-def _check_filtered(text: str, reason: str, ctx: CallContext) -> None:
-    if reason == "content_filter" and not text:
+def _check_filtered(
+    text: str, reason: str, ctx: CallContext, calls: tuple[ToolCall, ...] = ()
+) -> None:
+    if reason == "content_filter" and not text and not calls:
         raise ctx.error(ContentFilteredError, f"{ctx.provider} filtered the reply to this prompt")
+
+
+def _reply_tool_calls(message: dict[str, Any], ctx: CallContext) -> tuple[ToolCall, ...]:
+    """``message.tool_calls`` of a whole reply; arguments kept as sent (a server that
+    sends them as an object gets them written as JSON)."""
+    joiner = ToolCallJoiner()
+    for entry in get_list(message, "tool_calls", ctx):
+        function = get_map(entry, "function", ctx, required=True)
+        args = function.get("arguments")
+        text = "" if args is None else arguments_text(args)
+        joiner.whole(get_str(entry, "id", ctx), get_str(function, "name", ctx), text)
+    return joiner.calls(ctx)
 
 
 def parse_openai_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
@@ -108,15 +143,19 @@ def parse_openai_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
         raise ctx.malformed("the reply has no choices")
     message = get_map(choices[0], "message", ctx)
     text = get_str(message, "content", ctx) or ""
+    calls = _reply_tool_calls(message, ctx)
     reason = _finish_reason(get_str(choices[0], "finish_reason", ctx)) or "stop"
+    reason = tool_call_reason(reason, calls)
     usage_obj = obj.get("usage")
     usage = None if usage_obj is None else openai_usage(get_map(obj, "usage", ctx), ctx)
-    _check_filtered(text, reason, ctx)
-    return StreamOutcome(text, usage, reason)
+    _check_filtered(text, reason, ctx, calls)
+    return StreamOutcome(text, usage, reason, tool_calls=calls)
 
 
 class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
+    #: Only sends the chunk to the checked path.
+    tool_calls: Any = None
 
 
 class _Choice(msgspec.Struct, gc=False):
@@ -143,8 +182,8 @@ _TYPED_ERRORS = (msgspec.MsgspecError, ValueError, RecursionError)
 def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
     """Decode the leading plain content-delta events, appending their non-empty texts to
     ``texts``; return how many were handled. It stops at the first event that is anything
-    else (finish reason, usage, error, ``[DONE]``, not JSON, another shape): that one and
-    the rest are left to the generic path.
+    else (finish reason, usage, error, tool calls, ``[DONE]``, not JSON, another shape):
+    that one and the rest are left to the generic path.
 
     Where this answers, it is what the generic path would give: the typed decoder only
     accepts valid JSON objects whose ``choices``/``delta``/``content``/``finish_reason``
@@ -164,8 +203,11 @@ def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
             if choice.finish_reason is not None:
                 return handled
             delta = choice.delta
-            if delta is not None and delta.content:
-                texts.append(delta.content)
+            if delta is not None:
+                if delta.tool_calls is not None:
+                    return handled
+                if delta.content:
+                    texts.append(delta.content)
         handled += 1
     return handled
 
@@ -178,14 +220,25 @@ def _event_bytes(payloads: list[bytes]) -> int:
 class OpenAIStreamDecoder:
     """Decodes a Chat Completions SSE stream; pure (bytes in, deltas out).
 
-    The text of all the events in one chunk comes out as one :class:`TextDelta`.
-    :meth:`feed` reads a chunk of whole plain content-delta events itself (the
-    commonest chunk by far) and leaves everything else to the SSE parser and the
-    checked path; ``parser``, ``parts`` (the text so far) and ``done`` (``[DONE]``
-    seen) are public so that a reference decoder can take the plain path only.
+    The text of all the events in one chunk comes out as one :class:`TextDelta`, then
+    the tool-call pieces those events carried. :meth:`feed` reads a chunk of whole
+    plain content-delta events itself (the commonest chunk by far) and leaves
+    everything else to the SSE parser and the checked path; ``parser``, ``parts`` (the
+    text so far) and ``done`` (``[DONE]`` seen) are public so that a reference decoder
+    can take the plain path only.
     """
 
-    __slots__ = ("_ctx", "_reason", "_usage", "done", "parser", "parts")
+    __slots__ = (
+        "_ctx",
+        "_last_key",
+        "_pending",
+        "_reason",
+        "_tools",
+        "_usage",
+        "done",
+        "parser",
+        "parts",
+    )
 
     def __init__(self, ctx: CallContext) -> None:
         self._ctx = ctx
@@ -193,9 +246,13 @@ class OpenAIStreamDecoder:
         self.parts: list[str] = []
         self._reason: str | None = None
         self._usage: Usage | None = None
+        self._tools = ToolCallJoiner()
+        #: Tool-call pieces read by the checked path, not yet handed out.
+        self._pending: list[ToolCallDelta] = []
+        self._last_key: object = None
         self.done = False
 
-    def feed(self, chunk: bytes) -> list[TextDelta]:
+    def feed(self, chunk: bytes) -> list[TextDelta | ToolCallDelta]:
         texts: list[str] = []
         events: list[SSEEvent] | None = None
         if not self.done:
@@ -223,12 +280,16 @@ class OpenAIStreamDecoder:
                 texts.append(got)
         return self._delta(texts)
 
-    def _delta(self, texts: list[str]) -> list[TextDelta]:
-        if not texts:
-            return []
-        text = texts[0] if len(texts) == 1 else "".join(texts)
-        self.parts.append(text)
-        return [TextDelta(text)]
+    def _delta(self, texts: list[str]) -> list[TextDelta | ToolCallDelta]:
+        out: list[TextDelta | ToolCallDelta] = []
+        if texts:
+            text = texts[0] if len(texts) == 1 else "".join(texts)
+            self.parts.append(text)
+            out.append(TextDelta(text))
+        if self._pending:
+            out += self._pending
+            self._pending = []
+        return out
 
     def _chunk(self, obj: Any) -> str | None:
         # Fast path for the common content delta; anything unusual takes the checked path.
@@ -237,7 +298,11 @@ class OpenAIStreamDecoder:
             if type(choices) is list and choices and type(choices[0]) is dict:
                 choice = choices[0]
                 delta = choice.get("delta")
-                if choice.get("finish_reason") is None and type(delta) is dict:
+                if (
+                    choice.get("finish_reason") is None
+                    and type(delta) is dict
+                    and delta.get("tool_calls") is None
+                ):
                     content = delta.get("content")
                     if content is None or type(content) is str:
                         return content
@@ -258,7 +323,24 @@ class OpenAIStreamDecoder:
         reason = get_str(choice, "finish_reason", ctx)
         if reason is not None:
             self._reason = _finish_reason(reason)
-        return get_str(get_map(choice, "delta", ctx), "content", ctx)
+        delta = get_map(choice, "delta", ctx)
+        for piece in get_list(delta, "tool_calls", ctx):
+            self._pending.append(self._tool_piece(piece))
+        return get_str(delta, "content", ctx)
+
+    def _tool_piece(self, piece: Any) -> ToolCallDelta:
+        ctx = self._ctx
+        function = get_map(piece, "function", ctx)
+        call_id = get_str(piece, "id", ctx)
+        index = piece.get("index") if isinstance(piece, dict) else None
+        if type(index) is int:
+            key: object = index
+        else:  # a server that leaves out the index: an id starts a call, none continues one
+            key = ("id", call_id) if call_id or self._last_key is None else self._last_key
+        self._last_key = key
+        args = function.get("arguments")
+        text = "" if args is None else arguments_text(args)
+        return self._tools.piece(key, call_id, get_str(function, "name", ctx), text)
 
     def close(self) -> StreamOutcome:
         """End of the byte stream: a reply needs ``[DONE]`` or a finish reason."""
@@ -267,9 +349,59 @@ class OpenAIStreamDecoder:
             if self._reason is None:
                 raise self._ctx.malformed("the stream ended before [DONE]")
         text = "".join(self.parts)
-        reason = self._reason or "stop"
-        _check_filtered(text, reason, self._ctx)
-        return StreamOutcome(text, self._usage, reason)
+        calls = self._tools.calls(self._ctx)
+        reason = tool_call_reason(self._reason or "stop", calls)
+        _check_filtered(text, reason, self._ctx, calls)
+        return StreamOutcome(text, self._usage, reason, tool_calls=calls)
+
+
+def openai_tool(tool: Tool) -> dict[str, Any]:
+    """A tool definition in the ``{"type": "function", "function": {...}}`` shape."""
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.parameters:
+        function["parameters"] = dict(tool.parameters)
+    if tool.strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: ToolChoice) -> Any:
+    if choice.mode == "tool":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
+
+
+def _user_content(m: Message) -> str | list[dict[str, Any]]:
+    """A user message's text, or a content array when it has images."""
+    if not m.images:
+        return m.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+    for image in m.images:
+        parts.append(
+            {"type": "image_url", "image_url": {"url": image_url(image), "detail": image.detail}}
+        )
+    return parts
+
+
+def _message(m: Message, where: str, provider: str, request: ProviderRequest) -> dict[str, Any]:
+    if m.images and m.role != "user":
+        raise refuse(provider, request, f"{where}: images in a {m.role} message")
+    if m.role == "tool":
+        if not m.tool_call_id:
+            raise refuse(provider, request, f"{where}: a tool result without tool_call_id")
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    entry: dict[str, Any] = {"role": m.role, "content": _user_content(m)}
+    if m.name:
+        entry["name"] = m.name
+    if m.tool_calls:
+        entry["content"] = m.content or None
+        entry["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    return entry
 
 
 class OpenAIProvider(HTTPProvider):
@@ -280,6 +412,8 @@ class OpenAIProvider(HTTPProvider):
     default_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     #: The body field carrying the output cap (compatible servers want ``max_tokens``).
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    #: Chat Completions' ``reasoning_effort`` (reasoning models).
+    reasoning_effort_supported: ClassVar[bool] = True
 
     def _headers(self) -> dict[str, str]:
         if self.api_key:
@@ -287,12 +421,10 @@ class OpenAIProvider(HTTPProvider):
         return {}
 
     def _chat_call(self, request: ProviderRequest, stream: bool) -> tuple[str, dict[str, Any]]:
-        messages = []
-        for m in request.messages:
-            entry = {"role": m.role, "content": m.content}
-            if m.name:
-                entry["name"] = m.name
-            messages.append(entry)
+        messages = [
+            _message(m, f"messages[{i}]", self.name, request)
+            for i, m in enumerate(request.messages)
+        ]
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
@@ -313,6 +445,15 @@ class OpenAIProvider(HTTPProvider):
         elif fmt is not None:
             spec = {"name": fmt.name, "schema": dict(fmt.schema or {}), "strict": fmt.strict}
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
+        if request.tools:
+            # tool_choice and parallel_tool_calls are refused without tools.
+            body["tools"] = [openai_tool(t) for t in request.tools]
+            if request.tool_choice is not None:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
+            if request.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.reasoning_effort is not None:
+            body["reasoning_effort"] = request.reasoning_effort
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from core.content.counting import schema_tokens, tool_definition_tokens
 from core.providers.base import Provider
 from core.providers.simulated_judge import JUDGE_MARKER, simulated_verdict
 from core.types import (
@@ -28,6 +29,8 @@ from core.types import (
     ProviderEvent,
     ProviderRequest,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
     UsageReport,
 )
@@ -227,10 +230,26 @@ class SimulatorProvider(Provider):
         scale = self.settings.latency_scale
         prompt = _last_user(request.messages)
         system = next((m.content for m in request.messages if m.role == "system"), None)
+        calls = _tool_calls(request, prompt, system, tier)
+        if calls:
+            if scale:
+                await asyncio.sleep(profile.ttft_s * scale)
+            for index, call in enumerate(calls):
+                yield ToolCallDelta(index, call.id, call.name, "")
+                for piece in _chunks(call.arguments):
+                    yield ToolCallDelta(index, arguments=piece)
+            spoken = "".join(c.name + c.arguments for c in calls)
+            yield self._usage(request, spoken)
+            yield Finish("tool_calls", calls)
+            return
+        results = _tool_results(request.messages)
         if system is not None and system.startswith(JUDGE_MARKER):
             full = simulated_verdict(prompt)  # see core.quality.judge: a simulated judge
         elif request.response_format is not None:  # JSON, as the real model would give
             full = json_answer(compose(prompt, system, tier), request.response_format.schema)
+        elif results:  # after tool results: an answer that uses them
+            used = "; ".join(f"{name} returned {text}" for name, text in results)
+            full = f"Using the tool results ({used}): " + compose(prompt, system, tier)
         else:
             full = compose(prompt, system, tier)
         full = _cut_at_stop(full, request.sampling.stop)  # as a real model stops there
@@ -255,16 +274,77 @@ class SimulatorProvider(Provider):
         return ids
 
     def _usage(self, request: ProviderRequest, text: str) -> UsageReport:
-        if self.token_counter is None:
+        """Usage as the real model would report it: the messages (images by the model's
+        rule) and the tool definitions in, the text or tool calls out."""
+        counter = self.token_counter
+        if counter is None:
             n_in = sum(len(m.content.encode()) for m in request.messages) // 4 + 1
             return UsageReport(Usage(n_in, len(text.encode()) // 4 + 1), estimated=True)
-        counted_in = self.token_counter.count_messages(request.messages, request.model)
-        counted_out = self.token_counter.count_text(text, request.model)
-        usage = Usage(input_tokens=counted_in.tokens, output_tokens=counted_out.tokens)
+        counted_in = counter.count_messages(request.messages, request.model)
+        counted_out = counter.count_text(text, request.model)
+        tools = tool_definition_tokens(
+            lambda t: int(counter.count_text(t, request.model).tokens),
+            request.tools,
+            request.tool_choice,
+            request.model,
+            "openai",
+        ) + schema_tokens(
+            lambda t: int(counter.count_text(t, request.model).tokens), request.response_format
+        )
+        usage = Usage(input_tokens=counted_in.tokens + tools, output_tokens=counted_out.tokens)
         return UsageReport(usage, estimated=counted_in.estimated or counted_out.estimated)
 
     async def list_models(self) -> list[str]:
         return sorted(_PROFILES)
+
+
+def _tool_calls(
+    request: ProviderRequest, prompt: str, system: str | None, tier: str
+) -> tuple[ToolCall, ...]:
+    """The tool call the Simulator makes, if any: when the request declares tools, the
+    choice allows one and the newest message is the user's (not tool results), it calls
+    the tool whose name and description share the most words with the prompt (the
+    forced one under ``tool_choice``; under ``required``, the best even with no words in
+    common), with arguments that follow the tool's schema, filled from the prompt."""
+    choice = request.tool_choice
+    if not request.tools or (choice is not None and choice.mode == "none"):
+        return ()
+    last = request.messages[-1] if request.messages else None
+    if last is None or last.role != "user":
+        return ()
+    if choice is not None and choice.mode == "tool":
+        tool = next(t for t in request.tools if t.name == choice.name)
+    else:
+        words = set(_terms(prompt))
+        scored = [(len(words & set(_terms(f"{t.name} {t.description}"))), t) for t in request.tools]
+        best, tool = max(scored, key=lambda pair: pair[0])
+        forced = choice is not None and choice.mode == "required"
+        if best == 0 and not forced:
+            return ()
+    filler = iter(_fills(prompt))
+    arguments = json.dumps(_example(tool.parameters, filler))
+    seed = hashlib.sha256(f"{tier}\0{system or ''}\0{prompt}\0{tool.name}".encode()).hexdigest()
+    return (ToolCall("call_" + seed[:24], tool.name, arguments),)
+
+
+def _fills(prompt: str) -> list[str]:
+    """Values for a tool's string arguments: the prompt's names first (capitalised
+    words, as a city or a person would be), then its other terms."""
+    names = re.findall(r"\b[A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)*", prompt)
+    first = prompt.split()[0] if prompt.split() else ""
+    names = [n for n in names if n != first] or names
+    return [*names, *_terms(prompt)]
+
+
+def _tool_results(messages: tuple[Message, ...]) -> list[tuple[str, str]]:
+    """The tool results after the newest assistant message, as (tool name, text)."""
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    out: list[tuple[str, str]] = []
+    for m in reversed(messages):
+        if m.role != "tool":
+            break
+        out.append((names.get(m.tool_call_id or "", "a tool"), m.content))
+    return out[::-1]
 
 
 def _last_user(messages: tuple[Message, ...]) -> str:

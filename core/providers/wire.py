@@ -24,7 +24,13 @@ from core.errors import (
     ProviderError,
     RateLimitError,
 )
-from core.types import Message, TextDelta, Usage
+from core.types import (
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = [
     "CallContext",
@@ -331,12 +337,15 @@ class StreamOutcome:
     finish_reason: str
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: The reply's tool calls, whole, in order (arguments as the provider sent them).
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class StreamDecoder(Protocol):
-    """A provider's pure stream decoder: bytes in, text deltas out, outcome at the end."""
+    """A provider's pure stream decoder: bytes in, text and tool-call deltas out, the
+    outcome (with the whole tool calls) at the end."""
 
-    def feed(self, chunk: bytes) -> list[TextDelta]: ...
+    def feed(self, chunk: bytes) -> list[TextDelta | ToolCallDelta]: ...
 
     def close(self) -> StreamOutcome: ...
 

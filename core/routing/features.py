@@ -32,6 +32,9 @@ FEATURES: tuple[str, ...] = (
     "math",
     "high_stakes",
     "conversation_depth",
+    "tools",
+    "images",
+    "json_schema",
 )
 
 REASONING_VERBS = frozenset(
@@ -110,10 +113,23 @@ class PromptFeatures:
     math: int
     high_stakes: tuple[str, ...]
     depth: int
+    #: What the request carries beyond text: tools declared, images, a JSON Schema.
+    tools: int = 0
+    images: int = 0
+    json_schema: bool = False
 
 
-def extract_features(prompt: str, prompt_tokens: int, depth: int = 0) -> PromptFeatures:
-    """Measure ``prompt`` (``depth`` = earlier user turns in the conversation)."""
+def extract_features(
+    prompt: str,
+    prompt_tokens: int,
+    depth: int = 0,
+    *,
+    tools: int = 0,
+    images: int = 0,
+    json_schema: bool = False,
+) -> PromptFeatures:
+    """Measure ``prompt`` (``depth`` = earlier user turns in the conversation; ``tools``,
+    ``images`` and ``json_schema``: what the request carries besides its text)."""
     spaced = f" {prompt.translate(_WORDS_ONLY)} "
     # Intersecting with the small keyword set never builds a set of the prompt's words.
     found = _KEYWORDS.intersection(spaced.split())
@@ -130,6 +146,9 @@ def extract_features(prompt: str, prompt_tokens: int, depth: int = 0) -> PromptF
         math=_math(prompt, found),
         high_stakes=tuple(sorted(stakes)),
         depth=max(0, depth),
+        tools=tools,
+        images=images,
+        json_schema=json_schema,
     )
 
 

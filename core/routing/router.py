@@ -12,15 +12,58 @@ A request that names a tier or model bypasses routing and says so (``mode="expli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.config import CentwiseConfig, FeatureWeight, TierConfig
 from core.errors import InputError
 from core.routing.features import PromptFeatures, extract_features
 
-__all__ = ["RouteDecision", "TierRouter", "score_features"]
+if TYPE_CHECKING:
+    from core.accounting.prices import ModelPrice
+
+__all__ = ["RequestNeeds", "RouteDecision", "TierRouter", "missing_capabilities", "score_features"]
 
 Reason = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestNeeds:
+    """What a request carries beyond its text, for routing: tools declared (or tool
+    calls in its conversation), images, a JSON Schema for the reply."""
+
+    tools: int = 0
+    images: int = 0
+    json_schema: bool = False
+
+    def required(self) -> list[str]:
+        """The capabilities these need, by the price table's names."""
+        out = ["supports_function_calling"] if self.tools else []
+        out += ["supports_vision"] if self.images else []
+        return out + (["supports_response_schema"] if self.json_schema else [])
+
+
+_CAN = {
+    "supports_function_calling": "call tools",
+    "supports_vision": "read images",
+    "supports_response_schema": "follow a JSON Schema",
+}
+
+
+def missing_capabilities(
+    needs: RequestNeeds, tier: TierConfig | None, price: ModelPrice | None
+) -> list[str]:
+    """What the model cannot do that ``needs`` asks for: the tier's own setting wins,
+    then the price table's flag; a model neither says anything about is assumed able."""
+    out = []
+    for name in needs.required():
+        said = getattr(tier, name, None) if tier is not None else None
+        if said is None and price is not None:
+            said = getattr(price, name)
+        if said is False:
+            out.append(_CAN[name])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +90,9 @@ def _measures(f: PromptFeatures) -> list[tuple[str, object, float]]:
         ("math", f.math, float(f.math)),
         ("high_stakes", list(f.high_stakes), float(len(f.high_stakes))),
         ("conversation_depth", f.depth, float(f.depth)),
+        ("tools", f.tools, float(f.tools)),
+        ("images", f.images, float(f.images)),
+        ("json_schema", f.json_schema, 1.0 if f.json_schema else 0.0),
     ]
 
 
@@ -74,11 +120,15 @@ class TierRouter:
         w = config.routing.weights
         self._weights = {name: getattr(w, name) for name in type(w).model_fields}
 
-    def score(self, prompt: str, prompt_tokens: int, depth: int = 0) -> tuple[float, list[Reason]]:
+    def score(
+        self, prompt: str, prompt_tokens: int, depth: int = 0, needs: RequestNeeds | None = None
+    ) -> tuple[float, list[Reason]]:
         """The 0-10 complexity of ``prompt`` and the reasons, strongest first."""
-        score, reasons = score_features(
-            extract_features(prompt, prompt_tokens, depth), self._weights
+        n = needs or RequestNeeds()
+        features = extract_features(
+            prompt, prompt_tokens, depth, tools=n.tools, images=n.images, json_schema=n.json_schema
         )
+        score, reasons = score_features(features, self._weights)
         reasons.sort(key=lambda r: -float(str(r["contribution"])))
         return score, reasons
 
@@ -86,17 +136,53 @@ class TierRouter:
         return next((t for t in self.tiers if score <= t.max_complexity), self.tiers[-1])
 
     def route(
-        self, prompt: str, prompt_tokens: int, requested: str = "auto", *, depth: int = 0
+        self,
+        prompt: str,
+        prompt_tokens: int,
+        requested: str = "auto",
+        *,
+        depth: int = 0,
+        needs: RequestNeeds | None = None,
+        can: Callable[[TierConfig], list[str]] | None = None,
     ) -> RouteDecision:
-        """Decide a tier; ``depth`` is how many user turns came before this one."""
+        """Decide a tier; ``depth`` is how many user turns came before this one.
+
+        ``needs`` (tools, images, a JSON Schema) feed the score; ``can(tier)`` names
+        what a tier's model cannot do for this request, and such a tier is skipped for
+        the next one up (then down) that can, with the reason kept."""
         if requested and requested != "auto":
             return self._explicit(requested)
         if not self.config.routing.enabled:
             tier = self.tiers[-1]
             return RouteDecision(tier, tier.provider, tier.model, None, "disabled")
-        score, reasons = self.score(prompt, prompt_tokens, depth)
+        score, reasons = self.score(prompt, prompt_tokens, depth, needs)
         tier = self.tier_for_score(score)
+        if can is not None and can(tier):
+            tier, skipped = self._capable(tier, can)
+            reasons = [*reasons, *skipped]
         return RouteDecision(tier, tier.provider, tier.model, score, "auto", reasons)
+
+    def _capable(
+        self, chosen: TierConfig, can: Callable[[TierConfig], list[str]]
+    ) -> tuple[TierConfig, list[Reason]]:
+        """The nearest tier that can serve the request (up first, then down), and one
+        reason per tier skipped on the way. None can: the scored tier, and the provider
+        answers for itself."""
+        at = self.tiers.index(chosen)
+        order = [*self.tiers[at:], *reversed(self.tiers[:at])]
+        skipped: list[Reason] = []
+        for tier in order:
+            missing = can(tier)
+            if not missing:
+                return tier, skipped
+            skipped.append(
+                {
+                    "feature": "capability",
+                    "value": f"skipped {tier.id} ({tier.model}): cannot {', '.join(missing)}",
+                    "contribution": 0.0,
+                }
+            )
+        return chosen, skipped
 
     def _explicit(self, requested: str) -> RouteDecision:
         tier = self.config.tier(requested)

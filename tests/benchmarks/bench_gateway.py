@@ -2,6 +2,7 @@
 
     python -m tests.benchmarks.bench_gateway [--requests 2000] [--concurrency 50] [--rounds 2]
         [--ttft-ms 50] [--pace-ms 10] [--words 30] [--transport httpx|aiohttp]
+        [--kind text|tools|both]
 
 One loopback OpenAI look-alike (tests/benchmarks/paced_provider.py: one event loop,
 the integration servers' OpenAI frames) serves both paths. By default it streams like
@@ -16,8 +17,10 @@ process with a tier on that server, a daily budget (so every request takes the
 reservation transaction) and the cache off. In the same run, ``--concurrency``
 client streams request it directly and through the gateway, in alternating rounds;
 each request is timed from send to the last byte. The overhead is the difference of
-the two distributions' percentiles. At the end the ledger must hold one row per
-gateway request. ``--transport`` picks the HTTP transport of both the direct clients
+the two distributions' percentiles. ``--kind both`` (the default) runs text requests
+and tool-calling requests (two tools declared; the reply is a tool call streamed in as
+many deltas as the text) and compares the two overheads. At the end the ledger must
+hold one row per gateway request. ``--transport`` picks the HTTP transport of both the direct clients
 and the gateway's provider client (``[network] transport``; the same factory,
 ``core.providers.client.make_client``, builds both).
 """
@@ -70,6 +73,37 @@ BODY = {
     "stream": True,
     "messages": [{"role": "user", "content": "Say hello in a short sentence."}],
 }
+#: A tool-calling request: two tools declared, answered with a call of one of them.
+TOOLS_BODY = {
+    "model": "fast",
+    "stream": True,
+    "messages": [{"role": "user", "content": "What is the weather in Lisbon right now?"}],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather in a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "city": {"type": "string"},
+                        "unit": {"type": "string", "enum": ["c", "f"]},
+                    },
+                    "required": ["city"],
+                },
+            },
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": "stock_price",
+                "description": "Latest price of a stock ticker",
+                "parameters": {"type": "object", "properties": {"ticker": {"type": "string"}}},
+            },
+        },
+    ],
+}
 
 
 Timing = tuple[float, float]  # (first word, last byte), ms after sending
@@ -78,6 +112,7 @@ Timing = tuple[float, float]  # (first word, last byte), ms after sending
 def _phase(
     url: str,
     headers: dict[str, str],
+    body: dict[str, object],
     n: int,
     concurrency: int,
     transport: str,
@@ -91,7 +126,7 @@ def _phase(
     gc.freeze()
     gc.disable()
     try:
-        return asyncio.run(_streams(url, headers, n, concurrency, transport, spread_s))
+        return asyncio.run(_streams(url, headers, body, n, concurrency, transport, spread_s))
     finally:
         gc.enable()
         gc.unfreeze()
@@ -100,6 +135,7 @@ def _phase(
 async def _streams(
     url: str,
     headers: dict[str, str],
+    body: dict[str, object],
     n: int,
     concurrency: int,
     transport: str,
@@ -110,7 +146,7 @@ async def _streams(
     network = NetworkConfig(transport=transport)
     async with make_client(network, trust_env=False, timeout=30) as c:
         c.headers.update(headers)
-        body = {**BODY, "model": "gpt-4o-mini"} if "/chat/completions" in url else BODY
+        body = {**body, "model": "gpt-4o-mini"}
         queue = list(range(n))
 
         # Each stream's first request waits a random part of ``spread_s`` (the same
@@ -192,6 +228,7 @@ def _start_gateway(data: Path, config: Path, port: int) -> tuple[subprocess.Pope
 def _measure(
     url: str,
     headers: dict[str, str],
+    body: dict[str, object],
     n: int,
     concurrency: int,
     rounds: int,
@@ -202,8 +239,8 @@ def _measure(
     direct: list[Timing] = []
     gateway: list[Timing] = []
     for _ in range(rounds):
-        direct += _phase(url, {}, n, concurrency, transport, spread_s)
-        gateway += _phase(gw_url, headers, n, concurrency, transport, spread_s)
+        direct += _phase(url, {}, body, n, concurrency, transport, spread_s)
+        gateway += _phase(gw_url, headers, body, n, concurrency, transport, spread_s)
     return direct, gateway
 
 
@@ -247,6 +284,13 @@ def main() -> None:
         help="[network] transport of the direct clients and the gateway's provider client",
     )
     parser.add_argument(
+        "--kind",
+        choices=("text", "tools", "both"),
+        default="both",
+        help="text requests, tool-calling requests (two tools declared, answered with a "
+        "streamed tool call of as many deltas), or both, to compare their overheads",
+    )
+    parser.add_argument(
         "--no-pin",
         action="store_true",
         help="let the OS place the processes (by default the gateway gets the last CPU to "
@@ -267,7 +311,10 @@ def main() -> None:
     levels = sorted({1, args.concurrency})
     reply_s = (args.ttft_ms + args.words * args.pace_ms) / 1000
     spread_s = reply_s if args.arrivals == "independent" else 0.0
-    results: dict[int, tuple[list[float], list[float]]] = {}
+    bodies = {"text": BODY, "tools": TOOLS_BODY}
+    if args.kind != "both":
+        bodies = {args.kind: bodies[args.kind]}
+    results: dict[tuple[str, int], tuple[list[Timing], list[Timing]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data, config = Path(tmp) / "data", Path(tmp) / "config.toml"
         config.write_text(CONFIG.format(base=base, transport=args.transport))
@@ -281,15 +328,18 @@ def main() -> None:
             gw_url = f"http://127.0.0.1:{port}/v1/chat/completions"
             headers = {"Authorization": f"Bearer {token}"}
             # Warm up both paths (connections, tokenizer, SQLite pages).
-            _phase(direct_url, {}, 200, args.concurrency, args.transport)
-            _phase(gw_url, headers, 200, args.concurrency, args.transport)
-            sent += 200
+            for body in bodies.values():
+                _phase(direct_url, {}, body, 200, args.concurrency, args.transport)
+                _phase(gw_url, headers, body, 200, args.concurrency, args.transport)
+                sent += 200
             for level in levels:
                 n = args.requests if level > 1 else max(100, args.requests // 15)
-                results[level] = _measure(
-                    direct_url, headers, n, level, args.rounds, gw_url, spread_s, args.transport
-                )
-                sent += n * args.rounds
+                for kind, body in bodies.items():
+                    results[(kind, level)] = _measure(
+                        direct_url, headers, body, n, level, args.rounds, gw_url, spread_s,
+                        args.transport,
+                    )  # fmt: skip
+                    sent += n * args.rounds
         finally:
             proc.terminate()
             proc.wait(30)
@@ -303,8 +353,19 @@ def main() -> None:
         + (f"gateway pinned to CPU {cpus[-1]}, the rest on {cpus[:-1]}" if pin else "not pinned")
         + f"; transport {args.transport}"
     )
-    for level in levels:
-        _report(level, *results[level])
+    for (kind, level), (direct, gateway) in results.items():
+        print(f"\n## {kind} requests")
+        _report(level, direct, gateway)
+    if len(bodies) == 2:
+        for level in levels:
+            (td, tg), (xd, xg) = results[("text", level)], results[("tools", level)]
+            for q, name in ((0.5, "p50"), (0.99, "p99")):
+                text_over = _pct([t[1] for t in tg], q) - _pct([t[1] for t in td], q)
+                tool_over = _pct([t[1] for t in xg], q) - _pct([t[1] for t in xd], q)
+                print(
+                    f"{level} streams, last byte {name}: gateway overhead text {text_over:+.2f} ms,"
+                    f" tool call {tool_over:+.2f} ms ({tool_over - text_over:+.2f} ms)"
+                )
     print(f"\nledger rows: {rows} (gateway requests sent: {sent}); load average {os.getloadavg()}")
     if ERRORS:
         print(f"{len(ERRORS)} transport errors, e.g. {ERRORS[0]}")

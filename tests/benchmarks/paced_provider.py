@@ -4,7 +4,8 @@ The fault-injecting servers in tests/integration/servers run a thread per connec
 which is what tests want; under 50 paced streams their threads contend for the GIL
 and the replies' timing drifts by milliseconds, which is noise in an overhead
 benchmark. This one serves the same frames (``OpenAIDialect.frames``: a role chunk,
-one delta per word, a finish chunk, a usage chunk, ``[DONE]``) over keep-alive
+one delta per word, a finish chunk, a usage chunk, ``[DONE]``; for a request with
+tools, a tool call whose arguments come in as many deltas) over keep-alive
 HTTP/1.1 with chunked encoding, with the first byte after ``ttft`` seconds and the
 frames ``pace`` seconds apart, timed by the event loop.
 """
@@ -25,7 +26,7 @@ __all__ = ["serve_paced"]
 async def _handle(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    frames: list[bytes],
+    replies: tuple[list[bytes], list[bytes]],
     ttft: float,
     pace: float,
 ) -> None:
@@ -40,6 +41,7 @@ async def _handle(
             body: Any = json.loads(await reader.readexactly(length)) if length else {}
             if not isinstance(body, dict) or not body.get("stream"):
                 raise ConnectionError("this look-alike only streams")
+            frames = replies[1] if body.get("tools") else replies[0]
             await asyncio.sleep(ttft)
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
@@ -59,10 +61,18 @@ def serve_paced(port_out: Any, stop: Any, ttft: float, pace: float, words: int) 
     ``port_out`` (a multiprocessing Queue) once listening. Meant as a process target."""
     text = " ".join(["word"] * words)
     frames = OpenAIDialect().frames(Behaviour(text=text), "gpt-4o-mini")
+    # A request that declares tools is answered with a tool call whose arguments come
+    # in as many deltas as the text would.
+    arguments = json.dumps({"city": text})
+    call = Behaviour(text="", tool_calls=[("call_1", "get_weather", arguments)], tool_chunks=words)
+    tool_frames = OpenAIDialect().frames(call, "gpt-4o-mini")
 
     async def main() -> None:
         server = await asyncio.start_server(
-            lambda r, w: _handle(r, w, frames, ttft, pace), "127.0.0.1", 0, backlog=1024
+            lambda r, w: _handle(r, w, (frames, tool_frames), ttft, pace),
+            "127.0.0.1",
+            0,
+            backlog=1024,
         )
         port = server.sockets[0].getsockname()[1]
         # A tiny server whose garbage is a few objects per connection: keep the

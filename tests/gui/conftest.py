@@ -15,7 +15,9 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
 from keyring.backends import fail
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.main_window import AppContext, MainWindow
 from app.runtime.engine_bridge import EngineBridge
@@ -120,3 +122,23 @@ def sample_records(n: int, *, days: int = 30, now: float | None = None) -> list[
             )
         )
     return out
+
+
+def png(path: Path, width: int = 640, height: int = 480, color: str = "teal") -> Path:
+    """A ``width``×``height`` PNG file at ``path``."""
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor(color))
+    assert image.save(str(path), "PNG")
+    return path
+
+
+def drop_files(widget: QWidget, paths: list[Path]) -> QDropEvent:
+    """Drag ``paths`` onto ``widget`` and drop them, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    buttons, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, buttons, none)
+    QApplication.sendEvent(widget, enter)
+    drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, buttons, none)
+    QApplication.sendEvent(widget, drop)
+    return drop

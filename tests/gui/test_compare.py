@@ -6,8 +6,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtWidgets import QFileDialog
+
 from app.compare.view import CompareView, judged_winner
 from app.widgets.formatting import fmt_usd
+from tests.gui.conftest import png
 
 PROMPT = "Explain what a token is, in two sentences."
 
@@ -108,3 +111,48 @@ def test_columns_stream_at_the_same_time(qtbot, make_bridge):
         )
         assert view.running
     assert all(c.record.status == "ok" for c in view.active_columns())
+
+
+def test_tools_json_and_images_go_to_every_column(qtbot, compare, tmp_path, monkeypatch):
+    path = png(tmp_path / "map.png", 800, 600)
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(path)], ""))
+    compare.extras.images.add_button.click()
+    compare.extras.tools.insert_example()
+    qtbot.waitUntil(lambda: compare.extras.tools.choice.count() == 5)
+    choice = compare.extras.tools.choice
+    choice.setCurrentIndex(choice.findData("required"))
+    compare.judge.setChecked(True)
+    _run(qtbot, compare)
+    columns = compare.active_columns()
+    assert len(columns) == 3
+    for column in columns:
+        rec = column.record
+        assert rec.status == "ok" and rec.finish_reason == "tool_calls"
+        detail = rec.request_detail
+        assert [t["name"] for t in detail["tools"]] == ["get_weather", "get_local_time"]
+        assert detail["tool_choice"] == "required"
+        [image] = detail["images"]
+        assert (image["width"], image["height"]) == (800, 600)
+        assert column.tool_calls.calls == rec.tool_calls and not column.tool_calls.isHidden()
+        assert column.tool_calls.cards[0].result is None  # no manual loop in Compare
+        assert column.verdict is not None  # the judge read the tool calls
+    tokens = [c.caption.text() for c in compare.extras.images.cards]
+    assert tokens and tokens[0].endswith("tokens")
+
+
+def test_json_output_is_checked_in_every_column(qtbot, compare):
+    compare.extras.json_output.set_mode("object")
+    _run(qtbot, compare)
+    for column in compare.active_columns():
+        assert column.record.request_detail["response_format"] == {"type": "json_object"}
+        qtbot.waitUntil(lambda c=column: not c.json_check.isHidden())
+        assert column.json_check.text() == "✓ The reply is a JSON object."
+
+
+def test_a_wrong_schema_stops_compare(qtbot, compare):
+    compare.extras.json_output.set_mode("schema")
+    compare.extras.json_output.schema.text.setPlainText('{"type": 5}')
+    compare.run()
+    qtbot.waitUntil(lambda: not compare.running)
+    assert compare.hint.text().startswith("Cannot send: JSON Schema: schema['type']:")
+    assert all(c.isHidden() for c in compare.columns)

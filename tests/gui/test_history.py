@@ -10,8 +10,12 @@ pytest.importorskip("PySide6")
 
 from app.history.model import MAX_PAGES, PAGE_SIZE, HistoryTableModel
 from app.history.view import HistoryView
+from app.widgets.content.tools_editor import EXAMPLE_TOOLS
+from core.content.images import image_from_path
+from core.content.tools import parse_tools
 from core.ledger import LedgerFilter
-from tests.gui.conftest import sample_records
+from core.types import Message, ToolChoice
+from tests.gui.conftest import png, sample_records
 
 N = 100_000
 
@@ -111,3 +115,68 @@ def test_view_detail_json_and_export(qtbot, qtmodeltester, make_bridge, tmp_path
     out_csv = tmp_path / "history.csv"
     view.export_to(out_csv, "csv")
     qtbot.waitUntil(lambda: out_csv.exists() and len(out_csv.read_text().splitlines()) == 501)
+
+
+def test_detail_shows_tools_images_results_and_tool_calls(qtbot, make_bridge, tmp_path):
+    bridge = make_bridge()
+    engine = bridge.engine
+    tools = parse_tools(EXAMPLE_TOOLS)
+    image = image_from_path(png(tmp_path / "street.png", 512, 512))
+
+    async def ask_twice():
+        first = await engine.ask(
+            "Weather here?", model="fast", tools=tools, images=[image],
+            tool_choice=ToolChoice("tool", "get_weather"),
+        ).collect()  # fmt: skip
+        history = [
+            Message("user", "Weather here?", images=(image,)),
+            Message("assistant", first.response, tool_calls=tuple(first.tool_calls)),
+        ]
+        turn = [Message("tool", "21 °C", tool_call_id=c.id) for c in first.tool_calls]
+        second = await engine.ask(
+            "21 °C", model="fast", tools=tools, history=history, turn=turn
+        ).collect()
+        return first, second
+
+    first, second = bridge.run(ask_twice()).result(20)
+    view = HistoryView(bridge)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2)
+
+    view.table.selectRow(1)  # the first request: tools, an image, a tool call
+    qtbot.waitUntil(lambda: view.detail.toPlainText() != "")
+    text = view.content.toPlainText()
+    assert not view.content.isHidden()
+    call = first.tool_calls[0]
+    assert text.startswith(f"Tool calls in the reply (1)\n    get_weather ({call.id})\n")
+    assert f"sha256 {image.sha256[:16]}… · image/png · 512×512 · " in text
+    [shown] = first.request_detail["images"]
+    assert f"{shown['tokens']} tokens · detail auto" in text
+    assert "Tools (2) · tool choice: tool:get_weather\n    get_weather — The current" in text
+    assert '        {"type": "object", "properties": {"city": ' in text
+    record = json.loads(view.detail.toPlainText())
+    assert record["tool_calls"] == [call.as_dict()]
+    assert record["request"]["tool_choice"] == "tool:get_weather"
+
+    view.table.selectRow(0)  # the second: the tool result it sent
+    qtbot.waitUntil(lambda: "Tool results sent" in view.content.toPlainText())
+    assert f"Tool results sent (1)\n    {call.id} →\n        21 °C" in view.content.toPlainText()
+
+    out = tmp_path / "history.jsonl"
+    view.export_to(out, "jsonl")
+    qtbot.waitUntil(lambda: out.exists() and len(out.read_text().splitlines()) == 2)
+    rows = {r["request_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[first.request_id]["tool_calls"] == [call.as_dict()]
+    assert rows[first.request_id]["request"]["images"][0]["sha256"] == image.sha256
+    assert rows[second.request_id]["request"]["tool_results"][0]["content"] == "21 °C"
+
+
+def test_a_plain_request_has_no_content_pane(qtbot, make_bridge):
+    bridge = make_bridge()
+    bridge.engine.ledger.record_many(sample_records(3))
+    view = HistoryView(bridge)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 3)
+    view.table.selectRow(0)
+    qtbot.waitUntil(lambda: view.detail.toPlainText() != "")
+    assert view.content.isHidden() and view.content.toPlainText() == ""

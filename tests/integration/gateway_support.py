@@ -3,6 +3,8 @@ separate process, always on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import socket
 import subprocess
@@ -13,17 +15,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import openai
+from PIL import Image
 
 from core.config import parse_config
 from core.engine import Engine
 from core.gateway import GatewayServer, start_gateway
+from core.types import RequestRecord
 
 __all__ = [
     "TOKEN",
     "auth",
     "free_port",
     "gateway_process",
+    "ledger_record",
     "open_engine",
+    "png_bytes",
+    "png_data_url",
     "running_gateway",
     "sim_config_text",
 ]
@@ -43,6 +51,18 @@ def auth(token: str = TOKEN) -> dict[str, str]:
 
 
 @contextmanager
+def openai_sdk(gateway: GatewayServer) -> Iterator[openai.OpenAI]:
+    """The official OpenAI SDK pointed at ``gateway``: no retries, no proxy settings."""
+    with openai.OpenAI(
+        base_url=f"{gateway.url}/v1",
+        api_key=TOKEN,
+        http_client=httpx.Client(trust_env=False),
+        max_retries=0,
+    ) as c:
+        yield c
+
+
+@contextmanager
 def running_gateway(data_dir: Path, extra: str = "", **kw: object) -> Iterator[GatewayServer]:
     """The gateway in a background thread on a free loopback port."""
     config = parse_config(sim_config_text(extra), "test.toml")
@@ -55,6 +75,28 @@ def running_gateway(data_dir: Path, extra: str = "", **kw: object) -> Iterator[G
 
 def open_engine(data_dir: Path, extra: str = "") -> Engine:
     return Engine.open(parse_config(sim_config_text(extra), "test.toml"), data_dir)
+
+
+def ledger_record(data_dir: Path, request_id: str) -> RequestRecord | None:
+    """The ledger's record of one request, read by an engine of its own."""
+    engine = open_engine(data_dir)
+    try:
+        return engine.get_record(request_id)
+    finally:
+        engine.close()
+
+
+def png_bytes(width: int = 64, height: int = 32) -> bytes:
+    """A small real PNG (two colours, so it is not trivially compressible to nothing)."""
+    img = Image.new("RGB", (width, height), (200, 30, 30))
+    img.paste((30, 30, 200), (0, 0, width // 2, height))
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def png_data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def free_port() -> int:

@@ -299,4 +299,92 @@ def test_ask_for_json_output(cli):
     assert code == 0 and "answer" in json.loads(json.loads(out)["text"])
     schema.write_text("[1, 2]")
     code, _, err = cli("ask", "hi", "--json-schema", str(schema))
-    assert code == 2 and "a JSON Schema must be a JSON object" in err
+    assert code == 2 and "must be a JSON Schema object" in err
+    schema.write_text(json.dumps({"type": "object", "properties": {"n": {"type": 7}}}))
+    code, _, err = cli("ask", "hi", "--json-schema", str(schema))
+    assert code == 2 and "entry.json['properties']['n']['type']: not a valid JSON Schema" in err
+
+
+WEATHER_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+
+
+def _png(path: Path, size: tuple[int, int]) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, "green").save(path)
+    return path
+
+
+def test_ask_with_tools_prints_the_call_and_records_it(cli):
+    tools = cli.tmp / "tools.json"
+    tools.write_text(json.dumps(WEATHER_TOOLS))
+    code, out, _ = cli("ask", "What is the weather in Lisbon?", "--tools", str(tools))
+    assert code == 0 and 'get_weather({"city": "Lisbon"})' in out
+    code, out, _ = cli("ask", "Weather in Lisbon?", "--tools", str(tools), "--json")
+    obj = json.loads(out)
+    assert obj["finish_reason"] == "tool_calls" and obj["tool_calls"][0]["name"] == "get_weather"
+    assert obj["request"]["tools"][0]["name"] == "get_weather"
+    code, out, _ = cli(
+        "ask", "Tell me a joke.", "--tools", str(tools), "--tool-choice", "get_weather", "--json"
+    )
+    assert code == 0 and json.loads(out)["tool_calls"][0]["name"] == "get_weather"
+    code, _, err = cli("ask", "hi", "--tools", str(tools), "--tool-choice", "other")
+    assert code == 2 and "not one of the request's tools" in err
+    tools.write_text(json.dumps([{"type": "function", "function": {"name": "bad name"}}]))
+    code, _, err = cli("ask", "hi", "--tools", str(tools))
+    assert code == 2 and "tools.json: tools[0].function.name" in err
+
+
+def test_ask_with_images_counts_their_tokens(cli):
+    image = _png(cli.tmp / "green.png", (512, 512))
+    code, out, _ = cli("ask", "What colour?", "--image", str(image), "--json")
+    obj = json.loads(out)
+    (described,) = obj["request"]["images"]
+    assert code == 0 and described["width"] == 512 and described["tokens"] > 0
+    plain = json.loads(cli("ask", "What colour, in words?", "--json")[1])
+    assert obj["usage"]["input_tokens"] > plain["usage"]["input_tokens"] + described["tokens"] - 5
+    bad = cli.tmp / "bad.png"
+    bad.write_bytes(b"GIF89a but not really")
+    code, _, err = cli("ask", "x", "--image", str(bad))
+    assert code == 2 and "bad.png: cannot be decoded as an image" in err
+    code, _, err = cli("ask", "x", "--image", str(cli.tmp / "missing.png"))
+    assert code == 2 and "missing.png: cannot be read" in err
+
+
+def test_batch_lines_carry_tools_schemas_and_images(cli):
+    image = _png(cli.tmp / "i.png", (64, 64))
+    batch = cli.tmp / "batch.jsonl"
+    lines = [
+        {"prompt": "Weather in Oslo?", "tools": WEATHER_TOOLS},
+        {
+            "prompt": "Count.",
+            "json_schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        },
+        {"prompt": "Describe it.", "images": [str(image)]},
+        {"prompt": "Plain."},
+    ]
+    batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    code, out, _ = cli("ask", "--batch", str(batch), "--json")
+    tool, schema, img, plain = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and tool["tool_calls"][0]["arguments"] == '{"city": "Oslo"}'
+    assert json.loads(schema["text"]) == {"n": 0} and img["request"]["images"][0]["width"] == 64
+    assert plain["request"] == {} and plain["tool_calls"] == []
+    batch.write_text(json.dumps({"prompt": "x", "tools": [{"type": "function"}]}) + "\n")
+    code, _, err = cli("ask", "--batch", str(batch))
+    assert code == 2 and "batch line 1: tools[0].name: a tool needs a name" in err
+    batch.write_text(json.dumps({"prompt": "x", "images": "one.png"}) + "\n")
+    code, _, err = cli("ask", "--batch", str(batch))
+    assert code == 2 and '"images" must be a list of file paths' in err

@@ -22,9 +22,10 @@ from core.errors import (
 from core.events import BUDGET_ALERT, REQUEST_FINISHED, EventHub
 from core.gateway import ALERT, Alert, AlertMonitor, gateway_token, is_loopback
 from core.gateway.auth import check_bearer
-from core.gateway.openai_api import GatewayHTTPError, error_for, parse_chat_request
+from core.gateway.openai_api import parse_chat_request
+from core.gateway.request import GatewayHTTPError, error_for
 from core.keys import KeyStore
-from core.types import RequestRecord
+from core.types import RequestRecord, ToolCall, ToolCallDelta, ToolChoice
 
 
 def _req(**body: Any) -> bytes:
@@ -238,9 +239,241 @@ def test_a_field_passes_only_at_its_default_value() -> None:
         return ValueError(field)
 
     honoured = frozenset({"model"})
-    for ok in ({"presence_penalty": 0.0}, {"logprobs": False}, {"tools": []}, {"user": None}):
+    for ok in ({"presence_penalty": 0.0}, {"logprobs": False}, {"store": False}, {"audio": None}):
         refuse_unhonoured({"model": "m", **ok}, honoured, OPENAI_DEFAULTS, bad)
-    refused_ones = ({"presence_penalty": False}, {"logprobs": 0}, {"tools": [{}]}, {"user": "u"})
+    refused_ones = ({"presence_penalty": False}, {"logprobs": 0}, {"store": True}, {"audio": {}})
     for refused in (*refused_ones, {"x": 1}):
         with pytest.raises(ValueError, match=next(iter(refused))):
             refuse_unhonoured(refused, honoured, OPENAI_DEFAULTS, bad)
+
+
+# -- tools, tool results and images in each format ----------------------------------
+
+WEATHER = {"name": "get_weather", "parameters": {"type": "object"}}
+
+
+def test_chat_tool_results_are_the_turn_and_calls_stay_in_history() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    req = parse_chat_request(
+        _req(
+            messages=[
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+            ],
+            tools=[{"type": "function", "function": WEATHER}],
+            tool_choice="required",
+            parallel_tool_calls=False,
+            user="u",
+            metadata={"k": "v"},
+        )
+    )
+    assert req.prompt == "sunny" and [m.role for m in req.history] == ["user", "assistant"]
+    assert req.history[1].tool_calls == (ToolCall("c1", "get_weather", "{}"),)
+    assert req.history[1].content == ""
+    assert [(m.role, m.tool_call_id, m.content) for m in req.turn] == [("tool", "c1", "sunny")]
+    assert [t.name for t in req.tools] == ["get_weather"]
+    assert req.tool_choice == ToolChoice("required") and req.parallel_tool_calls is False
+    assert req.end_user == "u" and req.metadata == {"k": "v"}
+
+
+def test_chat_user_images_go_with_the_prompt() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 4), (1, 2, 3)).save(png, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    part = {"type": "image_url", "image_url": {"url": url}}
+    req = parse_chat_request(
+        _req(messages=[{"role": "user", "content": [{"type": "text", "text": "what?"}, part]}])
+    )
+    assert req.prompt == "what?" and req.turn == () and len(req.images) == 1
+    assert (req.images[0].width, req.images[0].height) == (8, 4)
+
+
+def test_anthropic_tool_results_become_tool_messages_before_the_text() -> None:
+    from core.gateway.anthropic_api import parse_messages_request
+
+    use = {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Oslo"}}
+    body = {
+        "model": "auto",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Let me look."}, use]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": "down",
+                        "is_error": True,
+                    },
+                    {"type": "text", "text": "and tomorrow?"},
+                ],
+            },
+        ],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": False},
+        "metadata": {"user_id": "u-1"},
+    }
+    req = parse_messages_request(json.dumps(body).encode())
+    assert req.prompt == "and tomorrow?" and req.turn == ()
+    assert [m.role for m in req.history] == ["user", "assistant", "tool"]
+    assert req.history[1].content == "Let me look."
+    assert req.history[1].tool_calls[0].parsed() == {"city": "Oslo"}
+    assert req.history[2].content == "Error: down" and req.history[2].tool_call_id == "t1"
+    assert req.tool_choice == ToolChoice("required") and req.parallel_tool_calls is True
+    assert req.end_user == "u-1"
+
+
+def test_responses_calls_join_the_assistant_message_before_them() -> None:
+    from core.gateway.responses_api import parse_responses_request
+
+    body = {
+        "model": "auto",
+        "instructions": "Be brief.",
+        "input": [
+            {"role": "developer", "content": "Use tools."},
+            {"role": "user", "content": [{"type": "input_text", "text": "weather?"}]},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "On it."}],
+            },
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"type": "function_call_output", "call_id": "c2", "output": "rain"},
+        ],
+        "tools": [{"type": "function", **WEATHER}],
+        "text": {"format": {"type": "json_object"}},
+        "reasoning": {"effort": "low"},
+    }
+    req = parse_responses_request(json.dumps(body).encode())
+    assert req.system == "Be brief.\n\nUse tools."
+    assert [m.role for m in req.history] == ["user", "assistant"]
+    assert [c.id for c in req.history[1].tool_calls] == ["c1", "c2"]
+    assert req.history[1].content == "On it."
+    assert [m.content for m in req.turn] == ["sunny", "rain"] and req.prompt == "sunny\n\nrain"
+    assert req.response_format is not None and req.response_format.schema is None
+    assert req.reasoning_effort == "low"
+
+
+def _record(**kw: Any) -> RequestRecord:
+    return RequestRecord("req_abc", 1.0, 2.0, purpose="gateway", model="m", **kw)
+
+
+def test_anthropic_input_keeps_arguments_that_are_not_a_json_object() -> None:
+    from core.gateway.anthropic_api import message_body, tool_input
+
+    assert tool_input(ToolCall("a", "f", '{"x": 1}')) == {"x": 1}
+    assert tool_input(ToolCall("a", "f", "")) == {}
+    assert tool_input(ToolCall("a", "f", '{"x": ')) == '{"x": '
+    assert tool_input(ToolCall("a", "f", "[1]")) == "[1]"
+    body = message_body(_record(tool_calls=[ToolCall("a", "f", "{}")]), {})
+    assert body["content"] == [{"type": "tool_use", "id": "a", "name": "f", "input": {}}]
+    assert body["stop_reason"] == "tool_use"
+
+
+def _sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in raw.decode().strip().split("\n\n"):
+        name, data = block.split("\n")
+        out.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return out
+
+
+def test_anthropic_frames_number_blocks_in_the_order_they_open() -> None:
+    from core.gateway.anthropic_api import AnthropicFrames
+
+    frames = AnthropicFrames("req_1", "m")
+    raw = frames.start("Let me ")
+    raw += frames.delta("look.")
+    raw += frames.tool(ToolCallDelta(0, "c1", "f", '{"a"'))
+    raw += frames.tool(ToolCallDelta(0, arguments=": 1}"))
+    raw += frames.delta("Done.")
+    calls = [ToolCall("c1", "f", '{"a": 1}'), ToolCall("c2", "g", "{}")]
+    raw += frames.end(_record(tool_calls=calls, response="Let me look.Done."), {})
+    events = _sse(raw)
+    starts = [
+        (d["index"], d["content_block"]["type"]) for n, d in events if n == "content_block_start"
+    ]
+    assert starts == [(0, "text"), (1, "tool_use"), (2, "text"), (3, "tool_use")]
+    stops = [d["index"] for n, d in events if n == "content_block_stop"]
+    assert stops == [0, 1, 2, 3]
+    json_parts = [
+        (d["index"], d["delta"]["partial_json"])
+        for n, d in events
+        if n == "content_block_delta" and d["delta"]["type"] == "input_json_delta"
+    ]
+    assert json_parts == [(1, '{"a"'), (1, ": 1}"), (3, "{}")]
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+    empty = AnthropicFrames("req_2", "m")
+    names = [n for n, _ in _sse(empty.start(None) + empty.end(_record(), {}))]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+
+
+def test_openai_frames_carry_tool_calls_as_deltas() -> None:
+    from core.gateway.openai_api import OpenAIFrames
+
+    frames = OpenAIFrames("req_1", "m", include_usage=False)
+    raw = frames.start(ToolCallDelta(0, "c1", "f", ""))
+    raw += frames.tool(ToolCallDelta(0, arguments="{}"))
+    raw += frames.end(
+        _record(tool_calls=[ToolCall("c1", "f", "{}"), ToolCall("c2", "g", "[]")]), {}
+    )
+    chunks = [json.loads(b[6:]) for b in raw.decode().split("\n\n") if b.startswith("data: {")]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0] == {"role": "assistant", "content": None}
+    assert deltas[1]["tool_calls"] == [
+        {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    ]
+    assert deltas[2]["tool_calls"] == [{"index": 0, "function": {"arguments": "{}"}}]
+    assert deltas[3]["tool_calls"][0]["id"] == "c2"  # given only whole, at the end
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_responses_frames_count_events_and_end_with_what_they_streamed() -> None:
+    from core.gateway.request import ChatRequest
+    from core.gateway.responses_stream import ResponsesFrames
+
+    req = ChatRequest("auto", "p", None, (), True, True, None, None, echo={"tools": []})
+    frames = ResponsesFrames("req_1", "m", req)
+    raw = frames.start("Hel") + frames.delta("lo")
+    raw += frames.tool(ToolCallDelta(0, "c1", "f", '{"a":'))
+    raw += frames.tool(ToolCallDelta(0, arguments=" 1}"))
+    raw += frames.end(_record(response="Hello", tool_calls=[ToolCall("c1", "f", '{"a": 1}')]), {})
+    events = _sse(raw)
+    assert [d["sequence_number"] for _, d in events] == list(range(len(events)))
+    assert all(name == d["type"] for name, d in events)
+    final = events[-1][1]["response"]
+    assert events[-1][0] == "response.completed" and final["status"] == "completed"
+    message, call = final["output"]
+    assert message["content"][0]["text"] == "Hello" and message["status"] == "completed"
+    assert (call["call_id"], call["arguments"], call["status"]) == ("c1", '{"a": 1}', "completed")
+    added = [d["item"]["id"] for n, d in events if n == "response.output_item.added"]
+    assert added == [message["id"], call["id"]]
+
+
+def test_bodies_nested_past_the_limit_are_refused_before_anything_walks_them() -> None:
+    from core.gateway.request import MAX_JSON_DEPTH, read_json_object
+
+    def nested(depth: int) -> bytes:  # the body object is level 1
+        return b'{"a": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+    assert read_json_object(nested(MAX_JSON_DEPTH))
+    for depth in (MAX_JSON_DEPTH + 1, 50_000):
+        with pytest.raises(GatewayHTTPError, match="nested too deeply"):
+            read_json_object(nested(depth))

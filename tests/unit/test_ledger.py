@@ -603,7 +603,7 @@ def test_v5_drops_the_reservation_day_and_month_indexes(
         "idx_reservations_month",
     }
     with Ledger.open(path) as led:
-        assert led.schema_version == 5
+        assert led.schema_version == SCHEMA_VERSION
         assert led.period_spend(NOON).month_reserved_pusd == 500  # the hold survived
     assert indexes() == {"idx_reservations_expires_at"}
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from core.accounting.prices import worst_case_cost
 from core.pipeline.request import Next, RequestContext, closing
+from core.types import Delta
 
 if TYPE_CHECKING:
     from core.accounting.budget import BudgetPolicy
@@ -24,7 +25,7 @@ class BudgetStage:
     def __init__(self, budget: BudgetPolicy) -> None:
         self.budget = budget
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
         tokens = ctx.estimated_input_tokens or 0
         self.budget.check_input(tokens, request_id=ctx.request_id, model=ctx.model)
         assert ctx.max_tokens is not None  # set by the route stage

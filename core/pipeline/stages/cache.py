@@ -25,8 +25,10 @@ import numpy as np
 
 from core.accounting.prices import cost_of
 from core.cache.entries import CacheHit, Verifier, namespace_for
+from core.content.tools import tools_key
 from core.errors import ProviderError
 from core.pipeline.request import Next, RequestContext, closing
+from core.types import Delta
 
 if TYPE_CHECKING:
     from core.config import TierConfig
@@ -44,14 +46,16 @@ class CacheStage:
         self.services = services
         self.verifier = verifier  # the yes/no question for the grey zone, if configured
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
         cfg = self.services.config.cache
         namespace = None
         if cfg.enabled and ctx.use_cache and ctx.purpose == "user":
-            history = list(ctx.messages[:-1])
+            turn = ctx.turn_messages
+            history = list(ctx.messages[: len(ctx.messages) - len(turn)])
             if history and history[0].role == "system" and history[0].content == ctx.system:
                 history = history[1:]  # the system prompt is keyed on its own; a summary
                 # of earlier turns (also role "system") stays in the history key
+            plain = len(turn) == 1 and turn[0].role == "user" and not turn[0].images
             namespace = namespace_for(
                 ctx.system,
                 history,
@@ -59,6 +63,8 @@ class CacheStage:
                 cacheable_max_temperature=cfg.cacheable_max_temperature,
                 sampling=ctx.sampling,
                 response_format=ctx.response_format.key() if ctx.response_format else None,
+                tools=tools_key(ctx.tools, ctx.tool_choice, ctx.parallel_tool_calls) or None,
+                turn=() if plain else turn,
             )
         if namespace is None:
             async with closing(call_next(ctx)) as stream:
@@ -86,7 +92,7 @@ class CacheStage:
                 async for delta in stream:
                     yield delta
         except ProviderError as error:
-            if ctx.text_parts:
+            if ctx.answered:
                 raise
             hit = await self._lookup(ctx, namespace, vector, 0)
             if hit is None:
@@ -156,6 +162,8 @@ class CacheStage:
     def _store(self, ctx: RequestContext, namespace: str, vector: np.ndarray) -> None:
         if ctx.cache_outcome != "miss" or ctx.usage is None or not ctx.text_parts:
             return  # served from the cache (say, before a cheaper tier): already filed
+        if ctx.tool_calls:
+            return  # a reply that asks for a tool call is an action to take, not an answer
         cost = cost_of(ctx.usage, ctx.price) if ctx.price else None
         cache = self.services.semantic_cache_now()
         if cache is None:
@@ -190,10 +198,10 @@ class _TierProbe:
         floor = self.stage._rank(tier)
         return await self.stage._lookup(self.ctx, self.namespace, self.vector, floor)
 
-    def serve(self, hit: CacheHit) -> list[str]:
+    def serve(self, hit: CacheHit) -> list[Delta]:
         self.stage._serve(self.ctx, hit, hit.outcome)
         return _chunks(hit.response)
 
 
-def _chunks(text: str) -> list[str]:
+def _chunks(text: str) -> list[Delta]:
     return [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]

@@ -31,13 +31,23 @@ from core.errors import (
 )
 from core.pipeline.request import Next, RequestContext, closing
 from core.pipeline.resilience import AttemptInfo, RetryPolicy, stream_with_retries
-from core.types import Attempt, Finish, ProviderRequest, TextDelta, UsageReport
+from core.routing.router import missing_capabilities
+from core.types import (
+    Attempt,
+    Delta,
+    Finish,
+    ProviderRequest,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
 
 if TYPE_CHECKING:
     from core.config import TierConfig
     from core.pipeline.services import Services
+    from core.providers.base import Provider
 
-__all__ = ["CallStage", "Target"]
+__all__ = ["CallStage", "Target", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +82,18 @@ class CallStage:
         unique: dict[tuple[str, str], Target] = {}
         for t in out:
             unique.setdefault((t.provider, t.model), t)
-        return list(unique.values())
+        needs = ctx.needs
+        if needs is None or not needs.required():
+            return list(unique.values())
+        services = self.services
+        return [  # a fallback that cannot serve the request is never tried
+            t
+            for i, t in enumerate(unique.values())
+            if i == 0
+            or not missing_capabilities(needs, t.tier, services.price_for(t.provider, t.model))
+        ]
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
         targets = self.targets(ctx)
         last_error: ProviderError | None = None
         for i, target in enumerate(targets):
@@ -92,14 +111,14 @@ class CallStage:
                 return
             except ProviderError as e:
                 last_error = e
-                if ctx.text_parts or not _may_fall_back(e) or i == len(targets) - 1:
+                if ctx.answered or not _may_fall_back(e) or i == len(targets) - 1:
                     raise
         assert last_error is not None  # pragma: no cover
         raise last_error
 
     async def _cached_answer(
         self, ctx: RequestContext, previous: Target, target: Target, cause: ProviderError | None
-    ) -> list[str] | None:
+    ) -> list[Delta] | None:
         """On entering a cheaper tier, the cache's answer for that tier, served onto the
         request (degraded, at no cost); None when there is none: its provider is called."""
         probe = ctx.cache_probe
@@ -141,16 +160,15 @@ class CallStage:
         ctx.tier = target.tier
         ctx.degraded = ctx.degraded or target.degraded
 
-    async def _attempt_target(self, ctx: RequestContext, target: Target) -> AsyncIterator[str]:
+    async def _attempt_target(self, ctx: RequestContext, target: Target) -> AsyncIterator[Delta]:
         services = self.services
         provider = services.provider(target.provider)
-        refused = [n for n in ctx.sampling.asked() if n not in provider.sampling_supported]
-        if ctx.response_format is not None and not provider.json_output_supported:
-            refused.append("response_format")
+        refused = unsupported(provider, ctx)
         if refused:
             raise UnsupportedParameterError(
-                f"{', '.join(refused)}: not supported by {provider.kind} provider"
+                f"{'; '.join(refused)}: not supported by {provider.kind} provider"
                 f" {target.provider!r} ({target.model}); nothing was sent",
+                where=refused[0].split(":", 1)[0],
                 provider=target.provider,
                 model=target.model,
                 request_id=ctx.request_id,
@@ -172,6 +190,10 @@ class CallStage:
             tier=target.tier.id if target.tier else None,
             sampling=ctx.sampling,
             response_format=ctx.response_format,
+            tools=ctx.tools,
+            tool_choice=ctx.tool_choice,
+            parallel_tool_calls=ctx.parallel_tool_calls,
+            reasoning_effort=ctx.reasoning_effort,
         )
         recorder = _AttemptRecorder(ctx, target)
         stream = stream_with_retries(
@@ -187,8 +209,11 @@ class CallStage:
             try:
                 async for event in stream:
                     self._apply(ctx, event)
-                    if isinstance(event, TextDelta) and event.text:
-                        yield event.text
+                    if isinstance(event, TextDelta):
+                        if event.text:
+                            yield event.text
+                    elif isinstance(event, ToolCallDelta):
+                        yield event
             except CircuitOpenError as e:
                 ctx.attempts.append(
                     Attempt(target.provider, target.model, "circuit_open", error=str(e))
@@ -201,6 +226,7 @@ class CallStage:
             ctx.usage, ctx.usage_estimated = event.usage, event.estimated
         elif isinstance(event, Finish):
             ctx.finish_reason = event.reason
+            ctx.tool_calls = event.tool_calls
 
 
 class _AttemptRecorder:
@@ -225,6 +251,45 @@ class _AttemptRecorder:
         )
         if not info.ok and not info.produced_output and not info.cancelled:
             self.ctx.usage = None  # a failed attempt with no output is not billed
+
+
+def unsupported(provider: Provider, ctx: RequestContext) -> list[str]:
+    """What the request asks for that ``provider``'s API cannot carry, each named
+    (with the message index for an image), so it is refused before anything is sent."""
+    out = [n for n in ctx.sampling.asked() if n not in provider.sampling_supported]
+    if ctx.response_format is not None and not provider.json_output_supported:
+        out.append("response_format")
+    if ctx.reasoning_effort is not None and not provider.reasoning_effort_supported:
+        out.append("reasoning_effort")
+    if not provider.tools_supported and (
+        ctx.tools or any(m.tool_calls or m.role == "tool" for m in ctx.messages)
+    ):
+        out.append("tools")
+    choice = ctx.tool_choice
+    if choice is not None and choice.mode not in provider.tool_choice_modes:
+        out.append(f"tool_choice {choice.mode!r}")
+    if ctx.parallel_tool_calls is not None and not provider.parallel_tool_calls_supported:
+        out.append("parallel_tool_calls")
+    strict = [t.name for t in ctx.tools if t.strict]
+    if strict and not provider.strict_tools_supported:
+        out.append(f"strict tool schemas ({', '.join(strict)})")
+    for i, m in enumerate(ctx.messages):
+        for j, image in enumerate(m.images):
+            where = f"messages[{i}] image {j + 1}"
+            if m.role != "user":
+                out.append(f"{where}: images outside a user message")
+            elif not provider.images_supported:
+                out.append(f"{where}: images")
+            elif image.data is None and not provider.image_urls_supported:
+                out.append(f"{where}: images by URL (send the image's bytes instead)")
+            elif (
+                image.data is not None
+                and provider.max_image_bytes is not None
+                and len(image.data) > provider.max_image_bytes
+            ):
+                size, limit = len(image.data), provider.max_image_bytes
+                out.append(f"{where}: an image of {size:,} bytes (the limit is {limit:,})")
+    return out
 
 
 def _enters_cheaper_tier(previous: Target, target: Target) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.content.tools import check_tool_pairs
 from core.context.conversations import Conversation, StoredSummary
 from core.context.window import (
     SUMMARY_PREFIX,
@@ -31,11 +32,13 @@ from core.context.window import (
     recency_priority,
     relevance_priority,
     strip_metadata,
+    tool_groups,
+    whole_groups,
 )
 from core.errors import CentwiseError, ConfigError, InputError
 from core.pipeline.request import Next, RequestContext, closing
-from core.pipeline.summarizer import Summarizer, fold_point
-from core.types import Message
+from core.pipeline.summarizer import Summarizer, fold_point, group_end
+from core.types import Delta, Message
 
 if TYPE_CHECKING:
     from core.pipeline.services import Services
@@ -56,19 +59,32 @@ class ContextStage:
         self.summarizer = summarizer
         self._vectors: dict[str, np.ndarray] = {}
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
-        if not ctx.prompt.strip():
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
+        turn = ctx.turn_messages
+        if not ctx.prompt.strip() and not any(m.images or m.role == "tool" for m in turn):
             raise InputError(
                 "the prompt is empty; type something to ask", request_id=ctx.request_id
             )
         conversation = self._load(ctx)
         history: Sequence[Message] = ctx.history if conversation is None else conversation.messages
-        state = ContextState(
-            full=assemble(ctx.system, None, history, range(len(history)), ctx.prompt)
-        )
+        try:
+            check_tool_pairs([*history, *turn])
+        except InputError as e:
+            e.request_id = ctx.request_id
+            raise
+        anchor = None
+        if turn[0].role == "tool" and history and history[-1].tool_calls:
+            # The call the results answer is part of this turn: never trimmed away.
+            anchor = history[-1]
+            turn = (anchor, *turn)
+            history = history[:-1]
+        ctx.turn = turn
+        state = ContextState(full=assemble(ctx.system, None, history, range(len(history)), turn))
         ctx.context = state
         if conversation is not None:
             history = await self._summarized_tail(ctx, state, conversation)
+            if history and history[-1] is anchor:
+                history = history[:-1]
         if self.services.config.context.strip_metadata:
             stripped = strip_metadata(history)
             if stripped != tuple(history):
@@ -76,18 +92,15 @@ class ContextStage:
             history = stripped
         state.history = tuple(history)
         state.priority = await self._window(ctx, state)
-        ctx.messages = assemble(
-            ctx.system, state.summary, state.history, state.priority, ctx.prompt
-        )
+        ctx.messages = assemble(ctx.system, state.summary, state.history, state.priority, turn)
         async with closing(call_next(ctx)) as stream:
             async for delta in stream:
                 yield delta
-        if conversation is not None and ctx.text_parts:
+        if conversation is not None and ctx.answered:
+            new = [m for m in turn if m is not history_anchor(turn)]
+            reply = Message("assistant", ctx.text, tool_calls=ctx.tool_calls)
             self.services.conversations().append(
-                conversation.id,
-                [Message("user", ctx.prompt), Message("assistant", ctx.text)],
-                self.services.clock(),
-                ctx.request_id,
+                conversation.id, [*new, reply], self.services.clock(), ctx.request_id
             )
 
     def _load(self, ctx: RequestContext) -> Conversation | None:
@@ -122,7 +135,7 @@ class ContextStage:
                 break
             limit = self.summarizer.fold_limit(summary, counter)
             keep_tokens = cfg.summarize_after_tokens // 2
-            fold = fold_point(costs, keep_tokens, cfg.max_history_messages, limit)
+            fold = group_end(tail, fold_point(costs, keep_tokens, cfg.max_history_messages, limit))
             if not fold:
                 break
             last_seq = conv.seqs[start + fold - 1]
@@ -167,8 +180,9 @@ class ContextStage:
                 priority = relevance_priority(
                     sims, _KEEP_RECENT, cfg.relevant_messages, cfg.relevance_min_similarity
                 )
-        kept = priority[: cfg.max_history_messages]
-        if set(kept) != set(plain[: cfg.max_history_messages]):
+        groups = tool_groups(state.history)
+        kept = whole_groups(priority, groups, cfg.max_history_messages)
+        if set(kept) != set(whole_groups(plain, groups, cfg.max_history_messages)):
             state.act("relevance")
         if len(kept) < n:
             state.act("window")
@@ -197,6 +211,12 @@ class ContextStage:
             for text, vector in zip(missing, fresh, strict=True):
                 self._vectors[text] = np.asarray(vector, dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts])
+
+
+def history_anchor(turn: Sequence[Message]) -> Message | None:
+    """The assistant message with the tool calls a turn of tool results answers, when
+    the context stage moved it into the turn (it is already stored)."""
+    return turn[0] if len(turn) > 1 and turn[0].tool_calls else None
 
 
 def _first_after(seqs: Sequence[int], upto: int) -> int:

@@ -14,10 +14,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from core.accounting.prices import cost_of
+from core.content.images import image_tokens
 from core.errors import CentwiseError, InputError
 from core.events import REQUEST_FINISHED, EventHub
 from core.pipeline.request import Next, RequestContext, closing
-from core.types import RequestRecord, Usage
+from core.types import Delta, RequestRecord, ToolCall, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     from core.ledger import Ledger
@@ -32,13 +33,20 @@ class RecordStage:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
+        pieces: dict[int, list[str]] = {}  # tool calls as streamed: id, name, arguments
         try:
             async with closing(call_next(ctx)) as stream:
                 async for delta in stream:
                     if ctx.first_token_t is None:
                         ctx.first_token_t = time.perf_counter()
-                    ctx.text_parts.append(delta)
+                    if type(delta) is str:
+                        ctx.text_parts.append(delta)
+                    elif isinstance(delta, ToolCallDelta):
+                        piece = pieces.setdefault(delta.index, ["", "", ""])
+                        piece[0] = delta.id or piece[0]
+                        piece[1] = delta.name or piece[1]
+                        piece[2] += delta.arguments
                     yield delta
         except CentwiseError as e:
             ctx.error = e
@@ -52,6 +60,8 @@ class RecordStage:
             ctx.status = "error"
             raise
         finally:
+            if pieces and not ctx.tool_calls:  # cut off mid-call: keep what arrived
+                ctx.tool_calls = tuple(ToolCall(*pieces[i]) for i in sorted(pieces))
             self._finish(ctx)
 
     def _finish(self, ctx: RequestContext) -> None:
@@ -91,6 +101,14 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
     for attempt in ctx.attempts:
         if attempt.usage and ctx.price:
             attempt.cost_usd = cost_of(attempt.usage, ctx.price)
+    for call in ctx.tool_calls:
+        try:
+            call.parsed()
+        except ValueError:
+            ctx.warnings.append(
+                f"the arguments of tool call {call.id!r} ({call.name}) are not valid JSON;"
+                " passed on as the provider sent them"
+            )
     now = services.clock()
     route = ctx.route
     err = ctx.error
@@ -137,7 +155,67 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
         context_saved_usd=context.saved_usd if context else Decimal(0),
         context_actions=list(context.actions) if context else [],
         routing_saved_usd=routing_saving(ctx, services, usage, cost),
+        tool_calls=list(ctx.tool_calls),
+        request_detail=request_detail(ctx, services),
     )
+
+
+def request_detail(ctx: RequestContext, services: Services) -> dict[str, object]:
+    """What the request asked for beyond its text, as plain JSON values (only what it
+    used): tools, tool choice, JSON output, sampling, images (never their bytes) with
+    their estimated tokens, tool results, reasoning effort, end user and metadata."""
+    out: dict[str, object] = {}
+    if ctx.tools:
+        out["tools"] = [t.as_dict() for t in ctx.tools]
+    if ctx.tool_choice is not None:
+        out["tool_choice"] = ctx.tool_choice.key()
+    if ctx.parallel_tool_calls is not None:
+        out["parallel_tool_calls"] = ctx.parallel_tool_calls
+    fmt = ctx.response_format
+    if fmt is not None and fmt.schema is None:
+        out["response_format"] = {"type": "json_object"}
+    elif fmt is not None:
+        out["response_format"] = {
+            "type": "json_schema",
+            "name": fmt.name,
+            "schema": fmt.schema,
+            "strict": fmt.strict,
+        }
+    sampling = ctx.sampling
+    if sampling.asked():
+        out["sampling"] = {
+            "top_p": sampling.top_p,
+            "stop": list(sampling.stop),
+            "seed": sampling.seed,
+        }
+    images = [image for m in ctx.turn_messages for image in m.images]
+    if images:
+        kind = _provider_kind(ctx, services)
+        model = ctx.model or "gpt-4o"
+        out["images"] = [
+            {**image.describe(), "tokens": image_tokens(image, kind, model)} for image in images
+        ]
+    results = [m for m in ctx.turn_messages if m.role == "tool"]
+    if results:
+        out["tool_results"] = [
+            {"tool_call_id": m.tool_call_id, "content": m.content} for m in results
+        ]
+    if ctx.reasoning_effort is not None:
+        out["reasoning_effort"] = ctx.reasoning_effort
+    if ctx.end_user is not None:
+        out["end_user"] = ctx.end_user
+    if ctx.metadata:
+        out["metadata"] = dict(ctx.metadata)
+    return out
+
+
+def _provider_kind(ctx: RequestContext, services: Services) -> str:
+    if ctx.provider_name is None:
+        return "openai"
+    try:
+        return services.provider(ctx.provider_name).kind
+    except CentwiseError:
+        return "openai"
 
 
 def routing_saving(
@@ -167,10 +245,11 @@ def _final_usage(ctx: RequestContext, services: Services) -> tuple[Usage, bool]:
         return ctx.usage, ctx.usage_estimated
     if ctx.cache_outcome != "miss" or not ctx.attempts:
         return Usage(), False
-    if not ctx.text and ctx.status != "cancelled":
+    if not ctx.answered and ctx.status != "cancelled":
         return Usage(), False  # failed before any output: providers do not bill it
     model = ctx.model or "gpt-4o"
-    out = services.tokens.count_text(ctx.text, model) if ctx.text else None
+    text = ctx.text + "".join(c.name + c.arguments for c in ctx.tool_calls)
+    out = services.tokens.count_text(text, model) if text else None
     usage = Usage(
         input_tokens=ctx.estimated_input_tokens or 0,
         output_tokens=out.tokens if out else 0,

@@ -10,12 +10,26 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from core.pipeline.request import Next, RequestContext, closing
+from core.routing.router import RequestNeeds, missing_capabilities
+from core.types import Delta
 
 if TYPE_CHECKING:
+    from core.config import TierConfig
     from core.pipeline.services import Services
     from core.routing.router import TierRouter
 
-__all__ = ["RouteStage"]
+__all__ = ["RouteStage", "needs_of"]
+
+
+def needs_of(ctx: RequestContext) -> RequestNeeds:
+    """What the request needs beyond text: tools (declared, or calls in its messages),
+    images, a JSON Schema."""
+    calls = any(m.tool_calls or m.role == "tool" for m in ctx.messages)
+    return RequestNeeds(
+        tools=len(ctx.tools) or int(calls),
+        images=sum(len(m.images) for m in ctx.messages),
+        json_schema=ctx.response_format is not None and ctx.response_format.schema is not None,
+    )
 
 
 class RouteStage:
@@ -25,10 +39,28 @@ class RouteStage:
         self.router = router
         self.services = services
 
-    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[str]:
+    async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
         counted = self.services.tokens.count_text(ctx.prompt, "gpt-4o")
         depth = sum(m.role == "user" for m in ctx.messages[:-1])
-        decision = self.router.route(ctx.prompt, counted.tokens, ctx.requested_model, depth=depth)
+        needs = needs_of(ctx)
+        ctx.needs = needs
+        services = self.services
+
+        def can(tier: TierConfig) -> list[str]:
+            return missing_capabilities(needs, tier, services.price_for(tier.provider, tier.model))
+
+        decision = self.router.route(
+            ctx.prompt, counted.tokens, ctx.requested_model, depth=depth, needs=needs, can=can
+        )
+        if decision.mode == "explicit":
+            price = services.price_for(decision.provider, decision.model)
+            tier = decision.tier if not decision.pinned else None
+            missing = missing_capabilities(needs, tier, price)
+            if missing:
+                ctx.warnings.append(
+                    f"the price table says {decision.model} cannot {', '.join(missing)};"
+                    " sent as asked"
+                )
         ctx.route, ctx.tier = decision, decision.tier
         ctx.provider_name, ctx.model = decision.provider, decision.model
         ctx.price = self.services.price_for(decision.provider, decision.model)

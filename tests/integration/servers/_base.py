@@ -30,6 +30,7 @@ __all__ = [
     "LoopbackServer",
     "RecordedRequest",
     "serve",
+    "split_pieces",
     "split_text",
 ]
 
@@ -80,6 +81,13 @@ class Behaviour:
     gzip: bool = False
     #: Seconds between stream frames, as a model generating tokens would take.
     pace: float = 0.0
+    #: Tool calls to answer with, after the text: (id, name, arguments as JSON text).
+    #: Formats that carry arguments as text send them as given (valid JSON or not);
+    #: formats that carry an object send them parsed. An empty id is left out where
+    #: the format's ids are optional (Gemini, Ollama).
+    tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Stream each call's arguments in this many pieces, where the format streams them.
+    tool_chunks: int = 3
 
 
 @dataclass
@@ -99,6 +107,12 @@ def split_text(text: str, chunks: int | None) -> list[str]:
     if chunks is None:
         return re.findall(r"\S+\s*|\s+", text) or [""]
     size = max(1, -(-len(text) // max(chunks, 1)))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def split_pieces(text: str, pieces: int) -> list[str]:
+    """``text`` cut into (at most) ``pieces`` parts, none empty unless ``text`` is."""
+    size = max(1, -(-len(text) // max(pieces, 1)))
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
@@ -125,6 +139,12 @@ class Dialect:
         raise NotImplementedError
 
     def ping_frame(self) -> bytes | None:
+        return None
+
+    def refuse(self, body: Any) -> str | None:
+        """Why the real API would answer this chat body with a 400 (None: it takes it).
+        Checks what the provider's docs require of tools, tool calls, tool results and
+        images; a body without them passes."""
         return None
 
     def malformed_frame(self) -> bytes:
@@ -160,8 +180,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         route = owner.dialect.route(self.command, url.path, parsed)
         owner.record(rec)
+        refused = owner.dialect.refuse(parsed) if route in ("chat", "stream") else None
         if route is None:
             self._send(404, b'{"error": "no such route"}')
+        elif refused is not None:
+            # What the real API answers a body it will not take (a tool result for no
+            # call, a bad image block, ...): a 400 naming the problem.
+            self._error(Behaviour(status=400, error=refused))
         elif route == "models":
             self._models(owner, rec)
         else:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from tests.integration.servers._base import DEFAULT, Behaviour, Dialect, split_text
+from tests.integration.servers import checks
+from tests.integration.servers._base import (
+    DEFAULT,
+    Behaviour,
+    Dialect,
+    split_pieces,
+    split_text,
+)
 
 __all__ = ["AnthropicDialect", "GeminiDialect", "OllamaDialect", "OpenAIDialect"]
 
@@ -17,6 +24,15 @@ def _sse(obj: Any, event: str | None = None, sep: bytes = b"\n") -> bytes:
 
 def _usage(b: Behaviour, default: dict[str, int]) -> Any:
     return default if b.usage is DEFAULT else b.usage
+
+
+def _args(arguments: str) -> Any:
+    """Arguments for a format that carries an object (text that is not JSON stays text:
+    the decoder must then say the reply is malformed)."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
 
 
 class OpenAIDialect(Dialect):
@@ -48,10 +64,17 @@ class OpenAIDialect(Dialect):
                     "index": 0,
                     "message": {"role": "assistant", "content": b.text, "refusal": None},
                     "logprobs": None,
-                    "finish_reason": b.finish or "stop",
+                    "finish_reason": b.finish or ("tool_calls" if b.tool_calls else "stop"),
                 }
             ],
         }
+        if b.tool_calls:
+            message = out["choices"][0]["message"]
+            message["content"] = b.text or None
+            message["tool_calls"] = [
+                {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                for i, n, a in b.tool_calls
+            ]
         usage = _usage(b, self.default_usage)
         if usage is not None:
             out["usage"] = usage
@@ -72,7 +95,16 @@ class OpenAIDialect(Dialect):
         out = [_sse(self._chunk(model, {"role": "assistant", "content": ""}, None))]
         for piece in split_text(b.text, b.chunks):
             out.append(_sse(self._chunk(model, {"content": piece}, None)))
-        out.append(_sse(self._chunk(model, {}, b.finish or "stop")))
+        for n, (call_id, name, arguments) in enumerate(b.tool_calls):
+            # The first piece names the call; the rest are fragments of its arguments.
+            first = {"index": n, "id": call_id, "type": "function"}
+            first["function"] = {"name": name, "arguments": ""}
+            out.append(_sse(self._chunk(model, {"tool_calls": [first]}, None)))
+            for piece in split_pieces(arguments, b.tool_chunks):
+                more = {"index": n, "function": {"arguments": piece}}
+                out.append(_sse(self._chunk(model, {"tool_calls": [more]}, None)))
+        finish = b.finish or ("tool_calls" if b.tool_calls else "stop")
+        out.append(_sse(self._chunk(model, {}, finish)))
         usage = _usage(b, self.default_usage)
         if usage is not None:
             last = self._chunk(model, {}, None)
@@ -85,6 +117,9 @@ class OpenAIDialect(Dialect):
         return {
             "error": {"message": b.error, "type": "invalid_request_error", "code": b.error_type}
         }
+
+    def refuse(self, body: Any) -> str | None:
+        return checks.openai_refusal(body)
 
     def models(self, names: list[str], query: dict[str, list[str]], page: int) -> Any:
         return {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
@@ -108,16 +143,22 @@ class AnthropicDialect(Dialect):
         return None
 
     def reply(self, b: Behaviour, model: str) -> Any:
-        content = [{"type": "text", "text": b.text}]
+        content: list[dict[str, Any]] = [{"type": "text", "text": b.text}]
+        if b.tool_calls and not b.text:
+            content = []
         if b.thinking:
             content.insert(0, {"type": "thinking", "thinking": b.thinking, "signature": "s"})
+        for call_id, name, arguments in b.tool_calls:
+            content.append(
+                {"type": "tool_use", "id": call_id, "name": name, "input": _args(arguments)}
+            )
         out: dict[str, Any] = {
             "id": "msg_1",
             "type": "message",
             "role": "assistant",
             "model": model,
             "content": content,
-            "stop_reason": b.finish or "end_turn",
+            "stop_reason": b.finish or ("tool_use" if b.tool_calls else "end_turn"),
             "stop_sequence": None,
         }
         usage = _usage(b, self.default_usage)
@@ -136,10 +177,17 @@ class AnthropicDialect(Dialect):
         if b.thinking:
             out += self._block(0, "thinking", "thinking_delta", "thinking", [b.thinking])
             index = 1
-        out += self._block(index, "text", "text_delta", "text", split_text(b.text, b.chunks))
+        if b.text or not b.tool_calls:
+            pieces = split_text(b.text, b.chunks)
+            out += self._block(index, "text", "text_delta", "text", pieces)
+            index += 1
+        for call_id, name, arguments in b.tool_calls:
+            out += self._tool_block(index, call_id, name, split_pieces(arguments, b.tool_chunks))
+            index += 1
+        stop = b.finish or ("tool_use" if b.tool_calls else "end_turn")
         delta: dict[str, Any] = {
             "type": "message_delta",
-            "delta": {"stop_reason": b.finish or "end_turn", "stop_sequence": None},
+            "delta": {"stop_reason": stop, "stop_sequence": None},
         }
         if usage is not None:
             delta["usage"] = {"output_tokens": usage.get("output_tokens", 0)}
@@ -164,8 +212,23 @@ class AnthropicDialect(Dialect):
         out.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
         return out
 
+    def _tool_block(self, index: int, call_id: str, name: str, pieces: list[str]) -> list[bytes]:
+        """A tool_use block: its id and name, then its input as partial JSON text."""
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        out = [_sse(start, "content_block_start")]
+        for piece in pieces:
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            body = {"type": "content_block_delta", "index": index, "delta": delta}
+            out.append(_sse(body, "content_block_delta"))
+        out.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        return out
+
     def ping_frame(self) -> bytes | None:
         return _sse({"type": "ping"}, "ping")
+
+    def refuse(self, body: Any) -> str | None:
+        return checks.anthropic_refusal(body)
 
     def malformed_frame(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": \n\n'
@@ -217,26 +280,44 @@ class GeminiDialect(Dialect):
             out["usageMetadata"] = usage
         return out
 
+    @staticmethod
+    def _calls(b: Behaviour) -> list[dict[str, Any]]:
+        """functionCall parts (whole, streamed too), with a thought signature as Gemini 3
+        gives the first call of a step."""
+        parts = []
+        for n, (call_id, name, arguments) in enumerate(b.tool_calls):
+            call: dict[str, Any] = {"name": name, "args": _args(arguments)}
+            if call_id:
+                call["id"] = call_id
+            part: dict[str, Any] = {"functionCall": call}
+            if n == 0:
+                part["thoughtSignature"] = "c2lnbmF0dXJl"
+            parts.append(part)
+        return parts
+
     def reply(self, b: Behaviour, model: str) -> Any:
-        parts: list[dict[str, Any]] = [{"text": b.text}]
+        parts: list[dict[str, Any]] = [{"text": b.text}] if b.text or not b.tool_calls else []
         if b.thinking:
             parts.insert(0, {"text": b.thinking, "thought": True})
+        parts += self._calls(b)
         return self._response(parts, b.finish or "STOP", _usage(b, self.default_usage))
 
     def frames(self, b: Behaviour, model: str) -> list[bytes]:
         usage = _usage(b, self.default_usage)
-        pieces = split_text(b.text, b.chunks)
+        chunks: list[list[dict[str, Any]]] = [[{"text": p}] for p in split_text(b.text, b.chunks)]
+        if b.tool_calls:
+            chunks = [c for c in chunks if c[0]["text"]] + [[c] for c in self._calls(b)]
         out = []
         if b.thinking:
             out.append(self._response([{"text": b.thinking, "thought": True}], None, None))
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
+        for i, parts in enumerate(chunks):
+            last = i == len(chunks) - 1
             partial = None
             if usage is not None:
                 # Each chunk repeats running totals; only the last is final.
                 partial = usage if last else {**usage, "candidatesTokenCount": i + 1}
             finish = (b.finish or "STOP") if last else None
-            out.append(self._response([{"text": piece}], finish, partial))
+            out.append(self._response(parts, finish, partial))
         # Gemini separates events with CRLF pairs.
         return [_sse(obj, sep=b"\r\n") for obj in out]
 
@@ -263,6 +344,9 @@ class GeminiDialect(Dialect):
 
     def malformed_frame(self) -> bytes:
         return b'data: {"candidates": [{"content": \r\n\r\n'
+
+    def refuse(self, body: Any) -> str | None:
+        return checks.gemini_refusal(body)
 
 
 class OllamaDialect(Dialect):
@@ -297,12 +381,33 @@ class OllamaDialect(Dialect):
         usage = _usage(b, self.default_usage)
         return out | (usage or {})
 
+    @staticmethod
+    def _calls(b: Behaviour) -> list[dict[str, Any]]:
+        calls = []
+        for n, (call_id, name, arguments) in enumerate(b.tool_calls):
+            call: dict[str, Any] = {
+                "function": {"index": n, "name": name, "arguments": _args(arguments)}
+            }
+            if call_id:
+                call["id"] = call_id
+            calls.append(call)
+        return calls
+
     def reply(self, b: Behaviour, model: str) -> Any:
-        return self._done(b, model, b.text)
+        out = self._done(b, model, b.text)
+        if b.tool_calls:
+            out["message"]["tool_calls"] = self._calls(b)
+        return out
 
     def frames(self, b: Behaviour, model: str) -> list[bytes]:
         lines = [self._line(model, "", b.thinking)] if b.thinking else []
-        lines += [self._line(model, p) for p in split_text(b.text, b.chunks)]
+        if b.text or not b.tool_calls:
+            lines += [self._line(model, p) for p in split_text(b.text, b.chunks)]
+        if b.tool_calls:  # Ollama streams each call whole, in a line before the last
+            for call in self._calls(b):
+                line = self._line(model, "")
+                line["message"]["tool_calls"] = [call]
+                lines.append(line)
         lines.append(self._done(b, model, ""))
         return [json.dumps(line).encode() + b"\n" for line in lines]
 
@@ -314,3 +419,6 @@ class OllamaDialect(Dialect):
 
     def malformed_frame(self) -> bytes:
         return b'{"message": {"content": "x"\n'
+
+    def refuse(self, body: Any) -> str | None:
+        return checks.ollama_refusal(body)
