@@ -397,12 +397,45 @@ class ContentChunks:
         return self._prefix + json.dumps(text, ensure_ascii=False).encode() + self._suffix
 
 
+class ArgumentChunks:
+    """Tool-call argument frames (a piece with no id or name) from one template per
+    call index, made once: only the arguments are JSON-encoded per piece (the same
+    bytes as :func:`stream_chunk` would give)."""
+
+    __slots__ = ("_head", "_templates")
+
+    _MARKER = b'"arguments": ""'
+
+    def __init__(self, request_id: str, model: str, created: int) -> None:
+        self._head = (request_id, model, created)
+        self._templates: dict[int, tuple[bytes, bytes]] = {}
+
+    def piece(self, index: int, arguments: str) -> bytes:
+        template = self._templates.get(index)
+        if template is None:
+            call = {"index": index, "function": {"arguments": ""}}
+            head = stream_chunk(*self._head, delta={"tool_calls": [call]})
+            at = head.index(self._MARKER)
+            cut = at + len(self._MARKER) - 2
+            template = self._templates[index] = (head[:cut], head[at + len(self._MARKER) :])
+        prefix, suffix = template
+        return prefix + json.dumps(arguments, ensure_ascii=False).encode() + suffix
+
+
 class OpenAIFrames:
     """``chat.completion.chunk`` frames for one stream. Text deltas come from a
     :class:`ContentChunks` template (the gateway's hot path); tool-call pieces become
     ``delta.tool_calls`` entries, the first of a call with its id, type and name."""
 
-    __slots__ = ("_created", "_include_usage", "_model", "_request_id", "_streamed", "delta")
+    __slots__ = (
+        "_arguments",
+        "_created",
+        "_include_usage",
+        "_model",
+        "_request_id",
+        "_streamed",
+        "delta",
+    )
 
     delta: Callable[[str], bytes]
 
@@ -413,6 +446,7 @@ class OpenAIFrames:
         self._include_usage = include_usage
         self._streamed: set[str] = set()
         self.delta = ContentChunks(request_id, model, created).content
+        self._arguments = ArgumentChunks(request_id, model, created)
 
     def _chunk(self, **kw: Any) -> bytes:
         return stream_chunk(self._request_id, self._model, self._created, **kw)
@@ -424,6 +458,8 @@ class OpenAIFrames:
         return head if first is None else head + self.delta(first)
 
     def tool(self, piece: ToolCallDelta) -> bytes:
+        if piece.id is None and piece.name is None:  # the common piece: more arguments
+            return self._arguments.piece(piece.index, piece.arguments)
         call: dict[str, Any] = {"index": piece.index}
         if piece.id is not None:
             self._streamed.add(piece.id)

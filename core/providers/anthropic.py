@@ -239,6 +239,10 @@ class AnthropicStreamDecoder:
             if raw:
                 self._reason = _STOP.get(raw, raw)
             self._merge_usage(get_map(obj, "usage", ctx))
+        elif kind == "content_block_stop":
+            stopped: object = obj.get("index")
+            if type(stopped) is int and stopped in self._tools:
+                return self._tools.close_call(stopped)
         elif kind == "message_stop":
             self._done = True
         elif kind == "error":

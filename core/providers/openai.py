@@ -152,10 +152,22 @@ def parse_openai_reply(obj: Any, ctx: CallContext) -> StreamOutcome:
     return StreamOutcome(text, usage, reason, tool_calls=calls)
 
 
+class _Function(msgspec.Struct, gc=False):
+    name: str | None = None
+    #: Text only: arguments sent as an object take the checked path.
+    arguments: str | None = None
+
+
+class _ToolPiece(msgspec.Struct, gc=False):
+    #: A piece without an index takes the checked path (it decides by id).
+    index: int | None = None
+    id: str | None = None
+    function: _Function | None = None
+
+
 class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
-    #: Only sends the chunk to the checked path.
-    tool_calls: Any = None
+    tool_calls: list[_ToolPiece] | None = None
 
 
 class _Choice(msgspec.Struct, gc=False):
@@ -174,16 +186,21 @@ class _Chunk(msgspec.Struct, gc=False):
 
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
+_NO_FUNCTION = _Function()
 # Whatever the typed decoder refuses (not JSON, another shape, bad UTF-8, ...) goes to
 # the generic path, which settles it exactly as before: a text or a project error.
 _TYPED_ERRORS = (msgspec.MsgspecError, ValueError, RecursionError)
 
 
-def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
-    """Decode the leading plain content-delta events, appending their non-empty texts to
-    ``texts``; return how many were handled. It stops at the first event that is anything
-    else (finish reason, usage, error, tool calls, ``[DONE]``, not JSON, another shape):
-    that one and the rest are left to the generic path.
+def _plain_texts(
+    payloads: list[bytes], texts: list[str], pieces: list[_ToolPiece] | None = None
+) -> int:
+    """Decode the leading plain delta events, appending their non-empty texts to
+    ``texts`` and their tool-call pieces to ``pieces``; return how many were handled. It
+    stops at the first event that is anything else (finish reason, usage, error,
+    ``[DONE]``, a tool-call piece without an index or with arguments that are not text,
+    not JSON, another shape; any tool-call piece when ``pieces`` is None): that one and
+    the rest are left to the generic path.
 
     Where this answers, it is what the generic path would give: the typed decoder only
     accepts valid JSON objects whose ``choices``/``delta``/``content``/``finish_reason``
@@ -204,8 +221,11 @@ def _plain_texts(payloads: list[bytes], texts: list[str]) -> int:
                 return handled
             delta = choice.delta
             if delta is not None:
-                if delta.tool_calls is not None:
-                    return handled
+                calls = delta.tool_calls
+                if calls is not None:
+                    if pieces is None or any(c.index is None for c in calls):
+                        return handled
+                    pieces += calls
                 if delta.content:
                     texts.append(delta.content)
         handled += 1
@@ -259,9 +279,20 @@ class OpenAIStreamDecoder:
             whole = self.parser.whole_events(chunk)
             if whole is not None:
                 payloads, buf, end = whole
-                handled = _plain_texts(payloads, texts)
+                pieces: list[_ToolPiece] = []
+                handled = _plain_texts(payloads, texts, pieces)
+                for piece in pieces:  # the typed pieces, as _tool_piece would take them
+                    function = piece.function or _NO_FUNCTION
+                    self._last_key = piece.index
+                    self._pending.append(
+                        self._tools.piece(
+                            piece.index, piece.id, function.name, function.arguments or ""
+                        )
+                    )
                 if handled == len(payloads):
                     self.parser.resume(buf, end)  # keeps the start of the next event
+                    if pieces:
+                        return self._delta(texts)
                     if not texts:
                         return []
                     text = texts[0] if len(texts) == 1 else "".join(texts)

@@ -118,8 +118,17 @@ class ToolCallJoiner:
         return ToolCallDelta(index, None, None, args)
 
     def whole(self, call_id: str | None, name: str | None, args: str) -> ToolCallDelta:
-        """A call that arrives in one piece."""
-        return self.piece(("whole", len(self._calls)), call_id, name, args)
+        """A call that arrives in one piece (no arguments: ``{}``, as its record says)."""
+        return self.piece(("whole", len(self._calls)), call_id, name, args or "{}")
+
+    def close_call(self, key: object) -> ToolCallDelta | None:
+        """The call ``key`` is complete: when no arguments came, the ``{}`` piece that
+        makes what was streamed join up to the recorded call; else None."""
+        index = self._order.get(key)
+        if index is None or self._calls[index][2]:
+            return None
+        self._calls[index][2].append("{}")
+        return ToolCallDelta(index, None, None, "{}")
 
     def calls(self, ctx: CallContext) -> tuple[ToolCall, ...]:
         """The whole calls; arguments as sent, ``{}`` when none came."""

@@ -29,6 +29,7 @@ __all__ = [
     "free_port",
     "gateway_process",
     "ledger_record",
+    "ledger_records",
     "open_engine",
     "png_bytes",
     "png_data_url",
@@ -82,6 +83,17 @@ def ledger_record(data_dir: Path, request_id: str) -> RequestRecord | None:
     engine = open_engine(data_dir)
     try:
         return engine.get_record(request_id)
+    finally:
+        engine.close()
+
+
+def ledger_records(data_dir: Path, *request_ids: str) -> list[RequestRecord | None]:
+    """The ledger's records of several requests, read by one engine of its own. It does
+    not warm the tokenizer: reading needs none, and warming costs ~0.4 s per engine."""
+    config = parse_config(sim_config_text(), "test.toml")
+    engine = Engine.open(config, data_dir, warm_tokenizer=False)
+    try:
+        return [engine.get_record(request_id) for request_id in request_ids]
     finally:
         engine.close()
 

@@ -232,6 +232,18 @@ def test_content_chunk_template_matches_the_full_encoder(text: str) -> None:
     assert fast == stream_chunk("req_1", 'model "x"', 123, delta={"content": text})
 
 
+@pytest.mark.parametrize("arguments", ["", '{"city": "Li', 'sbon \\ "q" ✓"}'])
+@pytest.mark.parametrize("index", [0, 3])
+def test_argument_chunk_template_matches_the_full_encoder(arguments: str, index: int) -> None:
+    from core.gateway.openai_api import ArgumentChunks, stream_chunk
+
+    chunks = ArgumentChunks("req_1", 'model "x"', 123)
+    for _ in range(2):  # the template made on the first piece serves the next
+        call = {"index": index, "function": {"arguments": arguments}}
+        full = stream_chunk("req_1", 'model "x"', 123, delta={"tool_calls": [call]})
+        assert chunks.piece(index, arguments) == full
+
+
 def test_a_field_passes_only_at_its_default_value() -> None:
     from core.gateway.fields import OPENAI_DEFAULTS, refuse_unhonoured
 

@@ -318,7 +318,7 @@ def test_the_joiner() -> None:
     joiner = ToolCallJoiner()
     assert joiner.piece(7, None, None, "{") == ToolCallDelta(0, "call_0", None, "{")
     assert joiner.piece(7, "late", "f", "}") == ToolCallDelta(0, None, "f", "}")
-    assert joiner.whole("w", "g", "") == ToolCallDelta(1, "w", "g", "")
+    assert joiner.whole("w", "g", "") == ToolCallDelta(1, "w", "g", "{}")  # as recorded
     assert 7 in joiner and len(joiner) == 2
     assert joiner.calls(CTX) == (ToolCall("call_0", "f", "{}"), ToolCall("w", "g", "{}"))
 
@@ -475,3 +475,27 @@ def test_class_vars(cls: type[Provider], urls: bool, max_bytes: int, effort: boo
     assert cls.tools_supported and cls.images_supported
     assert (cls.image_urls_supported, cls.max_image_bytes) == (urls, max_bytes)
     assert cls.reasoning_effort_supported is effort
+
+
+def test_a_call_with_no_arguments_streams_the_same_arguments_it_is_recorded_with() -> None:
+    from core.providers.anthropic import AnthropicStreamDecoder
+
+    ctx = CallContext("anthropic", "claude-haiku-4-5")
+    events = [
+        ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 5}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_1", "name": "now", "input": {}}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+         "usage": {"output_tokens": 3}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    raw = b"".join(f"event: {n}\ndata: {json.dumps(o)}\n\n".encode() for n, o in events)
+    decoder = AnthropicStreamDecoder(ctx)
+    pieces = [d for d in decoder.feed(raw) if isinstance(d, ToolCallDelta)]
+    (call,) = decoder.close().tool_calls
+    assert call.arguments == "{}" == "".join(p.arguments for p in pieces)
+    joiner = ToolCallJoiner()
+    assert joiner.whole("c1", "now", "").arguments == "{}"  # Gemini and Ollama: whole calls
