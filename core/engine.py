@@ -192,6 +192,7 @@ class Engine:
         reasoning_effort: str | None = None,
         end_user: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        system_cache_control: Mapping[str, object] | None = None,
     ) -> Reply:
         """Start one request through the whole pipeline.
 
@@ -203,7 +204,9 @@ class Engine:
         for routing and the cache). ``end_user`` and ``metadata`` are kept in the ledger.
         A provider that cannot honour a setting refuses the request before anything is
         sent. Iterating the reply yields text and :class:`~core.types.ToolCallDelta`;
-        the record holds the whole tool calls.
+        the record holds the whole tool calls. ``system_cache_control`` (like a message's
+        or a tool's ``cache_control``) is a client's prompt-cache mark, sent to
+        providers that take marks (Anthropic) as given.
         """
         if images and turn:
             raise InputError("give images with the prompt or in the turn's messages, not both")
@@ -230,6 +233,7 @@ class Engine:
             reasoning_effort=reasoning_effort,
             end_user=end_user,
             metadata=dict(metadata) if metadata else None,
+            system_cache_control=system_cache_control,
         )
         return Reply(ctx, self.pipeline)
 

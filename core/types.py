@@ -72,6 +72,9 @@ class Tool:
     description: str = ""
     parameters: Mapping[str, object] = field(default_factory=dict, hash=False)
     strict: bool = False
+    #: A prompt-cache breakpoint after this tool, as a client marked it (Anthropic's
+    #: ``cache_control``); it changes the price, never the answer.
+    cache_control: Mapping[str, object] | None = field(default=None, hash=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -143,6 +146,9 @@ class Message:
     images: tuple[ImagePart, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    #: A prompt-cache breakpoint at the end of this message, as a client marked it
+    #: (Anthropic's ``cache_control``); it changes the price, never the answer.
+    cache_control: Mapping[str, object] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from core.types import Message, Tool, ToolCall, ToolChoice
 __all__ = [
     "ToolDefinitionError",
     "ToolResultError",
+    "check_cache_control",
     "check_json_schema",
     "check_tool_pairs",
     "make_tool",
@@ -78,6 +79,24 @@ def check_json_schema(schema: object, where: str) -> Mapping[str, object]:
             _VALID.clear()
         _VALID[key] = None
     return schema
+
+
+def check_cache_control(value: object, where: str) -> Mapping[str, object] | None:
+    """A client's prompt-cache mark: ``{"type": "ephemeral"}``, optionally with a
+    ``ttl`` of ``5m`` or ``1h`` (Anthropic's); None when there is none."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, Mapping)
+        and value.get("type") == "ephemeral"
+        and not set(value) - {"type", "ttl"}
+        and value.get("ttl", "5m") in ("5m", "1h")
+    ):
+        return {str(k): v for k, v in value.items()}
+    shown = repr(value)[:120]
+    raise ToolDefinitionError(
+        where, f'must be {{"type": "ephemeral"}} with an optional ttl of 5m or 1h, got {shown}'
+    )
 
 
 def make_tool(
@@ -143,7 +162,8 @@ def parse_tools(items: object, where: str = "tools") -> tuple[Tool, ...]:
         tool = make_tool(spec.get("name"), spec.get("description"), params, at, field)
         if strict is not None and not isinstance(strict, bool):
             raise ToolDefinitionError(f"{at}.strict", f"must be true or false, got {strict!r}")
-        tools.append(Tool(tool.name, tool.description, tool.parameters, bool(strict)))
+        mark = check_cache_control(item.get("cache_control"), f"{at}.cache_control")
+        tools.append(Tool(tool.name, tool.description, tool.parameters, bool(strict), mark))
     seen: set[str] = set()
     for i, tool in enumerate(tools):
         if tool.name in seen:

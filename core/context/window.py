@@ -20,7 +20,7 @@ once, not once per turn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
@@ -200,10 +200,12 @@ def assemble(
     history: Sequence[Message],
     keep: Sequence[int],
     turn: str | Sequence[Message],
+    system_mark: Mapping[str, object] | None = None,
 ) -> tuple[Message, ...]:
-    """System prompt, summary, the kept history in its original order, then the turn:
-    the new messages (a prompt given as text is one user message)."""
-    out = [Message("system", system)] if system else []
+    """System prompt (with a client's cache mark), summary, the kept history in its
+    original order, then the turn: the new messages (a prompt given as text is one
+    user message)."""
+    out = [Message("system", system, cache_control=system_mark)] if system else []
     if summary is not None:
         out.append(summary)
     out.extend(history[i] for i in sorted(keep))

@@ -22,9 +22,11 @@ Two choices where the formats do not line up:
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from core.content.images import b64decode, image_from_bytes, image_from_url
+from core.content.tools import check_cache_control
 from core.errors import InputError
 from core.gateway.fields import ANTHROPIC_DEFAULTS, refuse_unhonoured
 from core.gateway.request import (
@@ -154,6 +156,7 @@ def _blocks(role: str, content: Any, where: str) -> list[tuple[Message, str]]:
     images: list[ImagePart] = []
     calls: list[ToolCall] = []
     results: list[tuple[Message, str]] = []
+    mark: dict[str, object] | None = None
     for j, block in enumerate(content):
         at = f"{where}.content.{j}"
         kind = block.get("type") if isinstance(block, dict) else None
@@ -163,6 +166,8 @@ def _blocks(role: str, content: Any, where: str) -> list[tuple[Message, str]]:
                 f" (send {', '.join(allowed)})",
                 f"{at}.type",
             )
+        if block.get("cache_control") is not None:
+            mark = _cache_mark(block, at, last=j == len(content) - 1)
         if kind == "text":
             text = block.get("text")
             if not isinstance(text, str):
@@ -176,8 +181,42 @@ def _blocks(role: str, content: Any, where: str) -> list[tuple[Message, str]]:
             results.append((_tool_result(block, at), at))
     if texts or images or calls or not results:
         message = Message(role, "".join(texts), images=tuple(images), tool_calls=tuple(calls))
+        if mark is not None and block.get("type") == "tool_result":
+            at = f"{where}.content.{len(content) - 1}.cache_control"
+            raise _bad(f"{at}: {_ONE_MARK} (a tool result goes before the message's text)", at)
         results.append((message, where))
+    if mark is not None:
+        last, placed = results[-1]
+        results[-1] = (replace(last, cache_control=mark), placed)
     return results
+
+
+_ONE_MARK = "only the last block of a message can carry a cache mark through Centwise"
+
+
+def _cache_mark(block: dict[str, Any], at: str, *, last: bool) -> dict[str, object]:
+    """A block's ``cache_control``, kept as given: on the last block of a message (or
+    of the system prompt), where the message's own mark goes."""
+    where = f"{at}.cache_control"
+    if not last:
+        raise _bad(f"{where}: {_ONE_MARK}", where)
+    try:
+        mark = check_cache_control(block.get("cache_control"), where)
+    except InputError as e:
+        raise _bad(str(e), where) from None
+    assert mark is not None
+    return dict(mark)
+
+
+def _system(content: Any) -> tuple[str, dict[str, object] | None]:
+    """The system prompt's text and its cache mark (on its last block), if any."""
+    text = _text(content, "system")
+    mark = None
+    if isinstance(content, list):
+        for j, block in enumerate(content):
+            if isinstance(block, dict) and block.get("cache_control") is not None:
+                mark = _cache_mark(block, f"system.{j}", last=j == len(content) - 1)
+    return text, mark
 
 
 def _conversation(raw: Any) -> list[Message]:
@@ -237,10 +276,12 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
     if not isinstance(stream, bool):
         raise _bad("stream: must be true or false", "stream")
     tools, choice, parallel = _tools(body)
+    system_text, system_mark = _system(system) if system is not None else (None, None)
     return ChatRequest(
         model=model,
         prompt=prompt,
-        system=_text(system, "system") if system is not None else None,
+        system=system_text,
+        system_cache_control=system_mark,
         history=history,
         stream=stream,
         include_usage=True,

@@ -254,6 +254,7 @@ class Gateway:
             reasoning_effort=req.reasoning_effort,
             end_user=req.end_user,
             metadata=req.metadata,
+            system_cache_control=req.system_cache_control,
         )
 
     def _failed(

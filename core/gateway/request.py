@@ -117,6 +117,8 @@ class ChatRequest:
     response_format: ResponseFormat | None = None
     images: tuple[ImagePart, ...] = ()
     turn: tuple[Message, ...] = ()
+    #: A client's prompt-cache mark on the system prompt (Anthropic's ``cache_control``).
+    system_cache_control: dict[str, object] | None = None
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -303,6 +305,8 @@ def split_turn(
     if not messages:
         raise bad_request(f"{param}: there is no user message or tool result to answer", param)
     last = messages[-1]
+    if last.role == "user" and last.cache_control is not None:  # kept whole, with its mark
+        return last.content, tuple(messages[:-1]), (last,), ()
     if last.role == "user":
         return last.content, tuple(messages[:-1]), (), last.images
     if last.role == "tool":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -103,6 +103,7 @@ class RequestContext:
     reasoning_effort: str | None = None
     end_user: str | None = None
     metadata: dict[str, str] | None = None
+    system_cache_control: Mapping[str, object] | None = None
     t0: float = field(default_factory=time.perf_counter)
     # Filled in by the stages:
     messages: tuple[Message, ...] = ()

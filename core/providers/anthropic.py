@@ -298,7 +298,7 @@ def _blocks(
         result: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
         if m.content:
             result["content"] = m.content
-        return [result]
+        return _marked([result], m)
     # Images before the text, the order Anthropic finds works best.
     blocks: list[dict[str, Any]] = [_image(image) for image in m.images]
     if m.content or not (blocks or m.tool_calls):
@@ -306,23 +306,35 @@ def _blocks(
     for call in m.tool_calls:
         args = arguments_object(call, provider, request, where)
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": args})
+    return _marked(blocks, m)
+
+
+def _marked(blocks: list[dict[str, Any]], m: Message) -> list[dict[str, Any]]:
+    """The client's cache mark on the message's last block, as given."""
+    if m.cache_control is not None and blocks:
+        blocks[-1]["cache_control"] = dict(m.cache_control)
     return blocks
 
 
 def _turn(role: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
     """A turn's content: plain text when it is only text (merged turns joined by a
     blank line), else its blocks with any tool results first, as the API requires."""
-    if all(b["type"] == "text" for b in blocks):
+    if all(b["type"] == "text" and "cache_control" not in b for b in blocks):
         return {"role": role, "content": "\n\n".join(b["text"] for b in blocks)}
     results = [b for b in blocks if b["type"] == "tool_result"]
     rest = [b for b in blocks if b["type"] != "tool_result" and b.get("text") != ""]
     return {"role": role, "content": results + rest}
 
 
-def _messages(provider: str, request: ProviderRequest) -> tuple[str, list[dict[str, Any]]]:
+def _messages(
+    provider: str, request: ProviderRequest
+) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
     """System text apart; consecutive same-role turns merged, as the API requires (so
     the results of parallel tool calls share one user turn)."""
-    system = [m.content for m in request.messages if m.role == "system"]
+    systems = [m for m in request.messages if m.role == "system"]
+    system: str | list[dict[str, Any]] = "\n\n".join(m.content for m in systems)
+    if any(m.cache_control is not None for m in systems):  # blocks, the mark where given
+        system = [_marked([{"type": "text", "text": m.content}], m)[0] for m in systems]
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for i, m in enumerate(request.messages):
         if m.images and m.role != "user":
@@ -335,7 +347,7 @@ def _messages(provider: str, request: ProviderRequest) -> tuple[str, list[dict[s
             turns[-1][1].extend(blocks)
         else:
             turns.append((role, blocks))
-    return "\n\n".join(system), [_turn(role, blocks) for role, blocks in turns]
+    return system, [_turn(role, blocks) for role, blocks in turns]
 
 
 def _tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dict[str, Any] | None:
@@ -361,6 +373,8 @@ def _tools(request: ProviderRequest) -> dict[str, Any]:
         if tool.description:
             spec["description"] = tool.description
         spec["input_schema"] = dict(tool.parameters) or {"type": "object", "properties": {}}
+        if tool.cache_control is not None:
+            spec["cache_control"] = dict(tool.cache_control)
         tools.append(spec)
     out: dict[str, Any] = {"tools": tools}
     choice = _tool_choice(request.tool_choice, request.parallel_tool_calls)
@@ -373,6 +387,7 @@ class AnthropicProvider(HTTPProvider):
     """api.anthropic.com, Messages API version 2023-06-01."""
 
     kind: ClassVar[str] = "anthropic"
+    cache_marks_supported: ClassVar[bool] = True
     strict_tools_supported: ClassVar[bool] = False
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"

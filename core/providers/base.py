@@ -65,6 +65,9 @@ class Provider(abc.ABC):
     #: Whether ``parallel_tool_calls`` can be carried, and strict tool schemas.
     parallel_tool_calls_supported: ClassVar[bool] = True
     strict_tools_supported: ClassVar[bool] = True
+    #: Whether a client's prompt-cache marks (``cache_control``) are sent as given;
+    #: elsewhere they are left out with a warning (the provider caches on its own terms).
+    cache_marks_supported: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -483,3 +483,31 @@ def test_arguments_that_are_not_json_reach_the_client_as_sent(
         f"the arguments of tool call {kind.call_id!r} ({NAME}) are not valid JSON;"
         " passed on as the provider sent them"
     ]
+
+
+@pytest.mark.parametrize("kind", [KINDS[2], KINDS[0]], ids=["ant", "oai"])
+def test_cache_marks_reach_anthropic_as_given_and_are_reported_elsewhere(
+    gateway: GatewayServer, servers: dict[str, LoopbackServer], data_dir: Path, kind: Kind
+) -> None:
+    """The anthropic SDK's ``cache_control`` marks on the system prompt, a tool and the
+    last message are sent as given to an Anthropic provider; another kind caches on its
+    own terms, and the ledger row says the marks were left out."""
+    server = servers[kind.name]
+    mark = {"type": "ephemeral"}
+    tools = [{**ANTHROPIC_TOOLS[0], "cache_control": mark}]
+    system = [{"type": "text", "text": "Be brief.", "cache_control": mark}]
+    question = {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": mark}]}
+    with _anthropic(gateway) as client:
+        reply = client.messages.create(
+            model=kind.ref, max_tokens=50, system=system, tools=tools, messages=[question]
+        )
+    (rec,) = ledger_records(data_dir, "req_" + reply.id.removeprefix("msg_"))
+    assert rec.status == "ok" and rec.request_detail["cache_marks"] == 3
+    body = server.last.json
+    if kind.kind == "anthropic":
+        assert body["system"] == system and body["tools"][0]["cache_control"] == mark
+        assert body["messages"][-1]["content"] == [question["content"][0]]
+        assert not any("cache_control" in w for w in rec.warnings)
+    else:
+        assert "cache_control" not in json.dumps(body)
+        assert any("3 cache_control mark(s) left out: openai" in w for w in rec.warnings)

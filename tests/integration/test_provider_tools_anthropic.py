@@ -247,3 +247,39 @@ def test_class_vars() -> None:
     assert AnthropicProvider.max_image_bytes == 5 * 1024 * 1024
     assert not AnthropicProvider.reasoning_effort_supported
     assert image(PNG).media_type == "image/png" and conversation()[2].tool_calls
+
+
+@BOTH
+async def test_a_clients_cache_marks_are_sent_where_given(
+    anthropic_server: LoopbackServer, http_client: httpx.AsyncClient, stream: bool
+) -> None:
+    from dataclasses import replace
+
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    messages = list(conversation(url_image=False))
+    messages[0] = replace(messages[0], cache_control=mark)  # the system prompt
+    messages[4] = replace(messages[4], cache_control={"type": "ephemeral"})  # a result
+    messages.insert(1, Message("system", "Summary of the earlier conversation: none."))
+    tools = (TOOLS[0], replace(TOOLS[1], cache_control={"type": "ephemeral"}))
+    provider = make_provider(KIND, anthropic_server, http_client)
+    await collect(provider, tool_request(messages=tuple(messages), tools=tools), stream)
+    body = anthropic_server.last.json
+    assert body["system"] == [  # blocks, so the mark stays on the prompt, not the summary
+        {"type": "text", "text": "Be brief.", "cache_control": mark},
+        {"type": "text", "text": "Summary of the earlier conversation: none."},
+    ]
+    assert "cache_control" not in body["tools"][0]
+    assert body["tools"][1]["cache_control"] == {"type": "ephemeral"}
+    turn = body["messages"][2]["content"]  # both results and the question: one user turn
+    assert turn[0] == {
+        "type": "tool_result",
+        "tool_use_id": "call_paris",
+        "content": "18C and sunny",
+    }
+    assert turn[1]["tool_use_id"] == "call_rome"
+    assert turn[1]["cache_control"] == {"type": "ephemeral"}  # the result it was given on
+    assert turn[2] == {"type": "text", "text": "Thanks. And Oslo?"}
+    assert body["messages"][0]["content"][-1] == {
+        "type": "text",
+        "text": "Weather in Paris and Rome?",
+    }

@@ -332,3 +332,19 @@ async def test_the_estimate_counts_tools_images_and_a_schema_as_the_request_does
     assert est.input_tokens == rec.estimated_input_tokens == rec.usage.input_tokens
     plain = engine.estimate("Hi there", model="balanced")
     assert est.input_tokens > plain.input_tokens + 100
+
+
+async def test_cache_marks_a_provider_cannot_take_are_left_out_with_a_warning(make_engine):
+    engine: Engine = make_engine()
+    mark = {"type": "ephemeral"}
+    history = [
+        Message("user", "Weather in Oslo?", cache_control=mark),
+        Message("assistant", "Cold."),
+    ]
+    rec = await engine.ask(
+        "And Bergen?", history=history, system="Be brief.", system_cache_control=mark, model="fast"
+    ).collect()
+    assert rec.status == "ok" and rec.request_detail["cache_marks"] == 2
+    assert any("2 cache_control mark(s) left out: simulator" in w for w in rec.warnings)
+    plain = await engine.ask("And Bergen?", history=history[1:], model="fast").collect()
+    assert "cache_marks" not in plain.request_detail and not plain.warnings

@@ -489,3 +489,47 @@ def test_bodies_nested_past_the_limit_are_refused_before_anything_walks_them() -
     for depth in (MAX_JSON_DEPTH + 1, 50_000):
         with pytest.raises(GatewayHTTPError, match="nested too deeply"):
             read_json_object(nested(depth))
+
+
+def test_anthropic_cache_marks_are_kept_as_given_or_refused_by_name() -> None:
+    import json
+
+    from core.gateway.anthropic_api import parse_messages_request
+    from core.gateway.request import GatewayHTTPError
+
+    mark = {"type": "ephemeral"}
+    body = {
+        "model": "auto",
+        "max_tokens": 50,
+        "system": [
+            {"type": "text", "text": "Be brief."},
+            {"type": "text", "text": " Really.", "cache_control": mark},
+        ],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": mark}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "old", "cache_control": mark}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "text", "text": "new", "cache_control": mark}]},
+        ],
+    }
+    req = parse_messages_request(json.dumps(body).encode())
+    assert req.system == "Be brief. Really." and req.system_cache_control == mark
+    assert req.tools[0].cache_control == mark
+    assert req.history[0].cache_control == mark and req.history[1].cache_control is None
+    (last,) = req.turn  # a marked last message is sent whole, with its mark
+    assert last.content == "new" and last.cache_control == mark and req.prompt == "new"
+
+    def refused(change: dict[str, object]) -> GatewayHTTPError:
+        with pytest.raises(GatewayHTTPError) as info:
+            parse_messages_request(json.dumps({**body, **change}).encode())
+        return info.value
+
+    early = [{"type": "text", "text": "a", "cache_control": mark}, {"type": "text", "text": "b"}]
+    err = refused({"messages": [{"role": "user", "content": early}]})
+    assert (
+        err.param == "messages.0.content.0.cache_control" and "only the last block" in err.message
+    )
+    err = refused({"system": [{"type": "text", "text": "s", "cache_control": {"type": "forever"}}]})
+    assert err.param == "system.0.cache_control" and "ephemeral" in err.message
+    err = refused({"tools": [{"name": "f", "input_schema": {}, "cache_control": {"ttl": "2h"}}]})
+    assert err.param is not None and err.param.startswith("tools[0].cache_control")

@@ -173,6 +173,13 @@ class CallStage:
                 model=target.model,
                 request_id=ctx.request_id,
             )
+        marks = sum(m.cache_control is not None for m in ctx.messages)
+        marks += sum(t.cache_control is not None for t in ctx.tools)
+        if marks and not provider.cache_marks_supported:
+            ctx.warnings.append(
+                f"{marks} cache_control mark(s) left out: {provider.kind} provider"
+                f" {target.provider!r} takes no marks (it caches prompts on its own terms)"
+            )
         settings = provider.settings
         ctx.simulated = provider.simulated
         policy = RetryPolicy(

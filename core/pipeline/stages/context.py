@@ -79,7 +79,11 @@ class ContextStage:
             turn = (anchor, *turn)
             history = history[:-1]
         ctx.turn = turn
-        state = ContextState(full=assemble(ctx.system, None, history, range(len(history)), turn))
+        state = ContextState(
+            full=assemble(
+                ctx.system, None, history, range(len(history)), turn, ctx.system_cache_control
+            )
+        )
         ctx.context = state
         if conversation is not None:
             history = await self._summarized_tail(ctx, state, conversation)
@@ -92,7 +96,9 @@ class ContextStage:
             history = stripped
         state.history = tuple(history)
         state.priority = await self._window(ctx, state)
-        ctx.messages = assemble(ctx.system, state.summary, state.history, state.priority, turn)
+        ctx.messages = assemble(
+            ctx.system, state.summary, state.history, state.priority, turn, ctx.system_cache_control
+        )
         async with closing(call_next(ctx)) as stream:
             async for delta in stream:
                 yield delta

@@ -69,7 +69,14 @@ class ContextFitStage:
         if len(result.keep) < len(state.priority):
             state.act("trim")
         summary = state.summary if result.summary_kept else None
-        ctx.messages = assemble(ctx.system, summary, state.history, result.keep, ctx.turn_messages)
+        ctx.messages = assemble(
+            ctx.system,
+            summary,
+            state.history,
+            result.keep,
+            ctx.turn_messages,
+            ctx.system_cache_control,
+        )
         ctx.estimated_input_tokens = state.tokens_after = result.tokens
         rate = ctx.price.input_cost_per_token if ctx.price is not None else None
         saved = state.tokens_before - result.tokens
