@@ -33,7 +33,7 @@ from core.accounting.tokens import TokenCounter
 from core.cache.embedder import Embedder
 from core.cache.store import SemanticCache
 from core.cache.tune import TuneReport, load_pairs, tune, tune_verifier
-from core.config import CentwiseConfig, TierConfig
+from core.config import CentwiseConfig
 from core.content.counting import schema_tokens, tool_definition_tokens
 from core.context.conversations import ConversationInfo
 from core.context.window import SavingsBreakdown
@@ -56,7 +56,7 @@ from core.quality.evaluation import EvalReport, evaluate
 from core.quality.feedback import QualityMonitor, QualityStore, TierQuality
 from core.quality.golden import GoldenItem
 from core.replay import ReplayInputs, ReplayReport, replay
-from core.routing.router import RequestNeeds, RouteDecision, TierRouter, missing_capabilities
+from core.routing.router import RequestNeeds, RouteDecision, TierRouter
 from core.types import (
     NO_SAMPLING,
     ImagePart,
@@ -255,11 +255,13 @@ class Engine:
         schema = response_format is not None and response_format.schema is not None
         needs = RequestNeeds(tools=len(tools), images=len(images), json_schema=schema)
         services = self.services
-
-        def can(tier: TierConfig) -> list[str]:
-            return missing_capabilities(needs, tier, services.price_for(tier.provider, tier.model))
-
-        decision = self.router.route(prompt, probe.tokens, model, needs=needs, can=can)
+        decision = self.router.route(
+            prompt,
+            probe.tokens,
+            model,
+            needs=needs,
+            can=lambda tier: services.cannot(needs, tier, tier.provider, tier.model),
+        )
         messages = [Message("system", system)] if system else []
         messages.append(Message("user", prompt, images=tuple(images)))
         counted = self.tokens.count_messages(messages, decision.model)

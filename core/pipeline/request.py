@@ -151,6 +151,12 @@ class RequestContext:
         return self.turn or (Message("user", self.prompt),)
 
     @property
+    def cache_marks(self) -> int:
+        """How many prompt-cache marks a client put on the messages sent and the tools."""
+        marks = sum(m.cache_control is not None for m in self.messages)
+        return marks + sum(t.cache_control is not None for t in self.tools)
+
+    @property
     def answered(self) -> bool:
         """Whether the reply has anything: text or tool calls."""
         return bool(self.text_parts) or bool(self.tool_calls)

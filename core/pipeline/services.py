@@ -29,7 +29,7 @@ from core.cache.embedder import Embedder
 from core.cache.remote_embedders import RemoteEmbedder
 from core.cache.store import SemanticCache
 from core.cache.verifier import PairVerifier
-from core.config import CentwiseConfig
+from core.config import CentwiseConfig, TierConfig
 from core.context.conversations import ConversationStore
 from core.context.window import MessageTokens
 from core.errors import ConfigError
@@ -37,6 +37,7 @@ from core.events import WARNING, EventHub
 from core.ledger import Ledger
 from core.pipeline.resilience import BreakerBoard, CircuitBreaker
 from core.providers.base import Provider, load_provider_class
+from core.routing.router import RequestNeeds, missing_capabilities
 from core.types import RequestRecord, Secret, Usage
 
 __all__ = [
@@ -232,6 +233,13 @@ class Services:
         return CircuitBreaker(
             threshold, cooldown, lambda: self.monotonic(), provider=provider, model=model
         )
+
+    def cannot(
+        self, needs: RequestNeeds, tier: TierConfig | None, provider_name: str, model: str
+    ) -> list[str]:
+        """What ``model`` cannot do that a request with ``needs`` asks for: the tier's
+        own setting first, then the price table's flags (see ``missing_capabilities``)."""
+        return missing_capabilities(needs, tier, self.price_for(provider_name, model))
 
     def price_for(self, provider_name: str, model: str) -> ModelPrice | None:
         settings = self.config.providers.get(provider_name)

@@ -31,7 +31,6 @@ from core.errors import (
 )
 from core.pipeline.request import Next, RequestContext, closing
 from core.pipeline.resilience import AttemptInfo, RetryPolicy, stream_with_retries
-from core.routing.router import missing_capabilities
 from core.types import (
     Attempt,
     Delta,
@@ -89,8 +88,7 @@ class CallStage:
         return [  # a fallback that cannot serve the request is never tried
             t
             for i, t in enumerate(unique.values())
-            if i == 0
-            or not missing_capabilities(needs, t.tier, services.price_for(t.provider, t.model))
+            if i == 0 or not services.cannot(needs, t.tier, t.provider, t.model)
         ]
 
     async def __call__(self, ctx: RequestContext, call_next: Next) -> AsyncIterator[Delta]:
@@ -173,8 +171,7 @@ class CallStage:
                 model=target.model,
                 request_id=ctx.request_id,
             )
-        marks = sum(m.cache_control is not None for m in ctx.messages)
-        marks += sum(t.cache_control is not None for t in ctx.tools)
+        marks = ctx.cache_marks
         if marks and not provider.cache_marks_supported:
             ctx.warnings.append(
                 f"{marks} cache_control mark(s) left out: {provider.kind} provider"

@@ -200,10 +200,8 @@ def request_detail(ctx: RequestContext, services: Services) -> dict[str, object]
         out["tool_results"] = [
             {"tool_call_id": m.tool_call_id, "content": m.content} for m in results
         ]
-    marks = sum(m.cache_control is not None for m in ctx.messages)
-    marks += sum(t.cache_control is not None for t in ctx.tools)
-    if marks:
-        out["cache_marks"] = marks
+    if ctx.cache_marks:
+        out["cache_marks"] = ctx.cache_marks
     if ctx.reasoning_effort is not None:
         out["reasoning_effort"] = ctx.reasoning_effort
     if ctx.end_user is not None:

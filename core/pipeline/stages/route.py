@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from core.pipeline.request import Next, RequestContext, closing
-from core.routing.router import RequestNeeds, missing_capabilities
+from core.routing.router import RequestNeeds
 from core.types import Delta
 
 if TYPE_CHECKING:
-    from core.config import TierConfig
     from core.pipeline.services import Services
     from core.routing.router import TierRouter
 
@@ -45,17 +44,17 @@ class RouteStage:
         needs = needs_of(ctx)
         ctx.needs = needs
         services = self.services
-
-        def can(tier: TierConfig) -> list[str]:
-            return missing_capabilities(needs, tier, services.price_for(tier.provider, tier.model))
-
         decision = self.router.route(
-            ctx.prompt, counted.tokens, ctx.requested_model, depth=depth, needs=needs, can=can
+            ctx.prompt,
+            counted.tokens,
+            ctx.requested_model,
+            depth=depth,
+            needs=needs,
+            can=lambda tier: services.cannot(needs, tier, tier.provider, tier.model),
         )
         if decision.mode == "explicit":
-            price = services.price_for(decision.provider, decision.model)
             tier = decision.tier if not decision.pinned else None
-            missing = missing_capabilities(needs, tier, price)
+            missing = services.cannot(needs, tier, decision.provider, decision.model)
             if missing:
                 ctx.warnings.append(
                     f"the price table says {decision.model} cannot {', '.join(missing)};"
