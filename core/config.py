@@ -29,6 +29,7 @@ __all__ = [
     "GatewayConfig",
     "NetworkConfig",
     "ObservabilityConfig",
+    "PromptCacheConfig",
     "ProviderConfig",
     "RoutingConfig",
     "RoutingWeights",
@@ -206,11 +207,18 @@ class ContextConfig(_Section):
     # Sliding window: the system prompt plus at most this many earlier messages, fitted
     # into the chosen model's window (max_input_tokens minus the reserved output).
     max_history_messages: int = Field(20, ge=0)
+    # The window moves in steps of this many messages (None: half the window), so the
+    # history's first message, and with it the provider's cached prefix, stays put for
+    # several turns instead of changing every turn. 1 slides message by message.
+    window_step: int | None = Field(None, ge=1)
     # Once the unsummarised history of a stored conversation passes this, older turns
     # are folded by the fast tier into one rolling summary.
     summarize_after_tokens: int = Field(4000, gt=0)
     summarize: bool = True
     summary_max_tokens: int = Field(400, gt=0)
+    # Summaries are made in blocks that stay put (each fold adds one, so the prompt
+    # cache keeps the earlier ones); past this many they are rolled into one again.
+    summary_max_blocks: int = Field(6, ge=1)
     # Drop tool-result messages, names and metadata (never sent) from the history.
     strip_metadata: bool = True
     # Relevance retention: up to relevant_messages older messages most similar to the
@@ -219,6 +227,25 @@ class ContextConfig(_Section):
     relevance: bool = False
     relevant_messages: int = Field(4, ge=0)
     relevance_min_similarity: float = Field(0.35, ge=-1, le=1)
+
+
+class PromptCacheConfig(_Section):
+    """Provider prompt caching (see :mod:`core.prompt_cache`).
+
+    ``mode = "auto"``: Anthropic requests get ``cache_control`` breakpoints where the
+    expected reads pay for the write premium, and OpenAI requests a stable
+    ``prompt_cache_key``; ``"off"``: neither (a client's own marks are still sent).
+    ``ttl``: Anthropic's cache lifetime for the automatic marks, five minutes (writes
+    at 1.25× the input price) or one hour (2×). ``key``: what one OpenAI
+    ``prompt_cache_key`` covers: a conversation (else a gateway client), a client, or
+    nothing sent. ``sticky_routing``: a conversation stays on the model its cache is
+    warm on unless switching saves more than the discount it would lose.
+    """
+
+    mode: Literal["auto", "off"] = "auto"
+    ttl: Literal["5m", "1h"] = "5m"
+    key: Literal["conversation", "client", "off"] = "conversation"
+    sticky_routing: bool = True
 
 
 class ObservabilityConfig(_Section):
@@ -315,6 +342,9 @@ class ProviderConfig(_Section):
     retry_base_delay_seconds: float = Field(0.5, ge=0)
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_cooldown_seconds: float = Field(30.0, ge=0)
+    # OpenAI and OpenAI-compatible: send ``prompt_cache_key`` (see [prompt_cache]); turn
+    # it off for a compatible server that refuses fields it does not know.
+    prompt_cache_key: bool = True
 
     @field_validator("base_url")
     @classmethod
@@ -336,6 +366,7 @@ class CentwiseConfig(_Section):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     context: ContextConfig = Field(default_factory=ContextConfig)
+    prompt_cache: PromptCacheConfig = Field(default_factory=PromptCacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)

@@ -49,6 +49,8 @@ from core.pipeline.services import (
     load_prices,
 )
 from core.pipeline.stack import build_pipeline
+from core.prompt_cache.replay import PromptCacheWhatIf, replay_prompt_cache
+from core.prompt_cache.report import ProviderCacheReport, provider_cache_report
 from core.providers.client import make_client
 from core.quality.calibration import CalibrationReport, ItemResults, calibrate, collect_results
 from core.quality.compare import CompareReport, compare
@@ -193,6 +195,8 @@ class Engine:
         end_user: str | None = None,
         metadata: Mapping[str, str] | None = None,
         system_cache_control: Mapping[str, object] | None = None,
+        prompt_cache_key: str | None = None,
+        client: str | None = None,
     ) -> Reply:
         """Start one request through the whole pipeline.
 
@@ -206,7 +210,9 @@ class Engine:
         sent. Iterating the reply yields text and :class:`~core.types.ToolCallDelta`;
         the record holds the whole tool calls. ``system_cache_control`` (like a message's
         or a tool's ``cache_control``) is a client's prompt-cache mark, sent to
-        providers that take marks (Anthropic) as given.
+        providers that take marks (Anthropic) as given. ``prompt_cache_key`` (a client's
+        own, sent to OpenAI as given) and ``client`` (who sent it) say whose earlier
+        requests the provider prompt cache follows, when there is no conversation.
         """
         if images and turn:
             raise InputError("give images with the prompt or in the turn's messages, not both")
@@ -234,6 +240,8 @@ class Engine:
             end_user=end_user,
             metadata=dict(metadata) if metadata else None,
             system_cache_control=system_cache_control,
+            prompt_cache_key=prompt_cache_key,
+            client=client,
         )
         return Reply(ctx, self.pipeline)
 
@@ -358,6 +366,21 @@ class Engine:
             context_cost_usd=summaries_usd,
             routing_usd=self.ledger.routing_savings(since),
         )
+
+    def provider_cache_report(self, since: date | None = None) -> ProviderCacheReport:
+        """Provider prompt caching since the local date ``since``: hit ratio, money
+        saved (apart from the semantic cache's and context management's), breaks by
+        cause, per-conversation trade-off, recent breaks with where they happened."""
+        t0 = None if since is None else time.mktime(since.timetuple())
+        return provider_cache_report(self.ledger, t0)
+
+    def prompt_cache_whatif(self, since: date | None = None) -> PromptCacheWhatIf:
+        """The recorded requests since ``since`` re-priced with provider prompt caching
+        off, and on with a five-minute or a one-hour TTL (input cost; see
+        :mod:`core.prompt_cache.replay`)."""
+        services = self.services
+        records = (r for r in self.ledger.iter_records(since) if r.prompt_cache)
+        return replay_prompt_cache(records, services.price_for, services.provider_kind)
 
     def warm_up(self) -> None:
         """Load the common tokenizer encoding now (half a second), so the first

@@ -43,11 +43,12 @@ def parse_usd(value: object, *, what: str = "amount") -> Decimal:
 
 
 def format_usd(amount: Decimal | None, *, places: int = 6) -> str:
-    """A display string such as ``$0.001234``; ``unknown`` for a cost nobody knows."""
+    """A display string such as ``$0.001234`` (``-$0.25`` below zero); ``unknown`` for a
+    cost nobody knows."""
     if amount is None:
         return "unknown"
     q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return f"${q}"
+    return f"-${-q}" if q < 0 else f"${abs(q)}"  # "-$0.25", never "$-0.25"
 
 
 def usd_str(amount: Decimal | None) -> str | None:

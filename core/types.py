@@ -5,6 +5,8 @@ Usage is normalised to OpenAI's meaning whatever the provider reported:
 * ``input_tokens`` is the whole prompt, **including** cached reads and cache writes
   (Anthropic reports them apart; its adapter adds them back);
 * ``cached_input_tokens`` and ``cache_write_tokens`` are parts of ``input_tokens``;
+  ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written to a one-hour
+  cache (Anthropic's ``ttl: "1h"``, priced higher than the five-minute one);
 * ``output_tokens`` is everything billed as output, **including** ``reasoning_tokens``
   (Gemini reports thoughts apart; its adapter adds them back).
 """
@@ -158,6 +160,7 @@ class Usage:
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -166,6 +169,7 @@ class Usage:
             self.cached_input_tokens + other.cached_input_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
 
@@ -250,6 +254,9 @@ class ProviderRequest:
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None
+    #: OpenAI's ``prompt_cache_key``: requests sharing it are routed to the same prompt
+    #: cache (set per conversation or gateway client, see :mod:`core.prompt_cache`).
+    prompt_cache_key: str | None = None
 
 
 class TextDelta(msgspec.Struct, frozen=True, gc=False):
@@ -363,6 +370,21 @@ class RequestRecord:
     #: stronger model would not have answered with exactly the same tokens).
     routing_saved_usd: Decimal = Decimal(0)
     context_actions: list[str] = field(default_factory=list)
+    #: Provider prompt caching (issue 19, see ``core.prompt_cache``): the marks or key
+    #: sent, the cached tokens expected and reported, the prefix's blocks (digests
+    #: and running tokens, never text) and, when the cache broke, where and why.
+    prompt_cache: dict[str, object] = field(default_factory=dict)
+    #: What provider caching saved on this request: cached reads at their discount,
+    #: less any write premium (negative when a write was not read back yet).
+    prompt_cache_saved_usd: Decimal = Decimal(0)
+    #: The discount a break or a miss cost this request (an estimate from our counts).
+    prompt_cache_lost_usd: Decimal = Decimal(0)
+
+    @property
+    def prompt_cache_break(self) -> str | None:
+        """Why the provider cache broke on this request, or None."""
+        found = self.prompt_cache.get("break")
+        return str(found["cause"]) if isinstance(found, dict) else None
 
 
 class Secret:

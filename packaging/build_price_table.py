@@ -36,8 +36,16 @@ PRICE_FIELDS = (
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
+    "cache_creation_input_token_cost_above_1hr",
 )
-OTHER_FIELDS = ("max_input_tokens", "max_output_tokens", "max_tokens", "litellm_provider", "mode")
+OTHER_FIELDS = (
+    "max_input_tokens",
+    "max_output_tokens",
+    "max_tokens",
+    "litellm_provider",
+    "mode",
+    "prompt_cache_min_tokens",
+)
 #: What a model can do, for routing a request past a tier that cannot serve it.
 CAPABILITY_FIELDS = (
     "supports_function_calling",
@@ -101,6 +109,9 @@ def select(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
             or (f in CAPABILITY_FIELDS and isinstance(v, bool))
             or TIER_FIELD.match(f)
         }
+        count = kept.get("prompt_cache_min_tokens")
+        if isinstance(count, RawNumber) and count == count.to_integral_value():
+            kept["prompt_cache_min_tokens"] = RawNumber(str(int(count)))  # "4096.0" → 4096
         out[key] = dict(sorted(kept.items()))
     return out
 

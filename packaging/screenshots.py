@@ -4,8 +4,11 @@ Run under a display (or Xvfb):
     xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py
 Writes playground.png, dashboard.png, history.png, cache.png, settings.png (providers
 and keys), settings-routing.png, settings-budgets.png, settings-cache.png, cache-tuner.png, whatif.png, compare.png, conversation.png and
-playground-tools.png (a tool-call card and an attached image) and history-tools.png (that
-request's tools, image and tool call) into packaging/screenshots/. Uses a temporary data dir and settings; touches nothing else.
+playground-tools.png (a tool-call card and an attached image), history-tools.png (that
+request's tools, image and tool call), spend-provider-cache.png (the Provider cache panel
+over sample Anthropic, OpenAI and Gemini requests) and history-prompt-cache.png (one of
+them whose cache broke) into packaging/screenshots/. Uses a temporary data dir and
+settings; touches nothing else.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from core.accounting.prices import cost_of  # noqa: E402
 from core.config import parse_config  # noqa: E402
 from core.engine import Engine  # noqa: E402
 from core.keys import KeyStore  # noqa: E402
-from core.types import RequestRecord, Usage  # noqa: E402
+from core.types import Message, RequestRecord, Tool, Usage  # noqa: E402
 
 OUT = ROOT / "packaging" / "screenshots"
 CONFIG = """
@@ -126,6 +129,7 @@ def main() -> int:
             window.show()
             shoot_all(app, window)
             shoot_tools(app, window, Path(tmp))
+            shoot_provider_cache(app, window)
             window.close()
             window.deleteLater()
             settle(app, 0.2)
@@ -311,6 +315,85 @@ def shoot_tools(app: QApplication, window: MainWindow, tmp: Path) -> None:
     history.table.selectRow(1)
     settle(app, 0.8)
     save(window, "history-tools")
+
+
+#: Where a sample prefix changed: (cause, part, index, offset, before, after).
+SUPPORT_SYSTEM = "You are the support agent of an online shop. Be concise and kind.\n" + "\n".join(
+    f"Policy {i}: orders in region {i % 9} with status {i % 13} are refunded within"
+    f" {3 + i % 5} days; escalate disputes over {100 + i * 7} dollars."
+    for i in range(90)
+)
+SHOP_TOOLS = tuple(
+    Tool(
+        name,
+        f"{name.replace('_', ' ').capitalize()} by its id.",
+        {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+    )
+    for name in ("lookup_order", "refund_order", "track_parcel")
+)
+
+
+def prompt_cache_requests(bridge: EngineBridge) -> None:
+    """Real requests through the pipeline on the Simulator, which caches as the real
+    models do: a support conversation on Claude (automatic marks; the system prompt
+    edited at turn 5), and an app on gpt-4.1 whose tool list is reordered at request 4."""
+    engine = bridge.engine
+    history: list[Message] = []
+    system = SUPPORT_SYSTEM
+    for turn in range(8):
+        if turn == 5:
+            system = system.replace("Policy 40:", "Policy 40 (updated Dec 3):")
+        prompt = f"Customer question {turn + 1}: where is order {4100 + turn}?"
+        reply = engine.ask(
+            prompt, system=system, history=history, model="simulator/claude-sonnet-4-5"
+        )
+        future = bridge.run(reply.collect())
+        assert future is not None
+        rec = future.result(30)
+        history += [Message("user", prompt), Message("assistant", rec.response)]
+    tools = list(SHOP_TOOLS)
+    for n in range(6):
+        if n == 4:
+            tools = tools[1:] + tools[:1]
+        reply = engine.ask(
+            f"Order {5200 + n}: can it still be refunded?", system=SUPPORT_SYSTEM,
+            tools=tools, model="simulator/gpt-4.1", client="shop-app",
+        )  # fmt: skip
+        future = bridge.run(reply.collect())
+        assert future is not None
+        future.result(30)
+
+
+def shoot_provider_cache(app: QApplication, window: MainWindow) -> None:
+    """The Provider cache panel after real requests, then the request whose system
+    prompt changed in History: the cause, where, was/now and what it cost."""
+    prompt_cache_requests(window.bridge)
+    wanted = next(
+        r.request_id
+        for r in window.bridge.engine.history(0, 50)
+        if r.prompt_cache_break == "system_changed"
+    )
+    dashboard = window.view("dashboard")
+    window.show_view("dashboard")
+    dashboard.bottom_tabs.setCurrentWidget(dashboard.provider_cache)
+    dashboard.on_ledger_changed()
+    settle(app, 1.5)
+    save(window, "spend-provider-cache")
+    dashboard.bottom_tabs.setCurrentIndex(0)
+    history = window.view("history")
+    window.show_view("history")
+    history.on_ledger_changed()
+    settle(app, 1.0)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = range(history.model.rowCount())
+        found = [r for r in rows if getattr(history.model.record_at(r), "request_id", "") == wanted]
+        if found:
+            history.table.selectRow(found[0])
+            break
+        settle(app, 0.2)
+    settle(app, 0.8)
+    save(window, "history-prompt-cache")
 
 
 def save(window: MainWindow, name: str) -> None:

@@ -1,6 +1,7 @@
 """What the History detail pane says about a request beyond its text: the tools it
 offered, the tool choice, JSON output, sampling, images (hash, size, tokens), the tool
-results it sent and the tool calls its reply made; and the record's JSON with them.
+results it sent, the tool calls its reply made and its provider prompt cache
+(:mod:`app.history.prompt_cache`); and the record's JSON with them.
 
 All of it comes from the record (``request_detail`` and ``tool_calls``, which the
 ledger keeps as plain JSON values), so an old row without them shows nothing extra.
@@ -12,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from app.history.prompt_cache import prompt_cache_lines
 from app.widgets.content.tool_calls import pretty_arguments
 from app.widgets.formatting import fmt_tokens
 from core.ledger.serialize import record_to_json
@@ -133,14 +135,15 @@ def _others(detail: Mapping[str, Any]) -> list[str]:
 
 
 def request_content_text(rec: RequestRecord) -> str:
-    """The request's tools, JSON output, images, tool results and the reply's tool
-    calls, as readable text; empty when it had none of them."""
+    """The request's tools, JSON output, images, tool results, the reply's tool calls
+    and its provider prompt cache, as readable text; empty when it had none of them."""
     detail = rec.request_detail if isinstance(rec.request_detail, Mapping) else {}
     sections = [  # the short, telling parts first; the tools' schemas last
         _tool_calls(rec),
         _tool_results(detail),
         _images(detail),
         _response_format(detail),
+        prompt_cache_lines(rec),
         _tools(detail),
         _others(detail),
     ]

@@ -1,7 +1,8 @@
 """The request history: every ledger row, filterable, with its full JSON and export.
 
 Beside the JSON, a request that carried tools, JSON output, images or tool results (or
-whose reply called tools) shows them in words (:func:`app.history.detail.request_content_text`).
+whose reply called tools), or went to a provider's prompt cache, shows them in words
+(:func:`app.history.detail.request_content_text`).
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ class HistoryView(QWidget):
         self.content = QPlainTextEdit()
         self.content.setReadOnly(True)
         self.content.setFont(self.detail.font())
-        self.content.setAccessibleName("Request tools, JSON output, images and tool calls")
+        self.content.setAccessibleName(
+            "Request tools, JSON output, images, tool calls and provider cache"
+        )
         self.content.hide()
         details = QSplitter(Qt.Orientation.Horizontal)
         details.addWidget(self.content)

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from core.context.window import SavingsBreakdown
 from core.engine import Engine, SpendSummary
+from core.prompt_cache.report import ProviderCacheReport
 from core.quality.feedback import TierQuality
 
 __all__ = ["RANGES", "DashboardData", "load_dashboard_data", "range_start"]
@@ -38,6 +39,7 @@ class DashboardData:
     today_day: int = 1
     savings: SavingsBreakdown | None = None  # by source, over the range
     quality: list[TierQuality] = field(default_factory=list)  # per tier, all time
+    provider_cache: ProviderCacheReport | None = None  # over the range
 
 
 def range_start(label: str, today: date) -> date | None:
@@ -49,7 +51,7 @@ def load_dashboard_data(
     engine: Engine, label: str, tier_ids: list[str], now: float | None = None
 ) -> DashboardData:
     """Per-day spend by tier, requests and cache savings over the range, the month,
-    savings by source and quality per tier."""
+    savings by source, quality per tier and the provider-cache report."""
     today = date.fromtimestamp(time.time() if now is None else now)
     since = range_start(label, today)
     data = DashboardData(label, engine.spend_summary(since))
@@ -82,6 +84,7 @@ def load_dashboard_data(
     _fill_month(engine, data, today)
     data.savings = engine.savings_breakdown(since)
     data.quality = engine.tier_quality()
+    data.provider_cache = engine.provider_cache_report(since)
     return data
 
 

@@ -1,4 +1,5 @@
-"""The dashboard's two small tables: savings by source, and quality per tier."""
+"""The dashboard's small tables: savings by source, quality per tier, and the read-only
+table they (and the Provider cache panel) are built on."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from app.widgets.formatting import fmt_usd
 from core.context.window import SavingsBreakdown
 from core.quality.feedback import TierQuality
 
-__all__ = ["QUALITY_COLUMNS", "VISIBLE_ROWS", "QualityTable", "SavingsTable", "savings_rows"]
+__all__ = [
+    "QUALITY_COLUMNS",
+    "VISIBLE_ROWS",
+    "QualityTable",
+    "SavingsTable",
+    "SmallTable",
+    "savings_rows",
+]
 
-VISIBLE_ROWS = 6  # both tables show this many rows without scrolling
+VISIBLE_ROWS = 6  # the tables show this many rows without scrolling (unless told)
 QUALITY_COLUMNS = ("Tier", "Judged", "Mean score", "Votes up / down", "Cost per quality point")
 
 
@@ -42,10 +50,11 @@ def savings_rows(s: SavingsBreakdown) -> list[tuple[str, Decimal, str]]:
     ]
 
 
-class _SmallTable(QTableWidget):
-    """Read-only, no row numbers, columns sized to their contents."""
+class SmallTable(QTableWidget):
+    """Read-only, no row numbers, columns sized to their contents, ``visible_rows``
+    rows high."""
 
-    def __init__(self, headers: Sequence[str]) -> None:
+    def __init__(self, headers: Sequence[str], visible_rows: int = VISIBLE_ROWS) -> None:
         super().__init__(0, len(headers))
         self.setHorizontalHeaderLabels(list(headers))
         self.verticalHeader().hide()
@@ -60,12 +69,12 @@ class _SmallTable(QTableWidget):
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.setFixedHeight(
             header.sizeHint().height()
-            + VISIBLE_ROWS * rows.defaultSectionSize()
+            + visible_rows * rows.defaultSectionSize()
             + 2 * self.frameWidth()
             + 2
         )
 
-    def _cell(self, row: int, column: int, text: str, tip: str = "", *, number: bool) -> None:
+    def set_cell(self, row: int, column: int, text: str, tip: str = "", *, number: bool) -> None:
         item = QTableWidgetItem(text)
         item.setToolTip(tip)
         if number:
@@ -77,22 +86,23 @@ class _SmallTable(QTableWidget):
         return item.text() if item is not None else ""
 
 
-class SavingsTable(_SmallTable):
+class SavingsTable(SmallTable):
     """Dollars saved by the cache and by context management over the selected range."""
 
     def __init__(self) -> None:
         super().__init__(("Source", "Saved ($)"))
         self.setToolTip("Savings by source over the selected range")
+        self.setAccessibleName("Savings by source")
 
     def show_savings(self, savings: SavingsBreakdown) -> None:
         rows = savings_rows(savings)
         self.setRowCount(len(rows))
         for i, (name, amount, tip) in enumerate(rows):
-            self._cell(i, 0, name, tip, number=False)
-            self._cell(i, 1, fmt_usd(amount), tip, number=True)
+            self.set_cell(i, 0, name, tip, number=False)
+            self.set_cell(i, 1, fmt_usd(amount), tip, number=True)
 
 
-class QualityTable(_SmallTable):
+class QualityTable(SmallTable):
     """Per tier: judged samples, mean judge score, votes and cost per quality point."""
 
     def __init__(self) -> None:
@@ -100,6 +110,7 @@ class QualityTable(_SmallTable):
         self.setToolTip(
             "Running quality per tier (all time): background judge samples and your votes"
         )
+        self.setAccessibleName("Quality per tier")
 
     def show_quality(self, quality: Sequence[TierQuality]) -> None:
         self.setRowCount(len(quality))
@@ -117,4 +128,4 @@ class QualityTable(_SmallTable):
                 per_point,
             )
             for j, text in enumerate(cells):
-                self._cell(i, j, text, number=j > 0)
+                self.set_cell(i, j, text, number=j > 0)

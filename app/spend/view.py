@@ -1,6 +1,6 @@
 """The spend dashboard: the month against its budget, today, per-day spend by tier and
-cache savings, savings by source and quality per tier, updated live as the ledger
-changes (in this process or another)."""
+cache savings, savings by source, quality per tier and provider prompt caching, updated
+live as the ledger changes (in this process or another)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.runtime.engine_bridge import EngineBridge
 from app.spend.data import OTHER_TIER, RANGES, DashboardData, load_dashboard_data
+from app.spend.provider_cache import ProviderCachePanel, tab_title
 from app.spend.tables import QualityTable, SavingsTable
 from app.widgets.charts import (
     BUDGET_PEN,
@@ -151,13 +153,18 @@ class SpendDashboard(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
-        layout.addLayout(self._build_tables())
+        layout.addWidget(self._build_tables())
         self._apply_palette()
 
-    def _build_tables(self) -> QHBoxLayout:
+    def _build_tables(self) -> QTabWidget:
+        """Savings by source and quality per tier side by side; provider prompt caching
+        on a tab of its own (the three do not fit side by side beside the sidebar), its
+        headline figures in the tab's title."""
         self.savings_table = SavingsTable()
         self.quality_table = QualityTable()
-        row = QHBoxLayout()
+        tables = QWidget()
+        row = QHBoxLayout(tables)
+        row.setContentsMargins(0, 0, 0, 0)
         for title, table, stretch in (
             ("Savings by source", self.savings_table, 2),
             ("Quality per tier", self.quality_table, 3),
@@ -165,7 +172,13 @@ class SpendDashboard(QWidget):
             box = QGroupBox(title)
             QVBoxLayout(box).addWidget(table)
             row.addWidget(box, stretch)
-        return row
+        self.provider_cache = ProviderCachePanel()
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.setAccessibleName("Savings, quality and provider cache")
+        self.bottom_tabs.setDocumentMode(True)
+        self.bottom_tabs.addTab(tables, "Savings and quality")
+        self.bottom_tabs.addTab(self.provider_cache, tab_title(None))
+        return self.bottom_tabs
 
     def plots(self) -> list[pg.PlotWidget]:
         return [self.month_plot, self.today_plot, self.tier_plot, self.cache_plot]
@@ -229,6 +242,10 @@ class SpendDashboard(QWidget):
         if data.savings is not None:
             self.savings_table.show_savings(data.savings)
         self.quality_table.show_quality(data.quality)
+        if data.provider_cache is not None:
+            self.provider_cache.show_report(data.provider_cache)
+            index = self.bottom_tabs.indexOf(self.provider_cache)
+            self.bottom_tabs.setTabText(index, tab_title(data.provider_cache))
         if self._dirty:
             self._dirty = False
             self.refresh()

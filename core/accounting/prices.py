@@ -43,8 +43,10 @@ PRICE_FIELDS = (
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
+    "cache_creation_input_token_cost_above_1hr",
 )
-INT_FIELDS = ("max_input_tokens", "max_output_tokens", "max_tokens")
+#: ``prompt_cache_min_tokens``: the shortest prefix the provider caches for the model.
+INT_FIELDS = ("max_input_tokens", "max_output_tokens", "max_tokens", "prompt_cache_min_tokens")
 STR_FIELDS = ("litellm_provider", "mode")
 #: What the model can do (LiteLLM's flags); routing skips a tier that cannot serve a request.
 CAPABILITY_FIELDS = ("supports_function_calling", "supports_vision", "supports_response_schema")
@@ -73,6 +75,19 @@ class ModelPrice:
     supports_function_calling: bool | None = None
     supports_vision: bool | None = None
     supports_response_schema: bool | None = None
+    #: A cache write to Anthropic's one-hour cache (None: the table does not say; it
+    #: is then priced at twice the input rate, Anthropic's published multiplier).
+    cache_creation_1h_cost: Decimal | None = None
+    #: The shortest prefix the provider's prompt cache keeps for this model.
+    prompt_cache_min_tokens: int | None = None
+
+    @property
+    def write_1h_rate(self) -> Decimal | None:
+        """Dollars per token written to a one-hour cache."""
+        if self.cache_creation_1h_cost is not None:
+            return self.cache_creation_1h_cost
+        inp = self.input_cost_per_token
+        return None if inp is None else inp * 2
 
     @property
     def known(self) -> bool:
@@ -108,6 +123,8 @@ def _price_from_entry(model: str, e: Entry) -> ModelPrice:
         supports_function_calling=flag("supports_function_calling"),
         supports_vision=flag("supports_vision"),
         supports_response_schema=flag("supports_response_schema"),
+        cache_creation_1h_cost=dec("cache_creation_input_token_cost_above_1hr"),
+        prompt_cache_min_tokens=num("prompt_cache_min_tokens"),
     )
 
 
@@ -319,15 +336,20 @@ def cost_of(usage: Usage, price: ModelPrice) -> Decimal | None:
     """Exact dollars for ``usage`` (see core.types for what each count includes).
 
     Cached reads and cache writes are priced at their own rates (the input rate when the
-    table has none); reasoning tokens, which are part of the output, are priced apart only
+    table has none; a one-hour write at its own rate, else twice the input rate, as
+    Anthropic publishes it); reasoning tokens, which are part of the output, are priced apart only
     when the table gives them a different rate. None when the price is unknown.
     """
     inp, out = price.input_cost_per_token, price.output_cost_per_token
     if inp is None or out is None:
         return None
     cached, written = usage.cached_input_tokens, usage.cache_write_tokens
+    written_1h = usage.cache_write_1h_tokens
     uncached = usage.input_tokens - cached - written
-    if min(uncached, cached, written, usage.output_tokens, usage.reasoning_tokens) < 0:
+    if (
+        min(uncached, cached, written, written - written_1h, written_1h) < 0
+        or min(usage.output_tokens, usage.reasoning_tokens) < 0
+    ):
         raise ValueError(f"inconsistent usage (cached/cache-write exceed input?): {usage}")
     if usage.reasoning_tokens > usage.output_tokens:
         raise ValueError(f"inconsistent usage (reasoning exceeds output): {usage}")
@@ -336,8 +358,10 @@ def cost_of(usage: Usage, price: ModelPrice) -> Decimal | None:
     total = (
         uncached * inp
         + cached * (inp if read_rate is None else read_rate)
-        + written * (inp if write_rate is None else write_rate)
+        + (written - written_1h) * (inp if write_rate is None else write_rate)
     )
+    if written_1h:
+        total += written_1h * (price.write_1h_rate or inp)
     reasoning_rate = price.output_cost_per_reasoning_token
     if reasoning_rate is not None and reasoning_rate != out:
         plain = usage.output_tokens - usage.reasoning_tokens

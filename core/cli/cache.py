@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cache.tune import Pair, load_pairs, render_table, report_to_json
-from core.cli.common import EXIT_OK, open_engine, print_json
+from core.cli.common import EXIT_OK, open_engine, parse_date, print_json
 from core.errors import InputError
 from core.money import format_usd, usd_str
 
@@ -49,6 +49,18 @@ def register(sub: Any) -> None:
     )
     tr.add_argument("--out", required=True, help="where to write the model (JSON)")
     tr.set_defaults(handler=run_train_verifier)
+    pr = csub.add_parser(
+        "provider-report",
+        help="the providers' prompt caches: hit ratio, savings, breaks by cause and where",
+    )
+    pr.add_argument("--since", metavar="DATE", help="only requests on or after YYYY-MM-DD")
+    pr.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also re-price those requests with caching off, and on with either TTL",
+    )
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=run_provider_report)
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -177,4 +189,82 @@ def run_train_verifier(args: argparse.Namespace) -> int:
                 f" hits {point.hit_rate:.1%}, false hits {point.false_hit_rate:.1%}"
             )
     print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def run_provider_report(args: argparse.Namespace) -> int:
+    since = parse_date(args.since)
+    engine = open_engine(args)
+    try:
+        report = engine.provider_cache_report(since)
+        whatif = engine.prompt_cache_whatif(since) if args.what_if else None
+    finally:
+        engine.close()
+    if args.json:
+        body = report.as_json()
+        if whatif is not None:
+            body["what_if"] = whatif.as_json()
+        print_json(body)
+        return EXIT_OK
+    scope = f" since {args.since}" if args.since else ""
+    if not report.requests:
+        print(
+            f"No requests to a provider with a prompt cache{scope} (Anthropic, OpenAI,"
+            " OpenAI-compatible or Gemini with a cache-read price; the Simulator and"
+            " Ollama keep none)."
+        )
+        return EXIT_OK
+    print(
+        f"Provider prompt caching{scope}: {report.requests} requests,"
+        f" {report.cached_tokens:,} of {report.input_tokens:,} input tokens read from"
+        f" cache ({report.hit_ratio:.1%}; {report.expected_tokens:,} expected),"
+        f" {report.write_tokens:,} written"
+    )
+    print(
+        f"  saved {format_usd(report.saved_usd)} (net of write premiums),"
+        f" lost to breaks and misses {format_usd(report.lost_usd)}"
+    )
+    print(
+        f"  apart from: semantic cache {format_usd(report.semantic_saved_usd)},"
+        f" context management {format_usd(report.context_saved_usd)}"
+    )
+    for m in report.models:
+        print(
+            f"  {m.provider}/{m.model}: {m.requests} requests, {m.hit_ratio:.1%} cached,"
+            f" saved {format_usd(m.saved_usd)}"
+        )
+    if report.causes:
+        print("Misses by cause:")
+        for c in report.causes:
+            print(
+                f"  {c.cause:<16} {c.requests:>5} requests  {c.lost_tokens:>9,} tokens"
+                f"  {format_usd(c.lost_usd):>12}  {c.why}"
+            )
+    if report.conversations:
+        print("Conversations (context trimmed vs cached tokens lost):")
+        for v in report.conversations[:20]:
+            print(
+                f"  {v.conversation_id[:16]:<16} {v.requests:>4} requests"
+                f"  trimmed {v.tokens_trimmed:,} tokens ({format_usd(v.trim_saved_usd)})"
+                f"  cut the cache {v.context_breaks} times, {v.cached_tokens_lost:,} tokens"
+                f" ({format_usd(v.lost_usd)})"
+            )
+    if report.breaks:
+        print("Recent breaks:")
+        for b in report.breaks[:10]:
+            where = f" at {b.where}" if b.where else ""
+            print(f"  {b.request_id}  {b.cause}{where}  lost {format_usd(b.lost_usd)}")
+            if b.before or b.after:
+                print(f"      was: {b.before!r}")
+                print(f"      now: {b.after!r}")
+    if whatif is not None:
+        print(
+            f"What if (input cost of the same {whatif.requests} requests;"
+            f" recorded {format_usd(whatif.recorded_input_usd)}):"
+        )
+        for s in whatif.scenarios:
+            print(
+                f"  {s.name:<20} {format_usd(s.input_usd):>12}"
+                f"  {s.cached_tokens:>10,} cached  {s.write_tokens:>10,} written"
+            )
     return EXIT_OK

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from core.content.images import image_tokens
+from core.content.prompt_cache import vendor_of
 from core.types import Message, ResponseFormat, Tool, ToolChoice
 
 __all__ = ["content_tokens", "schema_tokens", "tool_definition_tokens"]
@@ -26,13 +27,8 @@ def content_tokens(m: Message, count: Callable[[str], int], model: str) -> int:
     if m.tool_call_id:
         n += count(m.tool_call_id)
     for image in m.images:
-        n += image_tokens(image, _kind_of(model), model)
+        n += image_tokens(image, vendor_of(model), model)
     return n
-
-
-def _kind_of(model: str) -> str:
-    name = model.lower()
-    return "anthropic" if "claude" in name else "gemini" if "gemini" in name else "openai"
 
 
 #: Anthropic's tool-use system prompt, added when a request has tools (Claude 4 and
@@ -57,7 +53,7 @@ def tool_definition_tokens(
     """
     if not tools:
         return 0
-    kind = provider_kind if provider_kind in ("anthropic", "gemini") else _kind_of(model)
+    kind = provider_kind if provider_kind in ("anthropic", "gemini") else vendor_of(model)
     if kind in ("anthropic", "gemini"):
         shape = "input_schema" if kind == "anthropic" else "parameters"
         body = [

@@ -39,7 +39,9 @@ __all__ = [
     "fit_history",
     "recency_priority",
     "relevance_priority",
+    "stepped_limit",
     "strip_metadata",
+    "summary_messages",
     "tool_groups",
     "whole_groups",
 ]
@@ -173,6 +175,18 @@ def whole_groups(
     return tuple(out)
 
 
+def stepped_limit(n: int, limit: int, step: int) -> int:
+    """How many of ``n`` history messages a window of ``limit`` keeps when it moves in
+    steps of ``step``: the oldest are dropped ``step`` at a time, so the first kept
+    message changes once every ``step`` messages (and the cached prefix with it), not
+    every turn. Keeps between ``limit - step + 1`` and ``limit``."""
+    if n <= limit:
+        return n
+    step = max(1, min(step, limit)) if limit else 1
+    dropped = -(-(n - limit) // step) * step
+    return max(0, n - dropped)
+
+
 def recency_priority(n: int) -> tuple[int, ...]:
     """Newest first: the plain sliding window."""
     return tuple(range(n - 1, -1, -1))
@@ -207,10 +221,25 @@ def assemble(
     user message)."""
     out = [Message("system", system, cache_control=system_mark)] if system else []
     if summary is not None:
-        out.append(summary)
+        out.extend(summary_messages(summary))
     out.extend(history[i] for i in sorted(keep))
     out.extend(_turn(turn))
     return tuple(out)
+
+
+#: Between two blocks of a stored summary (each fold adds one; see the summarizer).
+SUMMARY_BLOCK_SEP = "\n\n[summary continues]\n\n"
+SUMMARY_CONTINUED = "Summary of the earlier conversation, continued:\n"
+
+
+def summary_messages(summary: Message) -> tuple[Message, ...]:
+    """The summary as sent: one system message per block, so a new block leaves the
+    earlier ones (and the provider's cached prefix through them) as they were."""
+    blocks = summary.content.split(SUMMARY_BLOCK_SEP)
+    if len(blocks) == 1:
+        return (summary,)
+    first, *rest = blocks
+    return (Message("system", first), *(Message("system", SUMMARY_CONTINUED + b) for b in rest))
 
 
 def _turn(turn: str | Sequence[Message]) -> tuple[Message, ...]:
@@ -258,7 +287,7 @@ def fit_history(
     total = fixed
     summary_kept = False
     if state.summary is not None:
-        cost = counter.message(state.summary, model)
+        cost = sum(counter.message(m, model) for m in summary_messages(state.summary))
         if total + cost <= limit:
             total += cost
             summary_kept = True

@@ -255,6 +255,8 @@ class Gateway:
             end_user=req.end_user,
             metadata=req.metadata,
             system_cache_control=req.system_cache_control,
+            prompt_cache_key=req.prompt_cache_key,
+            client=req.end_user,
         )
 
     def _failed(

@@ -31,7 +31,7 @@ OPENAI_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
     "audio": (),
     "web_search_options": (),
     "verbosity": (),
-    "prompt_cache_key": (),
+    "prompt_cache_retention": (),
 }
 
 #: The same for Anthropic Messages fields.
@@ -53,7 +53,6 @@ RESPONSES_DEFAULTS: Mapping[str, tuple[Any, ...]] = {
     "include": ([],),
     "truncation": ("disabled",),
     "prompt": (),
-    "prompt_cache_key": (),
     "prompt_cache_retention": (),
     "service_tier": ("auto", "default"),
     "top_logprobs": (0,),

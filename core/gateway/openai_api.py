@@ -28,6 +28,7 @@ from core.gateway.request import (
     json_output,
     metadata_from,
     positive_int,
+    prompt_cache_key_from,
     read_json_object,
     reasoning_effort_from,
     sampling_from,
@@ -82,6 +83,7 @@ _HONOURED = frozenset(
         "user",
         "safety_identifier",
         "metadata",
+        "prompt_cache_key",
     }
 )
 #: Message fields that are refused when set: each would change the conversation.
@@ -289,6 +291,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         reasoning_effort=reasoning_effort_from(body.get("reasoning_effort"), "reasoning_effort"),
         end_user=_end_user(body),
         metadata=metadata_from(body.get("metadata")),
+        prompt_cache_key=prompt_cache_key_from(body.get("prompt_cache_key")),
     )
 
 

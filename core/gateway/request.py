@@ -125,6 +125,8 @@ class ChatRequest:
     reasoning_effort: str | None = None
     end_user: str | None = None
     metadata: Mapping[str, str] | None = None
+    #: The client's own OpenAI ``prompt_cache_key``, sent on as given.
+    prompt_cache_key: str | None = None
     echo: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -241,6 +243,15 @@ def end_user_from(value: Any, name: str) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 256:
         raise bad_request(f"{name} must be a string of at most 256 characters", name)
+    return value
+
+
+def prompt_cache_key_from(value: Any, name: str = "prompt_cache_key") -> str | None:
+    """A client's ``prompt_cache_key``: a string of at most 1,024 characters."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 1024:
+        raise bad_request(f"{name} must be a string of at most 1024 characters", name)
     return value
 
 

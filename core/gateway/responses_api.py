@@ -31,6 +31,7 @@ from core.gateway.request import (
     json_output,
     metadata_from,
     positive_int,
+    prompt_cache_key_from,
     read_json_object,
     reasoning_effort_from,
     sampling_from,
@@ -68,6 +69,7 @@ _HONOURED = frozenset(
         "user",
         "safety_identifier",
         "metadata",
+        "prompt_cache_key",
         "stream",
         # Its one option, include_obfuscation, pads events against side channels on
         # the open internet; the gateway's loopback stream has none to pad.
@@ -312,6 +314,7 @@ def parse_responses_request(raw: bytes) -> ChatRequest:
         reasoning_effort=effort,
         end_user=user or safety,
         metadata=metadata,
+        prompt_cache_key=prompt_cache_key_from(body.get("prompt_cache_key")),
         echo=echo,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from core.ledger.codec import ROLLUP_DIMS, ROLLUP_SUMS
 from core.ledger.models import (
@@ -267,3 +268,70 @@ def context_savings(conn: sqlite3.Connection, t0: float | None) -> tuple[Decimal
         params,
     ).fetchone()
     return from_pusd(saved), from_pusd(spent)
+
+
+_PC_WHERE = "prompt_cache_expected_tokens IS NOT NULL"
+#: Columns of the most recent breaks the report lists.
+PROMPT_CACHE_BREAK_FIELDS: tuple[str, ...] = (
+    "request_id", "finished_at", "provider", "model", "prompt_cache_break",
+    "prompt_cache_expected_tokens", "cached_input_tokens", "prompt_cache_lost_pusd",
+    "prompt_cache",
+)  # fmt: skip
+
+
+def prompt_cache_sums(
+    conn: sqlite3.Connection, t0: float | None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The provider prompt-cache report's sums over requests finished at or after
+    ``t0`` that went to a provider with a prompt cache: ``total`` (one row: requests,
+    input, cached, written and expected tokens, saved and lost picodollars), ``models``
+    (the same per provider and model), ``causes`` (per break cause: requests, lost
+    tokens and picodollars), ``conversations`` (the 50 with most requests: requests,
+    cached tokens, tokens trimmed, context savings, breaks by context management and
+    their lost tokens and picodollars) and ``breaks`` (the 20 latest, as
+    :data:`PROMPT_CACHE_BREAK_FIELDS`). Each reads the partial time index."""
+    where, params = (
+        (f"WHERE {_PC_WHERE} AND finished_at >= ?", [t0])
+        if t0 is not None
+        else (f"WHERE {_PC_WHERE}", [])
+    )
+    sums = (
+        "COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(cached_input_tokens), 0),"
+        " COALESCE(SUM(cache_write_tokens), 0)"
+    )
+    money = (
+        "COALESCE(SUM(prompt_cache_expected_tokens), 0),"
+        " COALESCE(SUM(prompt_cache_saved_pusd), 0), COALESCE(SUM(prompt_cache_lost_pusd), 0)"
+    )
+    trimmed = "CASE WHEN context_tokens_before > context_tokens_after"
+    trimmed += " THEN context_tokens_before - context_tokens_after ELSE 0 END"
+    by_context = "prompt_cache_break = 'context_trimmed'"
+    queries = {
+        "total": f"SELECT {sums}, {money} FROM requests {where}",
+        "models": f"SELECT provider, model, {sums}, {money} FROM requests {where}"
+        " GROUP BY provider, model ORDER BY 4 DESC",
+        "causes": "SELECT prompt_cache_break, COUNT(*), SUM(prompt_cache_lost_tokens),"
+        f" SUM(prompt_cache_lost_pusd) FROM requests {where}"
+        " AND prompt_cache_break IS NOT NULL GROUP BY prompt_cache_break",
+        "conversations": "SELECT conversation_id, COUNT(*), SUM(cached_input_tokens),"
+        f" SUM({trimmed}), SUM(context_saved_pusd), SUM({by_context}),"
+        f" SUM(CASE WHEN {by_context} THEN prompt_cache_lost_tokens ELSE 0 END),"
+        f" SUM(CASE WHEN {by_context} THEN prompt_cache_lost_pusd ELSE 0 END)"
+        f" FROM requests {where} AND conversation_id IS NOT NULL"
+        " GROUP BY conversation_id ORDER BY 2 DESC, MAX(finished_at) DESC LIMIT 50",
+        "breaks": f"SELECT {', '.join(PROMPT_CACHE_BREAK_FIELDS)} FROM requests {where}"
+        " AND prompt_cache_break IS NOT NULL ORDER BY finished_at DESC, rowid DESC LIMIT 20",
+    }
+    return {name: conn.execute(sql, params).fetchall() for name, sql in queries.items()}
+
+
+def other_savings(conn: sqlite3.Connection, t0: float | None) -> tuple[Decimal, Decimal]:
+    """Dollars the semantic cache and context management saved since ``t0`` (kept
+    apart from provider caching in the report)."""
+    where, params = ("WHERE finished_at >= ?", [t0]) if t0 is not None else ("", [])
+    semantic, context = conn.execute(
+        "SELECT COALESCE(SUM(saved_pusd), 0), COALESCE(SUM(context_saved_pusd), 0)"
+        f" FROM requests {where}",
+        params,
+    ).fetchone()
+    return from_pusd(semantic), from_pusd(context)

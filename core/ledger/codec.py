@@ -51,8 +51,16 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
 ROUTING_COLUMNS: tuple[str, ...] = ("routing_saved_pusd",)
 #: ... the ones migration 6 added (tool calls, and what the request asked for) ...
 DETAIL_COLUMNS: tuple[str, ...] = ("tool_calls", "request_detail")
+#: ... the ones migration 7 added (provider prompt caching) ...
+PROMPT_CACHE_COLUMNS: tuple[str, ...] = (
+    "cache_write_1h_tokens", "prompt_cache", "prompt_cache_expected_tokens",
+    "prompt_cache_saved_pusd", "prompt_cache_lost_pusd", "prompt_cache_lost_tokens",
+    "prompt_cache_break",
+)  # fmt: skip
 #: ... and every column of ``requests`` in insert/select order.
-COLUMNS: tuple[str, ...] = V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS + DETAIL_COLUMNS
+COLUMNS: tuple[str, ...] = (
+    V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS + DETAIL_COLUMNS + PROMPT_CACHE_COLUMNS
+)
 
 #: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
 ROLLUP_DIMS: tuple[str, ...] = (
@@ -95,6 +103,7 @@ def _usage_dict(usage: Usage) -> dict[str, int]:
         "cached_input_tokens": usage.cached_input_tokens,
         "cache_write_tokens": usage.cache_write_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
     }
 
 
@@ -144,6 +153,9 @@ def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
         to_pusd(rec.context_saved_usd), dumps_json(rec.context_actions),
         to_pusd(rec.routing_saved_usd),
         dumps_json([c.as_dict() for c in rec.tool_calls]), dumps_json(rec.request_detail),
+        u.cache_write_1h_tokens, dumps_json(rec.prompt_cache),
+        _expected_tokens(rec), to_pusd(rec.prompt_cache_saved_usd),
+        to_pusd(rec.prompt_cache_lost_usd), _lost_tokens(rec), rec.prompt_cache_break,
     )  # fmt: skip
 
 
@@ -186,7 +198,7 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         cache_matched_request_id=r["cache_matched_request_id"],
         usage=Usage(
             r["input_tokens"], r["output_tokens"], r["cached_input_tokens"],
-            r["cache_write_tokens"], r["reasoning_tokens"],
+            r["cache_write_tokens"], r["reasoning_tokens"], r["cache_write_1h_tokens"],
         ),
         estimated_input_tokens=r["estimated_input_tokens"],
         estimated_output_tokens=r["estimated_output_tokens"],
@@ -205,7 +217,21 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         context_actions=json.loads(r["context_actions"]),
         routing_saved_usd=from_pusd(r["routing_saved_pusd"]),
         tool_calls=_tool_calls(r["tool_calls"]), request_detail=json.loads(r["request_detail"]),
+        prompt_cache=json.loads(r["prompt_cache"]),
+        prompt_cache_saved_usd=from_pusd(r["prompt_cache_saved_pusd"]),
+        prompt_cache_lost_usd=from_pusd(r["prompt_cache_lost_pusd"]),
     )  # fmt: skip
+
+
+def _expected_tokens(rec: RequestRecord) -> int | None:
+    """The cached tokens expected; NULL when the provider keeps no prompt cache."""
+    value = rec.prompt_cache.get("expected_cached_tokens")
+    return int(str(value)) if value is not None else None
+
+
+def _lost_tokens(rec: RequestRecord) -> int:
+    found = rec.prompt_cache.get("break")
+    return int(str(found.get("lost_tokens", 0))) if isinstance(found, dict) else 0
 
 
 def _tool_calls(text: str) -> list[ToolCall]:
@@ -259,6 +285,11 @@ def record_to_json(rec: RequestRecord) -> dict[str, object]:
         "response": rec.response,
         "tool_calls": [c.as_dict() for c in rec.tool_calls],
         "request": json.loads(dumps_json(rec.request_detail)),
+        "prompt_cache": {
+            **json.loads(dumps_json(rec.prompt_cache)),
+            "saved_usd": usd_str(rec.prompt_cache_saved_usd),
+            "lost_usd": usd_str(rec.prompt_cache_lost_usd),
+        },
         "warnings": list(rec.warnings),
     }
 

@@ -24,6 +24,8 @@ CSV_FIELDS: tuple[str, ...] = (
     "cost_known", "saved_usd", "latency_ms", "ttft_ms", "retries", "attempts", "error",
     "error_kind", "simulated", "degraded", "finish_reason", "conversation_id", "system",
     "prompt", "response", "warnings", "tool_calls", "request_detail",
+    "cache_write_1h_tokens", "prompt_cache_saved_usd", "prompt_cache_lost_usd",
+    "prompt_cache_break", "prompt_cache",
 )  # fmt: skip
 
 
@@ -65,6 +67,11 @@ def csv_row(rec: RequestRecord) -> dict[str, object]:
         "system": rec.system, "prompt": rec.prompt, "response": rec.response,
         "warnings": _dumps(rec.warnings),
         "tool_calls": _dumps(nested["tool_calls"]), "request_detail": _dumps(nested["request"]),
+        "cache_write_1h_tokens": u.cache_write_1h_tokens,
+        "prompt_cache_saved_usd": usd_str(rec.prompt_cache_saved_usd),
+        "prompt_cache_lost_usd": usd_str(rec.prompt_cache_lost_usd),
+        "prompt_cache_break": rec.prompt_cache_break,
+        "prompt_cache": dumps_json(rec.prompt_cache),
     }  # fmt: skip
 
 

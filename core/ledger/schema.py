@@ -182,8 +182,26 @@ def _v6(db: Database) -> None:
     db.execute("ALTER TABLE conversation_messages ADD COLUMN parts TEXT")
 
 
+def _v7(db: Database) -> None:
+    """Provider prompt caching: one-hour cache writes (priced apart), what caching saved
+    and what a break lost per request, the break's cause, and the detector's detail."""
+    for ddl in (
+        "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN prompt_cache TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE requests ADD COLUMN prompt_cache_expected_tokens INTEGER",
+        "ALTER TABLE requests ADD COLUMN prompt_cache_saved_pusd INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN prompt_cache_lost_pusd INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN prompt_cache_lost_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN prompt_cache_break TEXT",
+        # The report reads only requests sent to a provider with a prompt cache.
+        "CREATE INDEX requests_prompt_cache ON requests(finished_at)"
+        " WHERE prompt_cache_expected_tokens IS NOT NULL",
+    ):
+        db.execute(ddl)
+
+
 #: Ordered migrations; index i builds version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -41,11 +41,13 @@ def record_to_json(rec: RequestRecord, *, include_text: bool = True) -> dict[str
             "cached_input_tokens": rec.usage.cached_input_tokens,
             "cache_write_tokens": rec.usage.cache_write_tokens,
             "reasoning_tokens": rec.usage.reasoning_tokens,
+            "cache_write_1h_tokens": rec.usage.cache_write_1h_tokens,
             "estimated_input_tokens": rec.estimated_input_tokens,
             "estimated": rec.usage_estimated,
         },
         "context": context_json(rec),
         "routing_saved_usd": usd_str(rec.routing_saved_usd),
+        "prompt_cache": _prompt_cache(rec),
         "conversation_id": rec.conversation_id,
         "retries": rec.retries,
         "degraded": rec.degraded,
@@ -70,3 +72,13 @@ def record_to_json(rec: RequestRecord, *, include_text: bool = True) -> dict[str
         out["text"] = rec.response
         out["prompt"] = rec.prompt
     return out
+
+
+def _prompt_cache(rec: RequestRecord) -> dict[str, object]:
+    """The provider prompt cache's figures for a record (no digests)."""
+    detail = {k: v for k, v in rec.prompt_cache.items() if k != "blocks"}
+    return {
+        **detail,
+        "saved_usd": usd_str(rec.prompt_cache_saved_usd),
+        "lost_usd": usd_str(rec.prompt_cache_lost_usd),
+    }

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from core.errors import LedgerError
 from core.events import EventHub
@@ -256,6 +256,17 @@ class Ledger:
         t0 = None if since is None else time.mktime(since.timetuple())
         with self._read() as conn:
             return agg.routing_savings(conn, t0)
+
+    def prompt_cache_sums(self, t0: float | None = None) -> dict[str, list[tuple[Any, ...]]]:
+        """The provider prompt-cache report's sums since ``t0`` (epoch seconds), see
+        ``aggregates.prompt_cache_sums``."""
+        with self._read() as conn:
+            return agg.prompt_cache_sums(conn, t0)
+
+    def other_savings(self, t0: float | None = None) -> tuple[Decimal, Decimal]:
+        """Semantic-cache and context-management savings since ``t0`` (epoch)."""
+        with self._read() as conn:
+            return agg.other_savings(conn, t0)
 
     def spend_between(self, t0: float, t1: float) -> Decimal:
         """Dollars of requests finished in ``[t0, t1)``, for short recent windows."""

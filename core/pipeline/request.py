@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from core.config import TierConfig
     from core.context.window import ContextState
     from core.errors import CentwiseError
+    from core.prompt_cache import Prepared
     from core.routing.router import RequestNeeds, RouteDecision
 
 __all__ = [
@@ -104,6 +105,10 @@ class RequestContext:
     end_user: str | None = None
     metadata: dict[str, str] | None = None
     system_cache_control: Mapping[str, object] | None = None
+    #: A gateway client's own ``prompt_cache_key`` (sent as given to OpenAI) and who
+    #: the client is (its ``user``), whose requests the break detector compares.
+    prompt_cache_key: str | None = None
+    client: str | None = None
     t0: float = field(default_factory=time.perf_counter)
     # Filled in by the stages:
     messages: tuple[Message, ...] = ()
@@ -140,6 +145,8 @@ class RequestContext:
     error: CentwiseError | None = None
     warnings: list[str] = field(default_factory=list)
     record: RequestRecord | None = None
+    #: The provider prompt-cache plan of the last provider tried (None: it has none).
+    prompt_cache: Prepared | None = None
 
     @property
     def text(self) -> str:
@@ -149,6 +156,16 @@ class RequestContext:
     def turn_messages(self) -> tuple[Message, ...]:
         """This turn's new messages: ``turn``, or the prompt as a user message."""
         return self.turn or (Message("user", self.prompt),)
+
+    @property
+    def cache_group(self) -> str:
+        """Whose earlier requests this one's prompt cache follows: its conversation's,
+        else its client's; Centwise's own requests (summaries, judging) apart."""
+        if self.conversation_id:
+            group = f"conversation:{self.conversation_id}"
+        else:
+            group = f"client:{self.prompt_cache_key or self.client or 'default'}"
+        return group if self.purpose == "user" else f"{self.purpose}/{group}"
 
     @property
     def cache_marks(self) -> int:

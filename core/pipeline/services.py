@@ -36,6 +36,7 @@ from core.errors import ConfigError
 from core.events import WARNING, EventHub
 from core.ledger import Ledger
 from core.pipeline.resilience import BreakerBoard, CircuitBreaker
+from core.prompt_cache import PromptCaching
 from core.providers.base import Provider, load_provider_class
 from core.routing.router import RequestNeeds, missing_capabilities
 from core.types import RequestRecord, Secret, Usage
@@ -96,6 +97,10 @@ class Services:
         self.startup_warnings: list[str] = []
         self.message_tokens = MessageTokens(tokens)
         self._conversations: ConversationStore | None = None
+        cfg = config.prompt_cache
+        self.prompt_cache = PromptCaching(
+            cfg.mode, cfg.ttl, cfg.key, clock, self.price_for, self.provider_kind
+        )
 
     def conversations(self) -> ConversationStore:
         """Stored conversations (in the ledger's database), opened on first use."""
@@ -117,6 +122,11 @@ class Services:
             provider.token_counter = self.tokens
             self._providers[name] = provider
         return self._providers[name]
+
+    def provider_kind(self, name: str) -> str:
+        """The kind of the provider called ``name`` ("simulator" when unknown)."""
+        settings = self.config.providers.get(name)
+        return settings.kind if settings is not None else "simulator"
 
     async def semantic_cache(self) -> SemanticCache:
         """The cache, opened on first use in a worker thread (loading the embedding

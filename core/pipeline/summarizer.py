@@ -1,9 +1,13 @@
-"""Rolling summaries of a conversation's older turns, written by the fast tier.
+"""Summaries of a conversation's older turns, written by the fast tier, in blocks.
 
 A summary covers every stored message before ``upto_seq``. When the unsummarised
 history passes ``[context].summarize_after_tokens``, the older part of it is folded
-into the summary: the request carries the previous summary and only the new turns,
-so each message is summarised once (incrementally), never the whole thread again.
+into the summary: the request carries the previous summary (for reference) and only
+the new turns, so each message is summarised once, never the whole thread again.
+
+Each fold adds a *block* and leaves the earlier blocks as they were, so the prompt a
+provider caches (system prompt, then the summary blocks) stays the same up to the new
+block; only past ``[context].summary_max_blocks`` are the blocks rewritten into one.
 
 The summary request goes through the whole pipeline (route, budget, call, ledger) as
 its own request with purpose ``context`` and the cache off, so its cost lands in the
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from core.context.conversations import StoredSummary
-from core.context.window import MessageTokens
+from core.context.window import SUMMARY_BLOCK_SEP, MessageTokens
 from core.errors import CentwiseError
 from core.pipeline.request import Next, RequestContext, new_request_id
 from core.types import Message
@@ -27,9 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["SUMMARY_SYSTEM", "Summarizer", "fold_point"]
 
 SUMMARY_SYSTEM = (
-    "You compress chat history. Rewrite the summary so far together with the new turns"
-    " into one concise summary that keeps facts, names, numbers, decisions and open"
-    " questions. Reply with the summary only."
+    "You compress chat history into concise summaries that keep facts, names, numbers,"
+    " decisions and open questions. Reply with the summary only."
 )
 # Room for the instructions and labels around the folded turns.
 _OVERHEAD_TOKENS = 200
@@ -79,9 +82,11 @@ class Summarizer:
         upto_seq: int,
     ) -> StoredSummary:
         cfg = self.services.config
+        blocks = previous.content.split(SUMMARY_BLOCK_SEP) if previous else []
+        append = 0 < len(blocks) < cfg.context.summary_max_blocks
         ctx = RequestContext(
             request_id=new_request_id(),
-            prompt=summary_prompt(previous, turns, cfg.context.summary_max_tokens),
+            prompt=summary_prompt(previous, turns, cfg.context.summary_max_tokens, append=append),
             started_at=self.services.clock(),
             system=SUMMARY_SYSTEM,
             requested_model=cfg.routing.tiers[0].id,  # tiers are sorted: the fast one
@@ -92,9 +97,11 @@ class Summarizer:
         )
         async for _ in self.pipeline(ctx):
             pass
-        text = ctx.text.strip()
+        text = ctx.text.strip().replace(SUMMARY_BLOCK_SEP, "\n\n")
         if not text:
             raise CentwiseError("the summary came back empty", request_id=ctx.request_id)
+        if append and previous is not None:
+            text = previous.content + SUMMARY_BLOCK_SEP + text
         return StoredSummary(upto_seq, text, ctx.request_id)
 
 
@@ -120,10 +127,25 @@ def group_end(turns: Sequence[Message], fold: int) -> int:
     return fold
 
 
-def summary_prompt(previous: StoredSummary | None, turns: Sequence[Message], words: int) -> str:
-    lines = [f"Summary so far:\n{previous.content if previous else '(none yet)'}", ""]
-    lines.append("New turns to fold in:")
+def summary_prompt(
+    previous: StoredSummary | None, turns: Sequence[Message], words: int, *, append: bool = False
+) -> str:
+    """The summary request: with ``append``, a summary of the new turns alone (the
+    summary so far is given for reference and stays as it is); otherwise one summary
+    rewriting the summary so far together with the new turns."""
+    so_far = previous.content.replace(SUMMARY_BLOCK_SEP, "\n\n") if previous else "(none yet)"
+    lines = [f"Summary so far:\n{so_far}", ""]
+    lines.append("New turns to fold in:" if not append else "New turns to summarise:")
     lines.extend(turn_line(m) for m in turns)
     lines.append("")
-    lines.append(f"Write the updated summary in at most {words} tokens.")
+    if append:
+        lines.append(
+            f"Write a summary of the new turns only, in at most {words} tokens; it will"
+            " follow the summary so far, so do not repeat it."
+        )
+    else:
+        lines.append(
+            f"Rewrite the summary so far together with the new turns into one updated"
+            f" summary of at most {words} tokens."
+        )
     return "\n".join(lines)

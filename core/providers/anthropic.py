@@ -1,7 +1,8 @@
 """Anthropic's Messages API (``POST {base}/v1/messages``).
 
 Anthropic's ``input_tokens`` excludes cache reads and writes, so the normalised
-input is ``input + cache_creation + cache_read``. In streams ``message_start``
+input is ``input + cache_creation + cache_read``; the one-hour part of the writes
+(``cache_creation.ephemeral_1h_input_tokens``) is kept apart. In streams ``message_start``
 carries the prompt usage and each ``message_delta`` a *cumulative* output count:
 the last value wins, nothing is summed.
 
@@ -90,14 +91,19 @@ _ERROR_CLASSES: dict[str, type[ProviderError]] = {
 
 
 def anthropic_usage(fields: dict[str, int]) -> Usage:
-    """Normalise Anthropic's usage numbers (cache reads/writes added back to input)."""
+    """Normalise Anthropic's usage numbers (cache reads/writes added back to input).
+
+    ``cache_creation_input_tokens`` is every token written; ``cache_creation`` splits it
+    by TTL, and its one-hour part is kept apart (it is priced higher)."""
     read = fields.get("cache_read_input_tokens", 0)
-    write = fields.get("cache_creation_input_tokens", 0)
+    split = fields.get("ephemeral_5m_input_tokens", 0) + fields.get("ephemeral_1h_input_tokens", 0)
+    write = fields.get("cache_creation_input_tokens", split)
     return Usage(
         input_tokens=fields.get("input_tokens", 0) + read + write,
         output_tokens=fields.get("output_tokens", 0),
         cached_input_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=min(fields.get("ephemeral_1h_input_tokens", 0), write),
     )
 
 
@@ -107,13 +113,21 @@ _USAGE_KEYS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+#: The per-TTL split of the cache writes, in ``usage.cache_creation``.
+_CACHE_CREATION_KEYS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 
 
 def _usage_fields(obj: Any, ctx: CallContext) -> dict[str, int]:
-    """The usage numbers present in ``obj`` (absent or null ones are left out)."""
+    """The usage numbers present in ``obj`` (absent or null ones are left out), the
+    ``cache_creation`` split among them under its own keys."""
     found = {}
     for key in _USAGE_KEYS:
         value = get_int(obj, key, ctx)
+        if value is not None:
+            found[key] = value
+    creation = get_map(obj, "cache_creation", ctx)
+    for key in _CACHE_CREATION_KEYS:
+        value = get_int(creation, key, ctx)
         if value is not None:
             found[key] = value
     return found

@@ -69,6 +69,10 @@ class Provider(abc.ABC):
     #: elsewhere they are left out with a warning (the provider caches on its own terms).
     cache_marks_supported: ClassVar[bool] = False
 
+    def takes_cache_marks(self, model: str) -> bool:
+        """Whether marks are honoured for ``model`` (see ``cache_marks_supported``)."""
+        return self.cache_marks_supported
+
     def __init__(
         self,
         name: str,

@@ -1,7 +1,9 @@
 """OpenAI's Chat Completions API (``POST {base}/chat/completions``).
 
-Usage already has our meaning: ``prompt_tokens`` includes cached tokens and
-``completion_tokens`` includes reasoning tokens. Streams ask for
+Usage already has our meaning: ``prompt_tokens`` includes cached tokens
+(``prompt_tokens_details.cached_tokens``, read from OpenAI's automatic prompt cache;
+``prompt_cache_key`` is sent when the request has one) and ``completion_tokens``
+includes reasoning tokens. Streams ask for
 ``stream_options.include_usage``, so usage arrives in a last chunk with no choices,
 then ``data: [DONE]``.
 
@@ -485,6 +487,9 @@ class OpenAIProvider(HTTPProvider):
                 body["parallel_tool_calls"] = request.parallel_tool_calls
         if request.reasoning_effort is not None:
             body["reasoning_effort"] = request.reasoning_effort
+        if request.prompt_cache_key is not None:
+            # Requests sharing a key are routed to the same prompt cache.
+            body["prompt_cache_key"] = request.prompt_cache_key
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

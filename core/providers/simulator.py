@@ -7,6 +7,11 @@
 * Usage is counted with the priced model's tokenizer and reported the way OpenAI
   reports it, so the ledger prices a simulated call "as if" it went to the real model
   the tier stands for. Every simulated record is flagged ``simulated``.
+* Prompt caching is emulated as that model's vendor caches (see
+  :mod:`core.content.prompt_cache`): a Claude model reads and writes only prefixes
+  ending at a ``cache_control`` mark, other models cache every prefix of 1,024 tokens
+  or more by themselves; entries live five minutes (an hour for a ``ttl: "1h"`` mark)
+  in this process. Cached and written tokens are reported as the real API would.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from core.content.counting import schema_tokens, tool_definition_tokens
+from core.content.prefix import prefix_of
+from core.content.prompt_cache import AUTOMATIC_STEP, WarmCache, vendor_of
 from core.providers.base import Provider
 from core.providers.simulated_judge import JUDGE_MARKER, simulated_verdict
 from core.types import (
@@ -29,6 +37,7 @@ from core.types import (
     ProviderEvent,
     ProviderRequest,
     TextDelta,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -223,6 +232,11 @@ class SimulatorProvider(Provider):
 
     kind: ClassVar[str] = "simulator"
     simulated: ClassVar[bool] = True
+    _prompt_cache: WarmCache | None = None
+
+    def takes_cache_marks(self, model: str) -> bool:
+        """Marks are honoured for Claude models, as Anthropic does (see the module doc)."""
+        return vendor_of(model) == "anthropic"
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         tier = request.tier or "balanced"
@@ -291,11 +305,78 @@ class SimulatorProvider(Provider):
         ) + schema_tokens(
             lambda t: int(counter.count_text(t, request.model).tokens), request.response_format
         )
-        usage = Usage(input_tokens=counted_in.tokens + tools, output_tokens=counted_out.tokens)
+        n_in = counted_in.tokens + tools
+        read, written, one_hour = self._cached(request)
+        read = min(read, n_in)
+        written = min(written, n_in - read)
+        usage = Usage(
+            input_tokens=n_in,
+            output_tokens=counted_out.tokens,
+            cached_input_tokens=read,
+            cache_write_tokens=written,
+            cache_write_1h_tokens=min(one_hour, written),
+        )
         return UsageReport(usage, estimated=counted_in.estimated or counted_out.estimated)
+
+    def _cached(self, request: ProviderRequest) -> tuple[int, int, int]:
+        """Tokens read from and written to the emulated prompt cache (and the one-hour
+        part of the writes), by the rule of the model's vendor."""
+        counter = self.token_counter
+        assert counter is not None
+        model = request.model
+        vendor = vendor_of(model)
+        terms = _Terms(vendor)
+
+        def tool_tokens(tools: Sequence[Tool]) -> int:
+            def count(text: str) -> int:
+                return int(counter.count_text(text, model).tokens)
+
+            return tool_definition_tokens(count, tools, request.tool_choice, model, "openai")
+
+        def message_tokens(m: Message) -> int:
+            return int(counter.count_messages([m], model).tokens) - _PRIMING
+
+        prefix = prefix_of(request.tools, request.messages, message_tokens, tool_tokens)
+        if self._prompt_cache is None:
+            self._prompt_cache = WarmCache()
+        cache, now = self._prompt_cache, time.monotonic()
+        if vendor != "anthropic":
+            hit = cache.longest(self.name, model, prefix, now, terms)
+            cache.keep(self.name, model, prefix, range(len(prefix)), now + _TTL, terms)
+            return hit.tokens, 0, 0
+        items: list[Tool | Message] = [*request.tools, *request.messages]
+        marks = [i for i, item in enumerate(items) if item.cache_control is not None]
+        if not marks:
+            return 0, 0, 0
+        hit = cache.longest(self.name, model, prefix, now, terms, marks)
+        end = prefix.tokens_to(max(marks))
+        written = end - hit.tokens if end >= terms.min_tokens else 0
+        one_hour = any((items[i].cache_control or {}).get("ttl") == "1h" for i in marks)
+        cache.keep(self.name, model, prefix, marks, now + (_TTL_1H if one_hour else _TTL), terms)
+        return hit.tokens, max(0, written), max(0, written) if one_hour else 0
 
     async def list_models(self) -> list[str]:
         return sorted(_PROFILES)
+
+
+_PRIMING = 3  # count_messages adds 3 tokens of reply priming per call
+_TTL, _TTL_1H = 300.0, 3600.0
+_MIN_CACHED = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """The emulated cache's rule: 1,024 tokens at least; OpenAI-style caching in steps."""
+
+    vendor: str
+    min_tokens: int = _MIN_CACHED
+
+    def cacheable(self, tokens: int) -> int:
+        if tokens < self.min_tokens:
+            return 0
+        if self.vendor != "openai":
+            return tokens
+        return self.min_tokens + (tokens - self.min_tokens) // AUTOMATIC_STEP * AUTOMATIC_STEP
 
 
 def _tool_calls(

@@ -1,4 +1,5 @@
-"""Every control of the Playground, Compare and History has a name a screen reader reads."""
+"""Every control of the Playground, Compare, Spend and History has a name a screen reader
+reads."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def _unnamed(view: QWidget) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("key", ["playground", "compare", "history"])
+@pytest.mark.parametrize("key", ["playground", "compare", "dashboard", "history"])
 def test_every_control_is_named(qtbot, make_bridge, make_window, key):
     window = make_window(make_bridge())
     view = window.view(key)

@@ -60,10 +60,12 @@ def test_ask_json_has_every_documented_field(cli):
         "output_tokens",
         "cached_input_tokens",
         "cache_write_tokens",
+        "cache_write_1h_tokens",
         "reasoning_tokens",
         "estimated_input_tokens",
         "estimated",
     }
+    assert set(obj["prompt_cache"]) >= {"saved_usd", "lost_usd"}
     assert obj["cache"]["outcome"] == "miss" and obj["simulated"] is True
     assert isinstance(obj["cost_usd"], str) and Decimal(obj["cost_usd"]) > 0
 

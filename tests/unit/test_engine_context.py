@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from core.cache.minilm import MODEL_PACKAGE
 from core.config import parse_config
+from core.context.window import SUMMARY_BLOCK_SEP
 from core.engine import Engine
 from core.errors import ContextTooLongError, InputError
 from core.providers.simulator import SimulatorProvider
@@ -49,12 +51,53 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[ProviderRequest]:
     return seen
 
 
+async def test_the_window_moves_in_steps_so_the_prefix_stays_put(make_engine, sent):
+    """With the default step (half the window) the first history message sent stays the
+    same for several turns, and changes by a whole step when it moves."""
+    engine = make_engine("[context]\nsummarize = false\nmax_history_messages = 10\n")
+    cid = _seed(engine, 10)
+    firsts = []
+    for i in range(8):
+        await engine.ask(f"Question {i} about locks?", conversation_id=cid, model="fast").collect()
+        firsts.append(sent[-1].messages[1].content)
+        assert 5 < len(sent[-1].messages) - 2 <= 10  # between limit - step + 1 and limit
+    # 10, 12, 14, ... history messages: the start moves at 11 and 16 and 21 messages only
+    changes = sum(a != b for a, b in itertools.pairwise(firsts))
+    assert changes == 3 and len(set(firsts)) == 4
+    rec = engine.history(0, 1)[0]
+    assert "window" in rec.context_actions
+
+
+@pytest.mark.parametrize("max_blocks", [1, 6])
+async def test_summary_blocks_go_as_separate_messages_until_rolled_up(
+    make_engine, sent, max_blocks
+):
+    engine = make_engine(
+        "[context]\nsummarize_after_tokens = 3000\nmax_history_messages = 20\n"
+        f"summary_max_blocks = {max_blocks}\n"
+    )
+    cid = _seed(engine, 200)
+    await engine.ask("What about locks?", conversation_id=cid, model="premium").collect()
+    stored = engine.services.conversations().load(cid).summary
+    assert stored is not None
+    blocks = stored.content.split(SUMMARY_BLOCK_SEP)
+    answer = sent[-1]
+    summaries = [m for m in answer.messages[1:] if m.role == "system"]
+    assert (
+        len(summaries) == len(blocks) == (1 if max_blocks == 1 else len(_context_records(engine)))
+    )
+    assert summaries[0].content.startswith("Summary of the earlier conversation:")
+    assert all(m.content.endswith(b) for m, b in zip(summaries, blocks, strict=True))
+
+
 def _context_records(engine: Engine) -> list:
     return [r for r in engine.history(0, 1000) if r.purpose == "context"]
 
 
 async def test_a_200_message_conversation_is_windowed_trimmed_and_priced(make_engine, sent):
-    engine = make_engine("[context]\nsummarize = false\nmax_history_messages = 30\n")
+    engine = make_engine(
+        "[context]\nsummarize = false\nmax_history_messages = 30\nwindow_step = 1\n"
+    )
     cid = _seed(engine, 200)
     rec = await engine.ask("How do I tune autovacuum?", conversation_id=cid, model="fast").collect()
     assert rec.status == "ok" and rec.conversation_id == cid
@@ -132,7 +175,10 @@ async def test_summaries_are_made_by_the_fast_tier_reused_and_incremental(make_e
         assert rec.cost_usd > 0 and rec.conversation_id == cid
     stored = engine.services.conversations().load(cid).summary
     assert stored is not None and stored.request_id == made[0].request_id
-    assert stored.content == made[0].response.strip()
+    # each fold added a block and kept the blocks before it as they were
+    blocks = stored.content.split(SUMMARY_BLOCK_SEP)
+    assert len(blocks) == len(made)
+    assert blocks == [r.response.strip() for r in reversed(made)]
     # the next turn reuses it, with no new summary request
     second = await engine.ask("And partitions?", conversation_id=cid, model="premium").collect()
     assert second.context_actions == ["summary_reused"]
@@ -149,6 +195,7 @@ async def test_summaries_are_made_by_the_fast_tier_reused_and_incremental(make_e
     assert f"Turn {stored.upto_seq} about" in again[0].prompt
     newer = engine.services.conversations().load(cid).summary
     assert newer is not None and newer.upto_seq > stored.upto_seq
+    assert newer.content.startswith(stored.content + SUMMARY_BLOCK_SEP)  # appended
     # what it all saved and cost is in the breakdown
     savings = engine.savings_breakdown()
     records = engine.history(0, 1000)

@@ -16,11 +16,13 @@ answer of last resort lives in the cache stage.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from core.accounting.prices import worst_case_cost
+from core.content.counting import tool_definition_tokens
 from core.errors import (
     BadRequestError,
     CircuitOpenError,
@@ -37,6 +39,7 @@ from core.types import (
     Finish,
     ProviderRequest,
     TextDelta,
+    Tool,
     ToolCallDelta,
     UsageReport,
 )
@@ -172,7 +175,7 @@ class CallStage:
                 request_id=ctx.request_id,
             )
         marks = ctx.cache_marks
-        if marks and not provider.cache_marks_supported:
+        if marks and not provider.takes_cache_marks(target.model):
             ctx.warnings.append(
                 f"{marks} cache_control mark(s) left out: {provider.kind} provider"
                 f" {target.provider!r} takes no marks (it caches prompts on its own terms)"
@@ -198,7 +201,9 @@ class CallStage:
             tool_choice=ctx.tool_choice,
             parallel_tool_calls=ctx.parallel_tool_calls,
             reasoning_effort=ctx.reasoning_effort,
+            prompt_cache_key=ctx.prompt_cache_key,
         )
+        request = self._plan_prompt_cache(ctx, target, request, provider.kind)
         recorder = _AttemptRecorder(ctx, target)
         stream = stream_with_retries(
             lambda n: provider.stream(request),
@@ -223,6 +228,39 @@ class CallStage:
                     Attempt(target.provider, target.model, "circuit_open", error=str(e))
                 )
                 raise
+
+    def _plan_prompt_cache(
+        self, ctx: RequestContext, target: Target, request: ProviderRequest, kind: str
+    ) -> ProviderRequest:
+        """The request with the provider prompt cache's marks or key (see
+        :mod:`core.prompt_cache`); the plan stays on the context for the record."""
+        services = self.services
+        model = target.model
+        tokens = services.message_tokens
+
+        def tool_tokens(tools: Sequence[Tool]) -> int:
+            count = partial(tokens.text, model=model)
+            return tool_definition_tokens(count, tools, ctx.tool_choice, model, kind)
+
+        plan = services.prompt_cache.prepare(
+            request,
+            group=ctx.cache_group,
+            provider=target.provider,
+            message_tokens=partial(tokens.message, model=model),
+            tool_tokens=tool_tokens,
+            client_key=ctx.prompt_cache_key,
+        )
+        ctx.prompt_cache = plan
+        planned = request if plan is None else plan.request
+        if (
+            planned.prompt_cache_key is not None
+            and not services.provider(target.provider).settings.prompt_cache_key
+        ):
+            # This server takes no key: the client's own still groups its requests.
+            planned = replace(planned, prompt_cache_key=None)
+            if plan is not None:
+                plan.key = None
+        return planned
 
     @staticmethod
     def _apply(ctx: RequestContext, event: object) -> None:

@@ -31,6 +31,7 @@ from core.context.window import (
     assemble,
     recency_priority,
     relevance_priority,
+    stepped_limit,
     strip_metadata,
     tool_groups,
     whole_groups,
@@ -175,7 +176,8 @@ class ContextStage:
         return made
 
     async def _window(self, ctx: RequestContext, state: ContextState) -> tuple[int, ...]:
-        """History indices by priority, cut to ``max_history_messages``."""
+        """History indices by priority, cut to ``max_history_messages`` (moving in
+        steps of ``window_step``, so the cached prefix stays put between steps)."""
         cfg = self.services.config.context
         n = len(state.history)
         plain = recency_priority(n)
@@ -187,8 +189,10 @@ class ContextStage:
                     sims, _KEEP_RECENT, cfg.relevant_messages, cfg.relevance_min_similarity
                 )
         groups = tool_groups(state.history)
-        kept = whole_groups(priority, groups, cfg.max_history_messages)
-        if set(kept) != set(whole_groups(plain, groups, cfg.max_history_messages)):
+        step = cfg.window_step or max(1, cfg.max_history_messages // 2)
+        limit = stepped_limit(n, cfg.max_history_messages, step)
+        kept = whole_groups(priority, groups, limit)
+        if set(kept) != set(whole_groups(plain, groups, limit)):
             state.act("relevance")
         if len(kept) < n:
             state.act("window")

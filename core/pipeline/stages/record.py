@@ -114,6 +114,17 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
     err = ctx.error
     first = ctx.first_token_t
     context = ctx.context
+    observed = None
+    plan = ctx.prompt_cache
+    if plan is not None and ctx.cache_outcome == "miss" and ctx.attempts:
+        observed = services.prompt_cache.observe(
+            plan,
+            request_id=ctx.request_id,
+            usage=ctx.usage,  # what the provider reported (None: it reported nothing)
+            ok=ctx.status == "ok" and ctx.usage is not None,
+            tier=ctx.tier.id if ctx.tier else None,
+            context_actions=context.actions if context else (),
+        )
     return RequestRecord(
         request_id=ctx.request_id,
         started_at=ctx.started_at,
@@ -157,6 +168,9 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
         routing_saved_usd=routing_saving(ctx, services, usage, cost),
         tool_calls=list(ctx.tool_calls),
         request_detail=request_detail(ctx, services),
+        prompt_cache=observed.detail if observed else {},
+        prompt_cache_saved_usd=observed.saved_usd if observed else Decimal(0),
+        prompt_cache_lost_usd=observed.lost_usd if observed else Decimal(0),
     )
 
 

@@ -7,10 +7,13 @@ and the output cap.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from core.money import usd_str
 from core.pipeline.request import Next, RequestContext, closing
-from core.routing.router import RequestNeeds
+from core.routing.router import RequestNeeds, RouteDecision
 from core.types import Delta
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class RouteStage:
                     f"the price table says {decision.model} cannot {', '.join(missing)};"
                     " sent as asked"
                 )
+        if decision.mode == "auto" and services.config.prompt_cache.sticky_routing:
+            decision = self._warm_model(ctx, decision)
         ctx.route, ctx.tier = decision, decision.tier
         ctx.provider_name, ctx.model = decision.provider, decision.model
         ctx.price = self.services.price_for(decision.provider, decision.model)
@@ -70,3 +75,55 @@ class RouteStage:
         async with closing(call_next(ctx)) as stream:
             async for delta in stream:
                 yield delta
+
+    def _warm_model(self, ctx: RequestContext, decision: RouteDecision) -> RouteDecision:
+        """Cache-aware routing: a conversation whose provider cache is warm on another
+        tier's model stays there when the router picked a cheaper tier but switching
+        would save less than the cached-input discount it gives up. Both figures go
+        into the reasons. (A move to a stronger tier is for quality: it is followed,
+        with the discount it costs noted.)"""
+        services = self.services
+        warm = services.prompt_cache.warm_state(ctx.cache_group)
+        if warm is None or (warm.provider, warm.model) == (decision.provider, decision.model):
+            return decision
+        tier = services.config.tier(warm.tier) if warm.tier else None
+        if tier is None or (tier.provider, tier.model) != (warm.provider, warm.model):
+            return decision  # the config changed since: that tier is not the warm one
+        if ctx.needs is not None and services.cannot(ctx.needs, tier, tier.provider, tier.model):
+            return decision
+        there = services.price_for(warm.provider, warm.model)
+        here = services.price_for(decision.provider, decision.model)
+        if there is None or here is None or not there.known or not here.known:
+            return decision
+        assert there.input_cost_per_token is not None and there.output_cost_per_token is not None
+        assert here.input_cost_per_token is not None and here.output_cost_per_token is not None
+        n_in = services.message_tokens.messages(ctx.messages, decision.model)
+        n_out = warm.output_tokens or 256
+        read = there.cache_read_input_token_cost
+        discount = warm.tokens * (there.input_cost_per_token - (read or Decimal(0)))
+        saving = (
+            n_in * there.input_cost_per_token
+            + n_out * there.output_cost_per_token
+            - n_in * here.input_cost_per_token
+            - n_out * here.output_cost_per_token
+        )
+        down = tier.max_complexity > decision.tier.max_complexity
+        stay = down and discount > saving
+        reason: dict[str, object] = {
+            "feature": "prompt_cache",
+            "value": (
+                f"{'stayed on' if stay else 'left'} {tier.id} ({warm.model}), warm for"
+                f" {warm.tokens:,} tokens: switching saves ${usd_str(saving)},"
+                f" the warm cache's discount is ${usd_str(discount)}"
+            ),
+            "contribution": 0.0,
+            "warm_tokens": warm.tokens,
+            "discount_usd": usd_str(discount),
+            "switch_saving_usd": usd_str(saving),
+        }
+        reasons = [*decision.reasons, reason]
+        if not stay:
+            return replace(decision, reasons=reasons)
+        return replace(
+            decision, tier=tier, provider=tier.provider, model=tier.model, reasons=reasons
+        )

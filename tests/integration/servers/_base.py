@@ -121,6 +121,9 @@ class Dialect:
 
     content_type: ClassVar[str] = "text/event-stream"
     keepalive_frame: ClassVar[bytes] = b": ping\n\n"
+    #: The provider's prompt cache, played (a ``prompt_cache.PromptCacheEmulator``);
+    #: None leaves usage as scripted (or the dialect's fixed default).
+    prompt_cache: Any = None
 
     def route(self, method: str, path: str, body: Any) -> str | None:
         """ "chat", "stream" or "models" (None: 404)."""
@@ -140,6 +143,11 @@ class Dialect:
 
     def ping_frame(self) -> bytes | None:
         return None
+
+    def prepare(self, b: Behaviour, body: Any, model: str) -> Behaviour:
+        """The behaviour a chat request is answered with, given its body: with a prompt
+        cache, the request is accounted for and a default usage becomes the measured one."""
+        return b if self.prompt_cache is None else self.prompt_cache.answer(b, body, model)
 
     def refuse(self, body: Any) -> str | None:
         """Why the real API would answer this chat body with a 400 (None: it takes it).
@@ -192,7 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             model = parsed.get("model", "") if isinstance(parsed, dict) else ""
             model = model or url.path.rsplit("/", 1)[-1].split(":")[0]
-            self._chat(owner.next_behaviour(), model, route == "stream")
+            behaviour = owner.dialect.prepare(owner.next_behaviour(), parsed, model)
+            self._chat(behaviour, model, route == "stream")
 
     do_GET = do_POST = _dispatch
 

@@ -12,6 +12,7 @@ import binascii
 from typing import Any
 
 __all__ = [
+    "MAX_CACHE_MARKS",
     "anthropic_refusal",
     "gemini_refusal",
     "image_type",
@@ -144,9 +145,19 @@ def _openai_content(content: Any, role: Any) -> str | None:
 # --- Anthropic Messages ----------------------------------------------------------------
 
 
+#: Anthropic's limit on ``cache_control`` marks in one request.
+MAX_CACHE_MARKS = 4
+
+
 def anthropic_refusal(body: Any) -> str | None:
     if not isinstance(body, dict):
         return None
+    marks = _anthropic_marks(body)
+    if marks > MAX_CACHE_MARKS:
+        return (
+            f"A maximum of {MAX_CACHE_MARKS} blocks with cache_control may be provided. "
+            f"Found {marks}."
+        )
     names: set[str] = set()
     for n, tool in enumerate(body.get("tools") or []):
         schema = tool.get("input_schema")
@@ -164,6 +175,16 @@ def anthropic_refusal(body: Any) -> str | None:
         if choice.get("type") == "tool" and choice.get("name") not in names:
             return f"tool_choice.name: no tool named {choice.get('name')!r}"
     return _anthropic_messages(body.get("messages"), bool(names))
+
+
+def _anthropic_marks(body: dict[str, Any]) -> int:
+    """How many blocks (tools, system blocks, message blocks) carry ``cache_control``."""
+    system, messages = body.get("system"), body.get("messages")
+    blocks = list(body.get("tools") or []) + (system if isinstance(system, list) else [])
+    for m in messages if isinstance(messages, list) else []:
+        content = m.get("content") if isinstance(m, dict) else None
+        blocks += content if isinstance(content, list) else []
+    return sum(1 for b in blocks if isinstance(b, dict) and b.get("cache_control") is not None)
 
 
 def _anthropic_messages(messages: Any, has_tools: bool) -> str | None:

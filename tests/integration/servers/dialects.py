@@ -13,6 +13,7 @@ from tests.integration.servers._base import (
     split_pieces,
     split_text,
 )
+from tests.integration.servers.prompt_cache import AnthropicCache, GeminiCache, OpenAICache
 
 __all__ = ["AnthropicDialect", "GeminiDialect", "OllamaDialect", "OpenAIDialect"]
 
@@ -36,7 +37,8 @@ def _args(arguments: str) -> Any:
 
 
 class OpenAIDialect(Dialect):
-    """Chat Completions: ``/chat/completions`` and ``/models`` under the base URL."""
+    """Chat Completions: ``/chat/completions`` and ``/models`` under the base URL.
+    ``prompt_cache`` (True or an :class:`OpenAICache`) plays OpenAI's prompt caching."""
 
     default_usage: ClassVar[dict[str, Any]] = {
         "prompt_tokens": 12,
@@ -45,6 +47,9 @@ class OpenAIDialect(Dialect):
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
+
+    def __init__(self, prompt_cache: OpenAICache | bool = False) -> None:
+        self.prompt_cache = OpenAICache() if prompt_cache is True else prompt_cache or None
 
     def route(self, method: str, path: str, body: Any) -> str | None:
         if method == "GET" and path.endswith("/models"):
@@ -126,7 +131,8 @@ class OpenAIDialect(Dialect):
 
 
 class AnthropicDialect(Dialect):
-    """Messages API: ``/v1/messages`` and ``/v1/models``."""
+    """Messages API: ``/v1/messages`` and ``/v1/models``. ``prompt_cache`` (True or an
+    :class:`AnthropicCache`) plays Anthropic's prompt caching."""
 
     default_usage: ClassVar[dict[str, Any]] = {
         "input_tokens": 12,
@@ -134,6 +140,9 @@ class AnthropicDialect(Dialect):
         "cache_read_input_tokens": 0,
         "output_tokens": 5,
     }
+
+    def __init__(self, prompt_cache: AnthropicCache | bool = False) -> None:
+        self.prompt_cache = AnthropicCache() if prompt_cache is True else prompt_cache or None
 
     def route(self, method: str, path: str, body: Any) -> str | None:
         if method == "GET" and path == "/v1/models":
@@ -228,7 +237,10 @@ class AnthropicDialect(Dialect):
         return _sse({"type": "ping"}, "ping")
 
     def refuse(self, body: Any) -> str | None:
-        return checks.anthropic_refusal(body)
+        refused = checks.anthropic_refusal(body)
+        if refused is None and self.prompt_cache is not None:
+            refused = self.prompt_cache.refusal(body)
+        return refused
 
     def malformed_frame(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": \n\n'
@@ -254,13 +266,17 @@ class AnthropicDialect(Dialect):
 
 
 class GeminiDialect(Dialect):
-    """Gemini API: ``/models/{m}:generateContent``, ``:streamGenerateContent?alt=sse``."""
+    """Gemini API: ``/models/{m}:generateContent``, ``:streamGenerateContent?alt=sse``.
+    ``prompt_cache`` (True or a :class:`GeminiCache`) plays Gemini's implicit caching."""
 
     default_usage: ClassVar[dict[str, Any]] = {
         "promptTokenCount": 12,
         "candidatesTokenCount": 5,
         "totalTokenCount": 17,
     }
+
+    def __init__(self, prompt_cache: GeminiCache | bool = False) -> None:
+        self.prompt_cache = GeminiCache() if prompt_cache is True else prompt_cache or None
 
     def route(self, method: str, path: str, body: Any) -> str | None:
         if method == "GET" and path.endswith("/models"):
