@@ -49,7 +49,7 @@ from core.pipeline.services import (
     load_prices,
 )
 from core.pipeline.stack import build_pipeline
-from core.prompt_cache.replay import PromptCacheWhatIf, replay_prompt_cache
+from core.prompt_cache.replay import PromptCacheWhatIf, replay_prompt_cache, scenario_name
 from core.prompt_cache.report import ProviderCacheReport, provider_cache_report
 from core.providers.client import make_client
 from core.quality.calibration import CalibrationReport, ItemResults, calibrate, collect_results
@@ -623,7 +623,13 @@ class Engine:
             cache_path=self.data_dir / CACHE_FILE,
             embedder=factory,
         )
-        return replay(inputs, other, since=since, source=source)
+        report = replay(inputs, other, since=since, source=source)
+        if source is not None:
+            return report
+        chosen = scenario_name(other.prompt_cache.mode, other.prompt_cache.ttl)
+        return replace(
+            report, prompt_cache=self.prompt_cache_whatif(since), prompt_cache_choice=chosen
+        )
 
     def _replay_embedder(self) -> Embedder:
         cache = self.services.semantic_cache_now()

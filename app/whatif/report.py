@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -155,6 +156,9 @@ class ReplayReportPanel(QWidget):
         self.savings_model = RowsModel(("Lever", "Saved (USD)"), self)
         self.tier_model = RowsModel(("Tier", "Actual (n)", "Projected (n)", "Change"), self)
         self.budget_model = RowsModel(("Day", "Budget", "Refused", "Refused (USD)"), self)
+        self.prompt_cache_model = RowsModel(
+            ("Provider caching", "Input (USD)", "Cached", "Written"), self
+        )
         self.quality_label = QLabel("")
         self.notes_label = QLabel("")
         for label in (self.quality_label, self.notes_label):
@@ -165,7 +169,15 @@ class ReplayReportPanel(QWidget):
         savings = _box("Savings by lever (+: the copy spends less)", _table(self.savings_model))
         grid.addWidget(savings, 0, 0)
         grid.addWidget(_box("Per tier", _table(self.tier_model)), 0, 1)
-        grid.addWidget(_box("Quality and notes", self._notes_page()), 1, 0)
+        self.prompt_cache_table = _table(self.prompt_cache_model)
+        self.prompt_cache_table.setAccessibleName(
+            "Provider prompt caching: input cost with caching off, and on with either TTL"
+        )
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.setAccessibleName("Quality and notes, provider prompt caching")
+        self.lower_tabs.addTab(self._notes_page(), "Quality and notes")
+        self.lower_tabs.addTab(self.prompt_cache_table, "Prompt caching")
+        grid.addWidget(self.lower_tabs, 1, 0)
         grid.addWidget(_box("Budget refusals of the copy", _table(self.budget_model)), 1, 1)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 3)
@@ -217,11 +229,26 @@ class ReplayReportPanel(QWidget):
                 for b in report.budgets
             ]
         )
+        self.prompt_cache_model.set_rows(prompt_cache_rows(report))
         self.quality_label.setText(_quality_text(report))
         notes = [f"• {n}" for n in report.notes]
         if not report.budgets:
             notes.insert(0, "• The copy's budgets would have refused nothing.")
         self.notes_label.setText("\n".join(notes))
+
+
+def prompt_cache_rows(report: ReplayReport) -> list[tuple[str, str, str, str]]:
+    """The recorded input of the requests sent to providers with a prompt cache, then
+    each scenario's (the copy's own marked ``← this copy``); none without such requests."""
+    pc = report.prompt_cache
+    if pc is None or not pc.requests:
+        return []
+    rows = [("recorded", fmt_usd(pc.recorded_input_usd), f"{pc.recorded_cached_tokens:,}", "")]
+    for s in pc.scenarios:
+        short = s.name.replace(", 5-minute TTL", " 5m").replace(", 1-hour TTL", " 1h")
+        name = f"{short} (this copy)" if s.name == report.prompt_cache_choice else short
+        rows.append((name, fmt_usd(s.input_usd), f"{s.cached_tokens:,}", f"{s.write_tokens:,}"))
+    return rows
 
 
 def _quality_text(report: ReplayReport) -> str:

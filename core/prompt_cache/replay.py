@@ -31,7 +31,14 @@ __all__ = [
     "PromptCacheWhatIf",
     "prefix_from_detail",
     "replay_prompt_cache",
+    "scenario_name",
 ]
+
+
+def scenario_name(mode: str, ttl: str) -> str:
+    """The scenario a ``[prompt_cache]`` mode and TTL stand for."""
+    return next(n for n, m, t in SCENARIOS if m == mode and (m == "off" or t == ttl))
+
 
 #: (name, mode, ttl) of each scenario replayed.
 SCENARIOS: tuple[tuple[str, str, str], ...] = (

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.money import format_usd, usd_str
+from core.prompt_cache.replay import PromptCacheWhatIf
 from core.replay.quality import QualityEstimate
 
 __all__ = [
@@ -100,6 +101,11 @@ class ReplayReport:
     quality_note: str | None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The providers' prompt caching replayed off, and on with either TTL (None: the
+    #: history came from a file, which keeps no prefixes).
+    prompt_cache: PromptCacheWhatIf | None = None
+    #: The scenario the other configuration's ``[prompt_cache]`` is.
+    prompt_cache_choice: str | None = None
 
     @property
     def change_usd(self) -> Decimal:
@@ -177,6 +183,9 @@ def report_json(r: ReplayReport) -> dict[str, Any]:
         "quality_note": r.quality_note,
         "notes": r.notes,
         "seconds": round(r.seconds, 3),
+        "prompt_cache": None
+        if r.prompt_cache is None
+        else {**r.prompt_cache.as_json(), "chosen": r.prompt_cache_choice},
     }
 
 
@@ -252,6 +261,18 @@ def render_text(r: ReplayReport) -> str:
         )
     elif r.quality_note:
         lines.append(f"Quality retention: not estimated ({r.quality_note}).")
+    pc = r.prompt_cache
+    if pc is not None and pc.requests:
+        lines.append("")
+        lines.append(
+            f"Provider prompt caching, input of {pc.requests:,} requests"
+            f" (recorded {_usd(pc.recorded_input_usd)}):"
+        )
+        for sc in pc.scenarios:
+            mark = "  <- this configuration" if sc.name == r.prompt_cache_choice else ""
+            lines.append(
+                f"  {sc.name:<20} {_usd(sc.input_usd):>14}  {sc.cached_tokens:>10,} cached{mark}"
+            )
     if r.other_purposes:
         lines.append("")
         lines += _table("not replayed", r.other_purposes)

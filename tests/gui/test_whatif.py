@@ -16,8 +16,10 @@ from PySide6.QtWidgets import QMessageBox
 from app.main_window import AppContext, MainWindow
 from app.whatif.report import RowsModel
 from app.whatif.view import WhatIfView
+from app.widgets.formatting import fmt_usd
 from core.config import load_config, parse_config
 from core.engine import Engine
+from core.types import Message
 from tests.gui.conftest import SIM, no_keyring
 
 PROMPTS = (
@@ -118,6 +120,42 @@ def test_identical_copy_projects_exactly_the_recorded_spend(qtbot, history_bridg
     assert report.projected_usd == report.actual_usd
     assert report.savings.total_usd == 0
     assert report.changed == ()
+
+
+def test_provider_prompt_caching_is_replayed_off_and_with_either_ttl(
+    qtbot, qtmodeltester, history_bridge, tmp_path
+):
+    """A Claude conversation on the Simulator (which caches as Anthropic does), then the
+    replay: its input with caching off, and on with a five-minute or one-hour TTL."""
+    engine = history_bridge.engine
+    system = "You answer questions about a shipping policy. " + " ".join(
+        f"Rule {i}: class {i % 7} needs form {i % 11}." for i in range(200)
+    )
+
+    async def conversation() -> None:
+        history: list[Message] = []
+        for i in range(4):
+            prompt = f"Question {i} about class {i}?"
+            reply = engine.ask(
+                prompt, system=system, history=history, model="simulator/claude-sonnet-4-5"
+            )
+            rec = await reply.collect()
+            history += [Message("user", prompt), Message("assistant", rec.response)]
+
+    future = history_bridge.run(conversation())
+    assert future is not None
+    future.result(30)
+    view = make_view(qtbot, history_bridge, tmp_path / "config.toml")
+    report = replay(qtbot, view)
+    assert report.prompt_cache is not None and report.prompt_cache_choice == "auto, 5-minute TTL"
+    rows = view.panel.prompt_cache_model.rows
+    assert [r[0] for r in rows] == ["recorded", "off", "auto 5m (this copy)", "auto 1h"]
+    off, five = report.prompt_cache.scenarios[:2]
+    assert off.cached_tokens == 0 and five.cached_tokens > 3 * 1024
+    assert five.input_usd < off.input_usd
+    assert rows[2][1] == fmt_usd(five.input_usd)
+    assert view.panel.prompt_cache_table.accessibleName()
+    qtmodeltester.check(view.panel.prompt_cache_model)
 
 
 def test_invalid_copy_names_the_key_and_cannot_run(qtbot, history_bridge, tmp_path):

@@ -8,6 +8,7 @@ import itertools
 import json
 from decimal import Decimal
 
+from core.replay.report import render_text, report_json
 from core.types import Message, Usage
 
 CLAUDE_TIERS = """
@@ -113,6 +114,13 @@ async def test_caching_off_sends_no_marks_and_the_what_if_prices_both(make_engin
     assert off.input_usd == whatif.recorded_input_usd  # off replays what was recorded
     assert five.input_usd < off.input_usd * Decimal("0.6") and five.cached_tokens > 0
     assert hour.write_tokens == 0 or hour.input_usd < off.input_usd
+    # the replay of the whole history carries it too, the copy's own setting marked
+    report = engine.replay(engine.config)
+    assert report.prompt_cache is not None and report.prompt_cache_choice == "off"
+    assert report.prompt_cache.scenarios[1].input_usd == five.input_usd
+    text = render_text(report)
+    assert "Provider prompt caching" in text and "off" in text and "<- this configuration" in text
+    assert report_json(report)["prompt_cache"]["chosen"] == "off"
 
 
 async def test_openai_models_cache_by_themselves_and_a_short_prompt_never(make_engine):
