@@ -379,7 +379,7 @@ class Engine:
         off, and on with a five-minute or a one-hour TTL (input cost; see
         :mod:`core.prompt_cache.replay`)."""
         services = self.services
-        records = (r for r in self.ledger.iter_records(since) if r.prompt_cache)
+        records = self.ledger.iter_records(since, LedgerFilter(prompt_cached=True))
         return replay_prompt_cache(records, services.price_for, services.provider_kind)
 
     def warm_up(self) -> None:

@@ -96,7 +96,8 @@ class LedgerFilter:
     """Which rows :meth:`Ledger.page` and :meth:`Ledger.count` see; None means any.
 
     ``since``/``until`` are inclusive local dates; ``text`` is a case-insensitive
-    substring of the prompt or the response.
+    substring of the prompt or the response; ``prompt_cached``: only requests sent to
+    a provider with a prompt cache (those with a prompt-cache detail).
     """
 
     since: date | None = None
@@ -107,3 +108,4 @@ class LedgerFilter:
     status: str | None = None
     purpose: str | None = None
     text: str | None = None
+    prompt_cached: bool = False

@@ -48,6 +48,8 @@ def _requests_where(f: LedgerFilter | None) -> tuple[str, list[object]]:
     if f.until is not None:
         extra.append("finished_at < ?")
         params.append(_epoch(f.until + timedelta(days=1)) + _SLACK_S)
+    if f.prompt_cached:  # read along the partial index of such requests
+        extra.append("prompt_cache_expected_tokens IS NOT NULL")
     if f.text:
         pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         extra.append("(prompt LIKE ? ESCAPE '\\' OR response LIKE ? ESCAPE '\\')")
@@ -76,8 +78,9 @@ def page(
 
 
 def count(conn: sqlite3.Connection, f: LedgerFilter | None) -> int:
-    """How many records match; from the rollup unless a text search needs the rows."""
-    if f is not None and f.text:
+    """How many records match; from the rollup unless a text search (or another test
+    the rollups cannot answer) needs the rows."""
+    if f is not None and (f.text or f.prompt_cached):
         where, params = _requests_where(f)
         return int(conn.execute(f"SELECT COUNT(*) FROM requests{where}", params).fetchone()[0])
     f = f or LedgerFilter()

@@ -230,8 +230,11 @@ class PromptCaching:
         message_tokens: Callable[[Message], int],
         tool_tokens: Callable[[Sequence[Tool]], int],
         client_key: str | None = None,
+        sends_key: bool = True,
     ) -> Prepared | None:
-        """The plan for one call; None when the provider keeps no prompt cache."""
+        """The plan for one call; None when the provider keeps no prompt cache.
+        ``sends_key``: whether the provider is sent a ``prompt_cache_key`` at all (a
+        compatible server may refuse it); ``client_key`` still groups the requests."""
         provider_kind = self.kind_of(provider)
         rule = self.rule(provider, request.model)
         if rule is None:
@@ -263,7 +266,7 @@ class PromptCaching:
             )
         else:
             plan.expected = self.warm.longest(provider, request.model, prefix, now, rule).tokens
-            if provider_kind in ("openai", "openai-compatible"):
+            if provider_kind in ("openai", "openai-compatible") and sends_key:
                 plan.key = client_key or self._key(group)
                 if plan.key is not None and plan.key != request.prompt_cache_key:
                     plan.request = replace(plan.request, prompt_cache_key=plan.key)

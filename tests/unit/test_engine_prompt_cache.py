@@ -8,6 +8,10 @@ import itertools
 import json
 from decimal import Decimal
 
+import pytest
+
+from core.errors import InputError
+from core.ledger import LedgerFilter
 from core.replay.report import render_text, report_json
 from core.types import Message, Usage
 
@@ -108,6 +112,10 @@ async def test_caching_off_sends_no_marks_and_the_what_if_prices_both(make_engin
         "auto" not in r.prompt_cache["marks"] or not r.prompt_cache["marks"]["auto"] for r in recs
     )
     assert [r.prompt_cache_break for r in recs[1:]] == ["not_marked"] * 4
+    with pytest.raises(InputError):  # recorded, but never sent to a provider
+        await engine.ask("   ").collect()
+    assert engine.history_count() == 6
+    assert engine.history_count(LedgerFilter(prompt_cached=True)) == 5
     whatif = engine.prompt_cache_whatif()
     assert whatif.requests == 5
     off, five, hour = whatif.scenarios

@@ -17,7 +17,7 @@ answer of last resort lives in the cache stage.)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -201,7 +201,8 @@ class CallStage:
             tool_choice=ctx.tool_choice,
             parallel_tool_calls=ctx.parallel_tool_calls,
             reasoning_effort=ctx.reasoning_effort,
-            prompt_cache_key=ctx.prompt_cache_key,
+            # A server set not to take the key gets none; the client's still groups.
+            prompt_cache_key=ctx.prompt_cache_key if settings.prompt_cache_key else None,
         )
         request = self._plan_prompt_cache(ctx, target, request, provider.kind)
         recorder = _AttemptRecorder(ctx, target)
@@ -249,18 +250,10 @@ class CallStage:
             message_tokens=partial(tokens.message, model=model),
             tool_tokens=tool_tokens,
             client_key=ctx.prompt_cache_key,
+            sends_key=services.provider(target.provider).settings.prompt_cache_key,
         )
         ctx.prompt_cache = plan
-        planned = request if plan is None else plan.request
-        if (
-            planned.prompt_cache_key is not None
-            and not services.provider(target.provider).settings.prompt_cache_key
-        ):
-            # This server takes no key: the client's own still groups its requests.
-            planned = replace(planned, prompt_cache_key=None)
-            if plan is not None:
-                plan.key = None
-        return planned
+        return request if plan is None else plan.request
 
     @staticmethod
     def _apply(ctx: RequestContext, event: object) -> None:
