@@ -55,6 +55,11 @@ class BudgetConfig(_Section):
     monthly_usd: Decimal | None = Field(None, ge=0)
     hard_limit: bool = True
     alert_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    # How a hard daily/monthly budget holds money for a request about to run:
+    # "worst_case" holds input + max_tokens of output, always; "learned" does that while
+    # money is plentiful, and when it is tight caps max_tokens near the model's learned
+    # p95 answer length and at what is left, holding the cost at that cap.
+    reservation: Literal["learned", "worst_case"] = "learned"
 
     @field_validator("alert_thresholds")
     @classmethod
@@ -83,6 +88,10 @@ class CacheConfig(_Section):
     # Its calls are recorded with purpose "cache_verify" and netted out of savings.
     verify_tier: str | None = None
     grey_zone_floor: float = Field(0.5, ge=0, le=1)
+    #: Team mode: how a PostgreSQL cache finds the nearest prompts ("auto" = "index":
+    #: an in-memory index per process; "pgvector": the extension's HNSW, no memory;
+    #: "bits": bit codes ranked in SQL, slow). See core.cache.pg.
+    pg_search: Literal["auto", "index", "pgvector", "bits"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -358,6 +367,54 @@ def _default_providers() -> dict[str, ProviderConfig]:
     return {"simulator": ProviderConfig(kind="simulator")}
 
 
+class StorageConfig(_Section):
+    """Where the ledger, budgets, conversations, feedback, the semantic cache and the
+    gateway keys live: SQLite files in the data folder (no ``url``, the default) or a
+    shared PostgreSQL database (``url = "postgresql://user@host:port/db"``, team mode).
+    ``CENTWISE_DATABASE_URL`` overrides ``url``. The password is never written here: it
+    comes from the OS keyring (``centwise keys set database``) or libpq's own sources
+    (``PGPASSWORD``, ``~/.pgpass``)."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"expected a postgresql:// URL, got {v.split('://')[0]!r}")
+        from urllib.parse import urlsplit
+
+        if urlsplit(v).password:
+            raise ValueError(
+                "the URL holds a password; keep it in the OS keyring "
+                "(centwise keys set database) or ~/.pgpass, never in the config file"
+            )
+        return v
+
+
+class TeamConfig(_Section):
+    """Who is spending: ``member`` is recorded with every request (default: the OS
+    user name). ``member_daily_usd`` / ``member_monthly_usd`` hold each member to a hard
+    limit of their own, beside the team's ``[budget]``."""
+
+    member: str | None = None
+    member_daily_usd: Decimal | None = Field(None, ge=0)
+    member_monthly_usd: Decimal | None = Field(None, ge=0)
+
+    @property
+    def member_name(self) -> str:
+        import getpass
+
+        if self.member:
+            return self.member
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (containers)
+            return "unknown"
+
+
 class CentwiseConfig(_Section):
     """The whole configuration. Build it with :func:`load_config` or :func:`parse_config`."""
 
@@ -370,6 +427,8 @@ class CentwiseConfig(_Section):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    team: TeamConfig = Field(default_factory=TeamConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     prices: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -39,7 +39,10 @@ from core.context.conversations import ConversationInfo
 from core.context.window import SavingsBreakdown
 from core.errors import ConfigError, InputError
 from core.events import REQUEST_FINISHED, WARNING, EventHub
-from core.ledger import BreakdownKey, DayPoint, GroupTotal, Ledger, LedgerFilter, Totals
+from core.keys import hash_key, new_virtual_key
+from core.ledger import BreakdownKey, DayPoint, GroupTotal, LedgerFilter, Totals
+from core.ledger.models import GatewayKey
+from core.ledger.selection import open_ledger
 from core.pipeline.request import Reply, RequestContext, new_request_id
 from core.pipeline.services import (
     CACHE_FILE,
@@ -118,7 +121,7 @@ class Engine:
         self.router = TierRouter(services.config)
         self.pipeline = build_pipeline(services)
         # Routing quality (issue 6): feedback, background judging of a sample, alerts.
-        self.quality_store = QualityStore(services.ledger.path)
+        self.quality_store = QualityStore(services.ledger)
         self.quality = QualityMonitor(
             self.config,
             self.quality_store,
@@ -149,7 +152,7 @@ class Engine:
         # The full page check takes seconds at a million rows; the quick one (header,
         # schema, small tables) keeps start-up instant. Damage found later still
         # raises CorruptLedgerError from the read that meets it.
-        ledger = Ledger.open(data_dir / LEDGER_FILE, recover=recover_ledger, full_check=False)
+        ledger = open_ledger(config, data_dir / LEDGER_FILE, recover=recover_ledger)
         warnings = []
         if ledger.recovered_from is not None:
             warnings.append(f"the ledger was unreadable and was kept at {ledger.recovered_from}")
@@ -197,6 +200,7 @@ class Engine:
         system_cache_control: Mapping[str, object] | None = None,
         prompt_cache_key: str | None = None,
         client: str | None = None,
+        app: str | None = None,
     ) -> Reply:
         """Start one request through the whole pipeline.
 
@@ -242,6 +246,8 @@ class Engine:
             system_cache_control=system_cache_control,
             prompt_cache_key=prompt_cache_key,
             client=client,
+            member=self.services.member,
+            app=app,
         )
         return Reply(ctx, self.pipeline)
 
@@ -387,6 +393,48 @@ class Engine:
         estimate is quick; for an engine opened with ``warm_tokenizer=False``."""
         self.tokens.count_text("", "gpt-4o")
 
+    # -- team mode: virtual gateway keys ---------------------------------------
+
+    def create_gateway_key(
+        self,
+        name: str,
+        *,
+        daily_usd: Decimal | None = None,
+        monthly_usd: Decimal | None = None,
+    ) -> tuple[str, GatewayKey]:
+        """Issue a virtual gateway key named ``name`` (the ``app`` its requests are
+        recorded under), with optional hard limits of its own. Returns the key, to show
+        once: only its hash is stored."""
+        name = name.strip()
+        if not name or len(name) > 64 or not name.isprintable():
+            raise InputError(f"a gateway key needs a short printable name, got {name!r}")
+        for label, value in (("daily", daily_usd), ("monthly", monthly_usd)):
+            if value is not None and value <= 0:
+                raise InputError(f"the {label} limit of a gateway key must be above $0")
+        key = new_virtual_key()
+        stored = self.ledger.add_gateway_key(
+            name,
+            hash_key(key),
+            key[:8],
+            daily_usd=daily_usd,
+            monthly_usd=monthly_usd,
+            created_by=self.services.member,
+            now=self.services.clock(),
+        )
+        return key, stored
+
+    def gateway_keys(self, *, include_revoked: bool = True) -> list[GatewayKey]:
+        """The virtual gateway keys (never the keys themselves)."""
+        return self.ledger.gateway_keys(include_revoked=include_revoked)
+
+    def revoke_gateway_key(self, name: str) -> bool:
+        """Revoke the live key ``name``; False when there is none."""
+        return self.ledger.revoke_gateway_key(name, self.services.clock())
+
+    def gateway_key_by_hash(self, key_hash: str) -> GatewayKey | None:
+        """The live virtual key with this hash (the gateway checks keys with it)."""
+        return self.ledger.gateway_key_by_hash(key_hash)
+
     # -- the ledger, as the GUI and CLI read it --------------------------------
 
     def history(
@@ -409,6 +457,7 @@ class Engine:
         purpose: str,
         started_at: float | None = None,
         model: str | None = None,
+        app: str | None = None,
     ) -> RequestRecord:
         """Put a request refused before it could start (a malformed gateway body, a
         field the gateway does not carry) in the ledger with its reason: every request
@@ -423,6 +472,8 @@ class Engine:
             status="rejected",
             error=reason,
             error_kind="input",
+            member=self.services.member,
+            app=app,
         )
         self.ledger.record(rec)
         return rec
@@ -438,6 +489,18 @@ class Engine:
     def latest_change(self) -> int:
         """A marker for :meth:`changes_since`: rows written by any process after it."""
         return self.ledger.latest_rowid()
+
+    def follow_changes(self, on_change: Callable[[], None]) -> Callable[[], None] | None:
+        """On a shared database, call ``on_change()`` (from a background thread) each
+        time any process or machine records a request (PostgreSQL LISTEN/NOTIFY);
+        returns the function that stops it. None on SQLite, which is polled."""
+        listen = getattr(self.ledger, "listen", None)
+        return listen(on_change) if listen is not None else None
+
+    @property
+    def storage(self) -> str:
+        """Where the ledger lives: the SQLite file, or ``PostgreSQL host:port/db``."""
+        return self.ledger.where
 
     def changes_since(self, marker: int, upto: int | None = None) -> list[RequestRecord]:
         return self.ledger.changes_since(marker, upto)

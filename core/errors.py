@@ -6,7 +6,8 @@
     │   ├── ContextTooLongError        the prompt cannot fit the model's window
     │   └── UnsupportedParameterError  the provider cannot honour a request setting
     ├── LedgerError                    the ledger database is unusable
-    │   └── CorruptLedgerError         not a Centwise ledger, or damaged (kept aside)
+    │   ├── CorruptLedgerError         not a Centwise ledger, or damaged (kept aside)
+    │   └── StorageUnavailableError    the shared database cannot be reached
     ├── BudgetError                    a budget refused the request
     │   ├── InputTokenLimitError       prompt over [budget].max_input_tokens
     │   └── BudgetExceededError        a daily/monthly hard limit would be crossed
@@ -53,6 +54,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "StorageUnavailableError",
     "UnsafeHeaderError",
     "UnsupportedParameterError",
 ]
@@ -121,6 +123,10 @@ class LedgerError(CentwiseError):
 
 class CorruptLedgerError(LedgerError):
     pass
+
+
+class StorageUnavailableError(LedgerError):
+    """The shared database cannot be reached (down, or the network is); retry later."""
 
 
 class BudgetError(CentwiseError):

@@ -15,9 +15,11 @@ backend at all: the key then lives in this process only and the user is told so.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,12 +36,15 @@ from core.types import Secret
 
 __all__ = [
     "KEYRING_SERVICE",
+    "VIRTUAL_PREFIX",
     "KeySaveResult",
     "KeyStatus",
     "KeyStore",
     "RedactingFilter",
+    "hash_key",
     "log_warnings_redacted",
     "mask_key",
+    "new_virtual_key",
     "redact",
     "secret_values",
 ]
@@ -88,6 +93,20 @@ class KeySaveResult:
     saved: bool
     source: KeySource
     message: str
+
+
+#: Virtual gateway keys (``centwise keys gateway create``) start with this.
+VIRTUAL_PREFIX = "cwk-"
+
+
+def new_virtual_key() -> str:
+    """A new virtual gateway key: 256 random bits, so a plain SHA-256 keeps it safe."""
+    return VIRTUAL_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """What the database keeps of a virtual key: its SHA-256, hex."""
+    return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
 def mask_key(key: str) -> str:

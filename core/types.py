@@ -379,6 +379,10 @@ class RequestRecord:
     prompt_cache_saved_usd: Decimal = Decimal(0)
     #: The discount a break or a miss cost this request (an estimate from our counts).
     prompt_cache_lost_usd: Decimal = Decimal(0)
+    #: Team mode (issue 20): the team member who sent it (``[team] member``) and the
+    #: app, by the name of the gateway key it came through (None for the app itself).
+    member: str | None = None
+    app: str | None = None
 
     @property
     def prompt_cache_break(self) -> str | None:

@@ -7,7 +7,9 @@ and keys), settings-routing.png, settings-budgets.png, settings-cache.png, cache
 playground-tools.png (a tool-call card and an attached image), history-tools.png (that
 request's tools, image and tool call), spend-provider-cache.png (the Provider cache panel
 over sample Anthropic, OpenAI and Gemini requests) and history-prompt-cache.png (one of
-them whose cache broke) into packaging/screenshots/. Uses a temporary data dir and
+them whose cache broke), settings-storage.png (this computer or a team database, and the
+gateway keys) and spend-members.png (spend per team member and per app) into
+packaging/screenshots/. Uses a temporary data dir and
 settings; touches nothing else.
 """
 
@@ -63,6 +65,7 @@ PROMPTS = (
     "Why is the sky blue?",
 )
 TIERS = (("fast", "gpt-4.1-nano"), ("balanced", "gpt-4.1-mini"), ("premium", "gpt-4.1"))
+MEMBERS = ("alice", "bob", "carol")
 
 
 def past_records(engine: Engine, n: int, days: int) -> list[RequestRecord]:
@@ -96,6 +99,8 @@ def past_records(engine: Engine, n: int, days: int) -> list[RequestRecord]:
                 simulated=True,
                 prompt=rng.choice(PROMPTS),
                 response="(sample)",
+                member=MEMBERS[i % len(MEMBERS)],
+                app="support-bot" if i % 4 == 0 else None,
             )
         )
     return out
@@ -114,6 +119,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="centwise-shots-") as tmp:
         engine = Engine.open(parse_config(CONFIG, "screenshots.toml"), Path(tmp) / "data")
         engine.ledger.record_many(past_records(engine, 32, days=20))
+        engine.create_gateway_key("support-bot", daily_usd=Decimal("2"))
         bridge = EngineBridge(engine)
         try:
             for i, prompt in enumerate(PROMPTS):
@@ -176,9 +182,30 @@ def shoot_all(app: QApplication, window: MainWindow) -> None:
     settle(app, 0.5)
     cache.tuner.grab().save(str(OUT / "cache-tuner.png"))
     print(f"wrote {OUT / 'cache-tuner.png'}")
+    shoot_storage(app, window)
     shoot_whatif(app, window)
     shoot_compare(app, window)
     shoot_conversation(app, window)
+
+
+def shoot_storage(app: QApplication, window: MainWindow) -> None:
+    """Settings → Storage with a team database URL typed but not tested yet (Save
+    waits for the test), then spend per member and per app."""
+    settings = window.view("settings")
+    window.show_view("settings")
+    settings.tabs.setCurrentWidget(settings.storage)
+    settings.storage.team_choice.setChecked(True)
+    settings.storage.url_field.setText("postgresql://alice@db.internal:5432/centwise")
+    settle(app, 0.8)
+    save(window, "settings-storage")
+    settings.load(window.bridge.engine.config)
+    settings.tabs.setCurrentIndex(0)
+    dashboard = window.view("dashboard")
+    window.show_view("dashboard")
+    dashboard.bottom_tabs.setCurrentWidget(dashboard.people_tab)
+    settle(app, 0.8)
+    save(window, "spend-members")
+    dashboard.bottom_tabs.setCurrentIndex(0)
 
 
 def shoot_whatif(app: QApplication, window: MainWindow) -> None:

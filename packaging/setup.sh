@@ -20,6 +20,8 @@ APT_PACKAGES=(
   gnome-keyring dbus dbus-x11
   # screenshots
   imagemagick
+  # team mode's tests start a real PostgreSQL server (initdb + pg_ctl in a temp dir)
+  postgresql-15
 )
 
 need_apt() {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from core.config import CentwiseConfig, parse_config
 from core.engine import Engine
+from tests.pg_server import PgServer
 
 INSTANT_SIM = """
 [providers.simulator]
@@ -58,3 +59,20 @@ async def make_engine(tmp_path: Path) -> AsyncIterator[Callable[..., Engine]]:
     yield make
     for engine in engines:
         await engine.aclose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL cluster for the session (Debian's postgresql-15, see
+    tests/pg_server.py); each test that needs one takes its own database."""
+    server = PgServer().init().start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL (password included) of a new empty database on the session's server."""
+    return pg_server.create_database()

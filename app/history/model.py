@@ -42,6 +42,8 @@ COLUMNS: tuple[tuple[str, Callable[[RequestRecord], str]], ...] = (
     ("Cost", lambda r: fmt_usd(r.cost_usd)),
     ("Saved", lambda r: fmt_usd(r.saved_usd)),
     ("Latency", lambda r: fmt_ms(r.latency_ms)),
+    ("Member", lambda r: r.member or "–"),
+    ("App", lambda r: r.app or "–"),
     ("Prompt", _prompt),
 )
 

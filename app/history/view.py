@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.history.detail import detail_json, request_content_text
-from app.history.model import HistoryTableModel
+from app.history.model import COLUMNS, HistoryTableModel
 from app.runtime.engine_bridge import EngineBridge
 from app.widgets.errors import show_error, show_message
 from core.ledger import GroupTotal, LedgerFilter
@@ -73,6 +73,9 @@ class HistoryView(QWidget):
         self.model_choice = _choices([])
         self.cache = _choices(list(CACHE_OUTCOMES))
         self.status = _choices(list(STATUSES))
+        self.member_choice = _choices([])
+        self.app_choice = _choices([])
+        self.filter_labels: dict[str, QLabel] = {}
         self.text = QLineEdit()
         self.text.setPlaceholderText("Search prompt and response")
         self.text.setClearButtonEnabled(True)
@@ -84,8 +87,11 @@ class HistoryView(QWidget):
             ("Model", self.model_choice),
             ("Cache", self.cache),
             ("Status", self.status),
+            ("Member", self.member_choice),
+            ("App", self.app_choice),
         ):
-            filters.addWidget(QLabel(label))
+            self.filter_labels[label] = QLabel(label)
+            filters.addWidget(self.filter_labels[label])
             filters.addWidget(widget)
             widget.currentTextChanged.connect(self.apply_filters)
         filters.addWidget(self.text, 1)
@@ -96,6 +102,8 @@ class HistoryView(QWidget):
             (self.model_choice, "Model filter"),
             (self.cache, "Cache outcome filter"),
             (self.status, "Status filter"),
+            (self.member_choice, "Team member filter"),
+            (self.app_choice, "App (gateway key) filter"),
             (self.text, "Search prompt and response"),
         ):
             widget.setAccessibleName(name)
@@ -116,9 +124,14 @@ class HistoryView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((150, 75, 80, 110, 70, 65, 65, 95, 95, 80)):
+        for col, width in enumerate((150, 75, 80, 110, 70, 65, 65, 95, 95, 80, 75, 85)):
             header.resizeSection(col, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        for title, box in (("Member", self.member_choice), ("App", self.app_choice)):
+            # Shown once the ledger has team members or gateway keys to tell apart.
+            self.table.setColumnHidden([name for name, _ in COLUMNS].index(title), True)
+            self.filter_labels[title].hide()
+            box.hide()
 
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
@@ -175,6 +188,8 @@ class HistoryView(QWidget):
             model=pick(self.model_choice),
             cache_outcome=pick(self.cache),
             status=pick(self.status),
+            member=pick(self.member_choice),
+            app=pick(self.app_choice),
             text=self.text.text().strip() or None,
         )
 
@@ -190,17 +205,29 @@ class HistoryView(QWidget):
         self.model.set_filters(self.current_filters())
 
     def reload_models(self) -> None:
-        """Offer every model the ledger has seen (off-thread)."""
-        self.bridge.call(self.bridge.engine.breakdown, "model", on_result=self._set_models)
+        """Offer every model, team member and app the ledger has seen (off-thread)."""
+        self.bridge.call(
+            self.bridge.engine.breakdown,
+            "model",
+            on_result=lambda groups: _offer(self.model_choice, groups),
+        )
+        for key, box in (("member", self.member_choice), ("app", self.app_choice)):
+            self.bridge.call(
+                self.bridge.engine.breakdown,
+                key,
+                on_result=lambda groups, key=key, box=box: self._offer_team(key, box, groups),
+            )
 
-    def _set_models(self, groups: list[GroupTotal]) -> None:
-        current = self.model_choice.currentText()
-        names = sorted({g.key for g in groups if g.key})
-        self.model_choice.blockSignals(True)
-        self.model_choice.clear()
-        self.model_choice.addItems([ANY, *names])
-        self.model_choice.setCurrentText(current if current in names else ANY)
-        self.model_choice.blockSignals(False)
+    def _offer_team(self, key: str, box: QComboBox, groups: list[GroupTotal]) -> None:
+        """Offer the members (apps) seen; show their column and filter only when there
+        is something to tell apart (two members or more; any gateway key), so a ledger
+        of one person's requests keeps the Prompt column in view."""
+        _offer(box, groups)
+        shown = box.count() > (2 if key == "member" else 1) or box.currentText() != ANY
+        title = key.capitalize()
+        self.table.setColumnHidden([name for name, _ in COLUMNS].index(title), not shown)
+        self.filter_labels[title].setVisible(shown)
+        box.setVisible(shown)
 
     def on_ledger_changed(self) -> None:
         self.model.refresh()
@@ -256,6 +283,17 @@ class HistoryView(QWidget):
 def _write_export(bridge: EngineBridge, path: Path, fmt: str, since: date | None) -> int:
     with path.open("w", encoding="utf-8", newline="") as out:
         return bridge.engine.export(fmt, out, since)
+
+
+def _offer(box: QComboBox, groups: list[GroupTotal]) -> None:
+    """Offer the named groups in ``box``, keeping the current choice if still there."""
+    current = box.currentText()
+    names = sorted({g.key for g in groups if g.key})
+    box.blockSignals(True)
+    box.clear()
+    box.addItems([ANY, *names])
+    box.setCurrentText(current if current in names else ANY)
+    box.blockSignals(False)
 
 
 def _choices(values: list[str]) -> QComboBox:

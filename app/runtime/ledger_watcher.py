@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.runtime.engine_bridge import EngineBridge
@@ -23,9 +25,16 @@ class LedgerWatcher(QObject):
     """
 
     changed = Signal(list)
+    #: Emitted from the listening thread; queued onto this object's thread.
+    _notified = Signal()
 
-    def __init__(self, bridge: EngineBridge, interval_ms: int = 1500) -> None:
+    def __init__(
+        self, bridge: EngineBridge, interval_ms: int = 1500, pushed_interval_ms: int = 30_000
+    ) -> None:
         super().__init__(bridge)
+        self._pushed_interval_ms = pushed_interval_ms
+        self._stop_listening: Callable[[], None] | None = None
+        self._notified.connect(self.poll_now)
         self._bridge = bridge
         self._marker: int | None = None
         self._busy = False
@@ -40,10 +49,23 @@ class LedgerWatcher(QObject):
         self._bridge.call(
             self._bridge.engine.latest_change, on_result=self._started, on_error=self._failed
         )
+        # On a shared PostgreSQL ledger each commit anywhere is pushed (LISTEN/NOTIFY):
+        # poll when told, and only rarely otherwise, as a safety net.
+        self._stop_listening = self._bridge.engine.follow_changes(self._notified.emit)
+        if self._stop_listening is not None:
+            self._timer.setInterval(self._pushed_interval_ms)
         self._timer.start()
+
+    @property
+    def pushed(self) -> bool:
+        """True when changes are pushed by the database rather than found by polling."""
+        return self._stop_listening is not None
 
     def stop(self) -> None:
         self._timer.stop()
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
 
     def poll_now(self) -> None:
         if self._busy:

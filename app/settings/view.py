@@ -1,10 +1,13 @@
-"""Settings: providers and keys, tiers, budgets, cache, context, prices; saved as TOML.
+"""Settings: providers and keys, tiers, budgets, cache, context, prices, storage; saved
+as TOML.
 
 Every edit builds the would-be config file and runs it through
 :func:`core.config.parse_config`; its error (which names the key) shows under the
 form and Save stays disabled until the draft is valid. Save writes the file
 atomically and re-opens the engine with it through the bridge. API keys go to the OS
-keyring through the injected :class:`core.keys.KeyStore`, never to a file.
+keyring through the injected :class:`core.keys.KeyStore`, never to a file; so does the
+team database's password (:mod:`app.settings.storage`, which also holds Save back until
+a new database URL passed its connection test).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from app.runtime.config_file import config_to_toml
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
 from app.settings.providers import ProvidersPanel
+from app.settings.storage import StoragePanel
 from app.widgets.config_forms import SectionForm
 from app.widgets.config_tables import PriceOverridesEditor, TiersEditor
 from core.accounting.prices import PriceDiff
@@ -100,6 +104,7 @@ class SettingsView(QWidget):
         self.cache_form = SectionForm("cache", CacheConfig)
         self.context_form = SectionForm("context", ContextConfig)
         self.overrides = PriceOverridesEditor()
+        self.storage = StoragePanel(self.bridge, self.keys)
         self.forms = (
             self.routing_form,
             self.budget_form,
@@ -117,6 +122,7 @@ class SettingsView(QWidget):
         self.tabs.addTab(_stack(("Semantic cache", self.cache_form)), "Cache")
         self.tabs.addTab(_stack(("Conversation context", self.context_form)), "Context")
         self.tabs.addTab(self._prices_tab(), "Prices")
+        self.tabs.addTab(self.storage, "Storage")
 
         self.problem_label = QLabel("")
         self.problem_label.setObjectName("settings_problem")
@@ -144,7 +150,7 @@ class SettingsView(QWidget):
 
         for form in self.forms:
             form.changed.connect(self.validate)
-        for editor in (self.tiers, self.overrides, self.providers):
+        for editor in (self.tiers, self.overrides, self.providers, self.storage):
             editor.changed.connect(self.validate)
         self.providers.keys_changed.connect(self._keys_changed)
 
@@ -181,6 +187,7 @@ class SettingsView(QWidget):
         self.tiers.load(list(self._base["routing"]["tiers"]))
         self.overrides.load(dict(self._base.get("prices", {})))
         self.providers.load(dict(self._base["providers"]))
+        self.storage.load(dict(self._base.get("storage", {})))
         self.price_source_label.setText(self.bridge.engine.price_source)
         exists = "" if self.config_path.exists() else " (not created yet: defaults apply)"
         self.path_label.setText(f"{self.config_path}{exists}")
@@ -194,6 +201,7 @@ class SettingsView(QWidget):
         data["routing"]["tiers"] = self.tiers.tiers()
         data["providers"] = self.providers.providers()
         data["prices"] = self.overrides.prices()
+        self.storage.apply(data.setdefault("storage", {}))
         return data
 
     def draft_text(self) -> str:
@@ -210,6 +218,8 @@ class SettingsView(QWidget):
                 problems = [str(e)]
             except (TypeError, ValueError) as e:
                 problems = [f"cannot write this as TOML: {e}"]
+        if config is not None and (problems := self.storage.problems()):
+            config = None
         self.valid_config = config
         if problems:
             self.problem_label.setText("✗ " + "\n".join(problems))

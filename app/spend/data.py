@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from core.context.window import SavingsBreakdown
 from core.engine import Engine, SpendSummary
+from core.ledger.models import GroupTotal
 from core.prompt_cache.report import ProviderCacheReport
 from core.quality.feedback import TierQuality
 
@@ -40,6 +41,8 @@ class DashboardData:
     savings: SavingsBreakdown | None = None  # by source, over the range
     quality: list[TierQuality] = field(default_factory=list)  # per tier, all time
     provider_cache: ProviderCacheReport | None = None  # over the range
+    members: list[GroupTotal] = field(default_factory=list)  # team members, over the range
+    apps: list[GroupTotal] = field(default_factory=list)  # gateway keys, over the range
 
 
 def range_start(label: str, today: date) -> date | None:
@@ -51,7 +54,8 @@ def load_dashboard_data(
     engine: Engine, label: str, tier_ids: list[str], now: float | None = None
 ) -> DashboardData:
     """Per-day spend by tier, requests and cache savings over the range, the month,
-    savings by source, quality per tier and the provider-cache report."""
+    savings by source, quality per tier, the provider-cache report and spend per team
+    member and per app (gateway key)."""
     today = date.fromtimestamp(time.time() if now is None else now)
     since = range_start(label, today)
     data = DashboardData(label, engine.spend_summary(since))
@@ -85,6 +89,8 @@ def load_dashboard_data(
     data.savings = engine.savings_breakdown(since)
     data.quality = engine.tier_quality()
     data.provider_cache = engine.provider_cache_report(since)
+    data.members = engine.breakdown("member", since)
+    data.apps = engine.breakdown("app", since)
     return data
 
 

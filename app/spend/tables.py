@@ -1,5 +1,6 @@
-"""The dashboard's small tables: savings by source, quality per tier, and the read-only
-table they (and the Provider cache panel) are built on."""
+"""The dashboard's small tables: savings by source, quality per tier, spend per team
+member and per app, and the read-only table they (and the Provider cache panel) are
+built on."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 
 from app.widgets.formatting import fmt_usd
 from core.context.window import SavingsBreakdown
+from core.ledger.models import GroupTotal
 from core.quality.feedback import TierQuality
 
 __all__ = [
+    "NO_APP",
+    "NO_MEMBER",
     "QUALITY_COLUMNS",
     "VISIBLE_ROWS",
     "QualityTable",
     "SavingsTable",
     "SmallTable",
+    "SpendByTable",
     "savings_rows",
 ]
 
 VISIBLE_ROWS = 6  # the tables show this many rows without scrolling (unless told)
 QUALITY_COLUMNS = ("Tier", "Judged", "Mean score", "Votes up / down", "Cost per quality point")
+NO_MEMBER = "(no member)"  # requests recorded before team mode named who sent them
+NO_APP = "(app itself)"  # requests not sent through a virtual gateway key
 
 
 def savings_rows(s: SavingsBreakdown) -> list[tuple[str, Decimal, str]]:
@@ -126,6 +133,35 @@ class QualityTable(SmallTable):
                 score,
                 f"{q.feedback_up} / {q.feedback_down}",
                 per_point,
+            )
+            for j, text in enumerate(cells):
+                self.set_cell(i, j, text, number=j > 0)
+
+
+class SpendByTable(SmallTable):
+    """Spend per team member or per app (gateway key) over the selected range, the
+    biggest spender first; ``empty`` names the group of requests without one."""
+
+    def __init__(self, what: str, empty: str, tip: str) -> None:
+        super().__init__((what, "Requests", "Spent ($)", "Share", "Saved ($)"))
+        self.empty = empty
+        self.setToolTip(tip)
+        self.setAccessibleName(f"Spend by {what.lower()}")
+
+    def show_groups(self, groups: Sequence[GroupTotal]) -> None:
+        ordered = sorted(groups, key=lambda g: (-g.totals.cost_usd, g.key or ""))
+        total = sum((g.totals.cost_usd for g in ordered), Decimal(0))
+        self.setRowCount(len(ordered))
+        for i, g in enumerate(ordered):
+            t = g.totals
+            share = f"{100 * t.cost_usd / total:.0f}%" if total else "–"
+            unknown = f" (+{t.unknown_cost_requests} of unknown price)"
+            cells = (
+                g.key or self.empty,
+                f"{t.requests:,}",
+                fmt_usd(t.cost_usd) + (unknown if t.unknown_cost_requests else ""),
+                share,
+                fmt_usd(t.saved_usd),
             )
             for j, text in enumerate(cells):
                 self.set_cell(i, j, text, number=j > 0)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.runtime.engine_bridge import EngineBridge
 from app.spend.data import OTHER_TIER, RANGES, DashboardData, load_dashboard_data
 from app.spend.provider_cache import ProviderCachePanel, tab_title
-from app.spend.tables import QualityTable, SavingsTable
+from app.spend.tables import NO_APP, NO_MEMBER, QualityTable, SavingsTable, SpendByTable
 from app.widgets.charts import (
     BUDGET_PEN,
     FORECAST_PEN,
@@ -174,10 +174,25 @@ class SpendDashboard(QWidget):
             row.addWidget(box, stretch)
         self.provider_cache = ProviderCachePanel()
         self.bottom_tabs = QTabWidget()
+        self.member_table = SpendByTable(
+            "Member", NO_MEMBER, "Spend per team member ([team] member) over the selected range"
+        )
+        self.app_table = SpendByTable(
+            "App", NO_APP, "Spend per app (virtual gateway key) over the selected range"
+        )
+        people = QWidget()
+        row = QHBoxLayout(people)
+        row.setContentsMargins(0, 0, 0, 0)
+        for title, table in (("By member", self.member_table), ("By app", self.app_table)):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(table)
+            row.addWidget(box, 1)
+        self.people_tab = people
         self.bottom_tabs.setAccessibleName("Savings, quality and provider cache")
         self.bottom_tabs.setDocumentMode(True)
         self.bottom_tabs.addTab(tables, "Savings and quality")
         self.bottom_tabs.addTab(self.provider_cache, tab_title(None))
+        self.bottom_tabs.addTab(people, "Members and apps")
         return self.bottom_tabs
 
     def plots(self) -> list[pg.PlotWidget]:
@@ -242,6 +257,8 @@ class SpendDashboard(QWidget):
         if data.savings is not None:
             self.savings_table.show_savings(data.savings)
         self.quality_table.show_quality(data.quality)
+        self.member_table.show_groups(data.members)
+        self.app_table.show_groups(data.apps)
         if data.provider_cache is not None:
             self.provider_cache.show_report(data.provider_cache)
             index = self.bottom_tabs.indexOf(self.provider_cache)

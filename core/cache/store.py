@@ -1,10 +1,11 @@
-"""The semantic cache: answers filed in SQLite, looked up by meaning.
+"""The semantic cache: answers filed in SQLite or PostgreSQL, looked up by meaning.
 
 A lookup tries, in order:
 
 1. an exact match of the normalised prompt inside the namespace;
-2. the nearest cached prompts of the namespace by cosine similarity (an in-memory
-   :class:`~core.cache.index.VectorIndex` per namespace mirrors the table);
+2. the nearest cached prompts of the namespace by cosine similarity (SQLite: an
+   in-memory :class:`~core.cache.index.VectorIndex` per namespace mirrors the table;
+   PostgreSQL: searched in the database, see :mod:`core.cache.pg`);
 3. the learned pair verifier (:mod:`core.cache.verifier`) on the best few candidates
    above the cosine floor: a candidate is served when its score reaches its entry's
    threshold (:mod:`core.cache.evidence`); rejections are kept with their reasons.
@@ -15,16 +16,15 @@ A lookup tries, in order:
 
 Only entries at or above the request's tier rank are served (a premium request never
 gets a fast-tier answer); expired and ``bad`` entries never are. Several processes
-may share one file: each notices the others' writes through ``PRAGMA data_version``
-and loads the new rows into its index before the next lookup.
+may share one SQLite file (:mod:`core.cache.sqlite_storage`), or several machines one
+PostgreSQL database (:mod:`core.cache.pg`): an entry one of them files is found by the
+others' next lookup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -41,18 +41,6 @@ from core.cache.candidates import (
     guard_candidates,
     verify_candidates,
 )
-from core.cache.db import (
-    COLUMNS,
-    delete_ids,
-    entry_from_row,
-    evict_over_limit,
-    keep_aside,
-    namespace_stats,
-    open_cache_db,
-    select_entries,
-    select_ids,
-    transaction,
-)
 from core.cache.embedder import Embedder
 from core.cache.entries import (
     CacheEntry,
@@ -65,16 +53,11 @@ from core.cache.entries import (
     normalize_prompt,
     why_not_storable,
 )
-from core.cache.evidence import (
-    EntryThreshold,
-    Evidence,
-    add_evidence,
-    entry_threshold,
-    evidence_for,
-    judge_served,
-)
+from core.cache.evidence import EntryThreshold, Evidence, entry_threshold
 from core.cache.guard import check
 from core.cache.mirror import IndexMirror
+from core.cache.sqlite_storage import SqliteCacheStorage
+from core.cache.storage import CacheStorage, NewEntry
 from core.cache.verifier import PairVerifier
 from core.money import to_pusd
 from core.types import Usage
@@ -84,30 +67,32 @@ __all__ = ["SemanticCache"]
 log = logging.getLogger(__name__)
 
 
-_LIVE = "bad = 0 AND (ttl_seconds IS NULL OR created_at + ttl_seconds > ?)"
 _NO_LIMIT = 2**62
-_INSERT = (
-    "INSERT INTO cache_entries (namespace, normalized_prompt, prompt, embedding, embedder,"
-    " response, model, tier, tier_rank, request_id, input_tokens, output_tokens, cost_pusd,"
-    " created_at, ttl_seconds, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class SemanticCache:
-    """Cached answers in one SQLite file, shared safely between processes.
+    """Cached answers in one SQLite file, or in a shared PostgreSQL database.
 
     ``path`` is the cache's own file (the engine passes ``<data_dir>/cache.sqlite``).
-    Build one per process and share it between threads: every method locks. Embedding
-    is the slow part; pass a precomputed vector (``embedding=``) to do it
-    once, off the UI thread. Problems with the file never raise: they become
-    ``warnings`` and the cache behaves as empty.
+    In team mode pass ``url="postgresql://user@host:port/db"`` instead (``path`` is
+    then ``None``; ``password`` when it is not in the URL or libpq's own sources;
+    ``pg_search`` picks the search, see :mod:`core.cache.pg`). Build one per process
+    and share it between threads. Embedding is the slow part; pass a precomputed
+    vector (``embedding=``) to do it once, off the UI thread. Problems with the file
+    never raise: they become ``warnings`` and the cache behaves as empty. A database
+    that cannot be reached when the cache opens raises
+    :class:`~core.errors.StorageUnavailableError` naming its host and port; later,
+    lookups and stores that fail are warnings and misses, like SQLite's.
     """
 
     def __init__(
         self,
-        path: Path | str,
+        path: Path | str | None,
         embedder: Embedder,
         *,
+        url: str | None = None,
+        password: str | None = None,
+        pg_search: str = "auto",
         max_entries: int = 50_000,
         ttl_seconds: int | None = 3600,
         guard: Guard = check,
@@ -117,7 +102,8 @@ class SemanticCache:
         max_error_rate: float = 0.01,
         grey_floor: float = 0.5,
     ) -> None:
-        self.path = Path(path)
+        self.path = None if path is None else Path(path)
+        self.url = url
         self.verifier = verifier
         self.max_error_rate = max_error_rate
         self.grey_floor = grey_floor
@@ -130,25 +116,29 @@ class SemanticCache:
         self.ttl_seconds = ttl_seconds
         self.max_candidates = max_candidates
         self._guard = guard
-        self._lock = threading.RLock()
-        self._conn, self.warnings = open_cache_db(self.path, clock())
-        self._mirror = IndexMirror(self._conn, embedder)
-        try:
-            self._mirror.rebuild()
-        except sqlite3.DatabaseError as e:  # damaged beyond what quick_check saw
-            self._conn.close()
-            aside = keep_aside(self.path, clock())
-            self.warnings.append(
-                f"cache database {self.path} is damaged ({e}); kept it as {aside.name}"
-            )
-            self._conn, more = open_cache_db(self.path, clock())
-            self.warnings += more
-            self._mirror = IndexMirror(self._conn, embedder)
-            self._mirror.rebuild()
+        self._storage = self._open_storage(embedder, clock(), password, pg_search)
+        self._errors = self._storage.errors
+        self.warnings: list[str] = list(self._storage.warnings)
+
+    def _open_storage(
+        self, embedder: Embedder, now: float, password: str | None, pg_search: str
+    ) -> CacheStorage:
+        if self.url is not None:
+            from core.cache.pg import PgCacheStorage  # psycopg only loads in team mode
+
+            return PgCacheStorage(self.url, embedder, password=password, search=pg_search)
+        if self.path is None:
+            raise ValueError("SemanticCache needs a path or a url")
+        return SqliteCacheStorage(self.path, embedder, now)
+
+    @property
+    def _mirror(self) -> IndexMirror:
+        """The SQLite storage's in-memory index (white-box tests only)."""
+        assert isinstance(self._storage, SqliteCacheStorage)
+        return self._storage.mirror
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._storage.close()
 
     def __enter__(self) -> SemanticCache:
         return self
@@ -251,11 +241,11 @@ class SemanticCache:
             if exact is not None:
                 result.hit = CacheHit.from_entry(exact, 1.0, "exact")
                 return result, Found()
-            if namespace not in self._mirror:
+            if not self._storage.has_vectors(namespace):
                 return result, Found()
             vec = self._query_vector(prompt, embedding)
             above = self._above(vec, namespace, threshold)
-        except sqlite3.Error as e:
+        except self._errors as e:
             self._warn(f"cache lookup failed, treated as a miss: {e}")
             return result, Found()
         eligible = [
@@ -288,9 +278,8 @@ class SemanticCache:
     def entry_thresholds(self, ids: Sequence[int]) -> dict[int, EntryThreshold]:
         """Each entry's serving threshold and the evidence behind it."""
         try:
-            with self._lock:
-                evidence = evidence_for(self._conn, ids)
-        except sqlite3.Error as e:
+            evidence = self._storage.evidence_for(ids)
+        except self._errors as e:
             self._warn(f"could not read cache evidence: {e}")
             evidence = {i: [] for i in ids}
         return {
@@ -302,26 +291,20 @@ class SemanticCache:
         """Credit ``entry_id`` with what serving it saved a request (net: it may be
         less than the original call's cost, or even negative)."""
         try:
-            with self._lock, transaction(self._conn):
-                self._conn.execute(
-                    "UPDATE cache_entries SET saved_pusd = saved_pusd + ? WHERE id = ?",
-                    (to_pusd(amount), entry_id),
-                )
-        except sqlite3.Error as e:
+            self._storage.add_saving(entry_id, to_pusd(amount))
+        except self._errors as e:
             self._warn(f"could not record a cache saving: {e}")
 
     def evidence(self, entry_id: int) -> list[Evidence]:
         """What has been seen of serving this entry's answer to other prompts."""
-        with self._lock:
-            return evidence_for(self._conn, [entry_id])[entry_id]
+        return self._storage.evidence_for([entry_id])[entry_id]
 
     def judge(self, request_id: str, correct: bool, source: str = "feedback") -> int:
         """A verdict on a request that was served from the cache: kept as evidence
         for the served entry's threshold. Returns how many observations it settled."""
         try:
-            with self._lock, transaction(self._conn):
-                return judge_served(self._conn, request_id, correct, source)
-        except sqlite3.Error as e:
+            return self._storage.judge(request_id, correct, source)
+        except self._errors as e:
             self._warn(f"could not record a verdict on a cached answer: {e}")
             return 0
 
@@ -330,35 +313,21 @@ class SemanticCache:
     ) -> None:
         ev = Evidence(candidate.entry.id, request_id, now, candidate.score or 0.0, same, "verifier")
         try:
-            with self._lock, transaction(self._conn):
-                add_evidence(self._conn, ev)
-        except sqlite3.Error as e:
+            self._storage.add_evidence(ev)
+        except self._errors as e:
             self._warn(f"could not record the verifier's answer: {e}")
 
     def _exact(
         self, prompt: str, namespace: str, tier_rank: int, now: float, limit: int
     ) -> CacheEntry | None:
-        with self._lock:
-            self._mirror.sync()
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM cache_entries WHERE namespace = ? AND normalized_prompt = ?"
-                f" AND tier_rank >= ? AND output_tokens <= ? AND {_LIVE}"
-                " ORDER BY tier_rank DESC, id DESC LIMIT 1",
-                (namespace, normalize_prompt(prompt), tier_rank, limit, now),
-            ).fetchone()
-        return None if row is None else entry_from_row(row)
+        return self._storage.exact(namespace, normalize_prompt(prompt), tier_rank, limit, now)
 
     def _above(
         self, vec: np.ndarray, namespace: str, threshold: float
     ) -> list[tuple[CacheEntry, float]]:
         """Entries of ``namespace`` with cosine >= ``threshold``, best first."""
-        with self._lock:
-            found = self._mirror.search(namespace, vec, 8 * self.max_candidates + 8)
-            above = [(eid, sim) for eid, sim in found if sim >= threshold]
-            rows = select_entries(self._conn, [eid for eid, _ in above])
-            gone = [eid for eid, _ in above if eid not in rows or rows[eid].bad]
-            self._mirror.forget(gone)  # deleted or marked bad by another process
-        return [(rows[eid], sim) for eid, sim in above if eid in rows and not rows[eid].bad]
+        found = self._storage.nearest(namespace, vec, 8 * self.max_candidates + 8)
+        return [(entry, sim) for entry, sim in found if sim >= threshold]
 
     def _query_vector(self, prompt: str, embedding: npt.ArrayLike | None) -> np.ndarray:
         if embedding is None:
@@ -369,16 +338,12 @@ class SemanticCache:
         return vec
 
     def _record_hit(self, hit: CacheHit, now: float, request_id: str | None = None) -> None:
+        ev = None
+        if hit.score is not None and request_id is not None:
+            ev = Evidence(hit.entry_id, request_id, now, hit.score, None, "served")
         try:
-            with self._lock, transaction(self._conn):
-                self._conn.execute(
-                    "UPDATE cache_entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?",
-                    (now, hit.entry_id),
-                )
-                if hit.score is not None and request_id is not None:
-                    ev = Evidence(hit.entry_id, request_id, now, hit.score, None, "served")
-                    add_evidence(self._conn, ev)
-        except sqlite3.Error as e:
+            self._storage.record_hit(hit.entry_id, now, ev)
+        except self._errors as e:
             self._warn(f"could not record a cache hit: {e}")
 
     # -- store ---------------------------------------------------------------------
@@ -409,104 +374,65 @@ class SemanticCache:
             return None
         vec = self._query_vector(prompt, embedding)
         ttl = self.ttl_seconds if ttl_seconds == -1 else ttl_seconds
-        pusd = None if cost is None else to_pusd(cost)
-        row: tuple[object, ...] = (namespace, normalize_prompt(prompt), prompt, vec.tobytes())
-        row += (self.embedder.name,)
-        row += (response, model, tier, tier_rank, request_id, usage.input_tokens)
-        row += (usage.output_tokens, pusd, now, ttl, finish_reason)
+        entry = NewEntry(
+            namespace=namespace,
+            normalized_prompt=normalize_prompt(prompt),
+            prompt=prompt,
+            embedding=vec,
+            embedder=self.embedder.name,
+            response=response,
+            model=model,
+            tier=tier,
+            tier_rank=tier_rank,
+            request_id=request_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_pusd=None if cost is None else to_pusd(cost),
+            created_at=now,
+            ttl_seconds=ttl,
+            finish_reason=finish_reason,
+        )
         try:
-            with self._lock:
-                new_id = self._insert(row, vec)
-                self._evict_over_limit(now)
-        except sqlite3.Error as e:
+            new_id = self._storage.insert(entry)
+            self._storage.evict_over_limit(self.max_entries, now)
+        except self._errors as e:
             self._warn(f"could not store a cache entry: {e}")
             return None
         return new_id
-
-    def _insert(self, row: tuple[object, ...], vec: np.ndarray) -> int:
-        namespace, normalized, tier_rank = str(row[0]), row[1], row[8]
-        with transaction(self._conn):
-            # The same prompt answered again at this tier or better replaces it.
-            old = select_ids(
-                self._conn,
-                "namespace = ? AND normalized_prompt = ? AND tier_rank <= ?",
-                (namespace, normalized, tier_rank),
-            )
-            delete_ids(self._conn, old)
-            new_id = int(self._conn.execute(_INSERT, row).lastrowid or 0)
-        self._mirror.forget(old)
-        self._mirror.added(namespace, new_id, vec)
-        return new_id
-
-    def _evict_over_limit(self, now: float) -> None:
-        with transaction(self._conn):
-            gone = evict_over_limit(self._conn, self.max_entries, now)
-            if gone:
-                self._mirror.bump_generation()
-        self._mirror.forget(gone)
 
     # -- maintenance ---------------------------------------------------------------
 
     def mark_bad(self, request_id: str) -> int:
         """Never serve the answer(s) of ``request_id`` again; returns how many."""
-        with self._lock, transaction(self._conn):
-            ids = select_ids(self._conn, "request_id = ? AND bad = 0", (request_id,))
-            self._conn.execute(
-                "UPDATE cache_entries SET bad = 1 WHERE request_id = ?", (request_id,)
-            )
-        self._mirror.forget(ids)
-        return len(ids)
+        return self._storage.mark_bad(request_id)
 
     def evict(self, entry_id: int) -> bool:
         """Delete one entry; False when it was not there."""
-        with self._lock, transaction(self._conn):
-            gone = delete_ids(self._conn, [entry_id])
-        self._mirror.forget([entry_id])
-        return gone > 0
+        return self._storage.evict(entry_id)
 
     def clear(self, namespace: str | None = None) -> int:
         """Delete every entry, or those of one namespace; returns how many went."""
-        where, args = ("namespace = ?", (namespace,)) if namespace is not None else ("1", ())
-        with self._lock, transaction(self._conn):
-            cur = self._conn.execute(f"DELETE FROM cache_entries WHERE {where}", args)
-            self._mirror.bump_generation()
-            self._mirror.forget_namespace(namespace)
-        return int(cur.rowcount)
+        return self._storage.clear(namespace)
 
     # -- reading -------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
         """Per namespace: live entries, bad ones, hits, and what the hits saved."""
-        with self._lock:
-            return CacheStats(namespace_stats(self._conn))
+        return CacheStats(self._storage.stats())
 
     def count(self, namespace: str | None = None) -> int:
-        where, args = ("namespace = ?", (namespace,)) if namespace is not None else ("1", ())
-        with self._lock:
-            sql = f"SELECT count(*) FROM cache_entries WHERE {where}"
-            return int(self._conn.execute(sql, args).fetchone()[0])
+        return self._storage.count(namespace)
 
     def entries(
         self, offset: int = 0, limit: int = 100, namespace: str | None = None
     ) -> list[CacheEntry]:
         """A page of entries, newest first (for the GUI's cache browser)."""
-        where, args = ("namespace = ?", (namespace,)) if namespace is not None else ("1", ())
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {COLUMNS} FROM cache_entries WHERE {where}"
-                " ORDER BY id DESC LIMIT ? OFFSET ?",
-                (*args, limit, offset),
-            ).fetchall()
-        return [entry_from_row(r) for r in rows]
+        return self._storage.entries(offset, limit, namespace)
 
     def search(self, text: str, k: int = 10) -> list[SearchResult]:
         """The ``k`` cached prompts nearest to ``text`` in any namespace (``cache search``)."""
         vec = self._query_vector(text, None)
-        with self._lock:
-            self._mirror.sync()
-            found = self._mirror.search(None, vec, k)
-            rows = select_entries(self._conn, [eid for eid, _ in found])
-        return [SearchResult(rows[eid], sim) for eid, sim in found if eid in rows]
+        return [SearchResult(entry, sim) for entry, sim in self._storage.nearest(None, vec, k)]
 
     def _warn(self, message: str) -> None:
         log.warning("%s", message)

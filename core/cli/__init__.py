@@ -18,6 +18,7 @@ from core.cli import (
     cache,
     chat,
     compare,
+    db,
     eval,
     feedback,
     keys,
@@ -31,7 +32,9 @@ from core.cli.common import EXIT_USAGE, run_command
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (ask, chat, spend, cache, prices, keys, compare, eval, route, feedback, serve, replay)
+COMMANDS = (
+    ask, chat, spend, cache, prices, keys, compare, eval, route, feedback, serve, replay, db,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

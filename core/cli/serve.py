@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         # for every open stream.
         gc.collect()
         gc.freeze()
+        print(f"centwise: ledger in {engine.storage}", file=sys.stderr, flush=True)
         return engine
 
     app = create_app(factory, token.value, config.gateway, post=webhook_poster(config.network))

@@ -18,6 +18,12 @@ __all__ = ["register"]
 def register(sub: Any) -> None:
     p = sub.add_parser("spend", help="totals, budgets, forecast, per tier and model")
     p.add_argument("--since", metavar="DATE", help="only requests on or after YYYY-MM-DD")
+    p.add_argument(
+        "--by",
+        choices=("member", "app"),
+        action="append",
+        help="also split by team member or by app (gateway key); may be repeated",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_spend)
     e = sub.add_parser("export", help="export the ledger as CSV or JSONL")
@@ -48,8 +54,10 @@ def _group_json(g: GroupTotal) -> dict[str, Any]:
 def run_spend(args: argparse.Namespace) -> int:
     since = parse_date(args.since)
     engine = open_engine(args)
+    splits = list(dict.fromkeys(args.by or ()))
     try:
         s = engine.spend_summary(since)
+        extra = {by: engine.breakdown(by, since) for by in splits}
     finally:
         engine.close()
     budgets = {
@@ -74,6 +82,7 @@ def run_spend(args: argparse.Namespace) -> int:
                 "by_tier": [_group_json(g) for g in s.by_tier],
                 "by_model": [_group_json(g) for g in s.by_model],
                 "by_purpose": [_group_json(g) for g in s.by_purpose],
+                **{f"by_{by}": [_group_json(g) for g in groups] for by, groups in extra.items()},
             }
         )
         return EXIT_OK
@@ -90,12 +99,16 @@ def run_spend(args: argparse.Namespace) -> int:
     ):
         lim = f" of {format_usd(limit)}" if limit is not None else " (no limit)"
         print(f"{name}: {format_usd(spent)}{lim}; forecast {format_usd(proj)}")
-    groups_by = (("By tier", s.by_tier), ("By model", s.by_model), ("By purpose", s.by_purpose))
+    groups_by = [("By tier", s.by_tier), ("By model", s.by_model), ("By purpose", s.by_purpose)]
+    blank = {"member": "(no member)", "app": "(the app, no gateway key)"}
+    groups_by += [(f"By {by}", groups) for by, groups in extra.items()]
     for title, groups in groups_by:
         print(f"{title}:")
+        empty = blank.get(title.removeprefix("By "), "-")
         for g in groups:
             print(
-                f"  {g.key or '-':<24} {g.totals.requests:>7} req  {format_usd(g.totals.cost_usd)}"
+                f"  {g.key or empty:<24} {g.totals.requests:>7} req  "
+                f"{format_usd(g.totals.cost_usd)}"
             )
     return EXIT_OK
 

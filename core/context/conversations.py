@@ -2,32 +2,35 @@
 
 A conversation survives a restart: its messages (with any metadata, as JSON) live in
 ``conversation_messages`` and its rolling summary in ``conversation_summaries``, both
-created by ledger migration 2. The store keeps its own connection to the ledger file
-(WAL lets it share the file with the ledger, other processes and the GUI).
+created by ledger migration 2. The store works through the ledger's
+:meth:`~core.ledger.store.Ledger.reading` and :meth:`~core.ledger.store.Ledger.writing`,
+so the same SQL runs on the SQLite file and on a shared PostgreSQL (team mode).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.errors import InputError, LedgerError
+from core.errors import InputError
 from core.money import from_pusd
-from core.sqlite_tx import immediate
 from core.types import ImagePart, Message, ToolCall
+
+if TYPE_CHECKING:
+    from core.ledger.store import Ledger
 
 __all__ = ["Conversation", "ConversationInfo", "ConversationStore", "StoredSummary"]
 
 _TITLE_CHARS = 60
-_BUSY_TIMEOUT_MS = 5000
+#: What breaks a tie in :meth:`ConversationStore.recent` (same ``updated_at``): SQLite's
+#: rowid is the creation order; PostgreSQL's table has no such column, so the later
+#: ``created_at``, then the id, decide there.
+_TIEBREAK = {"sqlite": "c.rowid DESC", "postgresql": "c.created_at DESC, c.id DESC"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,41 +68,19 @@ class ConversationInfo:
 
 
 class ConversationStore:
-    """Conversations, their messages and summaries; opened on first use."""
+    """Conversations, their messages and summaries, in the ledger's database (the SQLite
+    file or PostgreSQL); errors come as the ledger's :class:`~core.errors.LedgerError`."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                self._conn = sqlite3.connect(
-                    self.path, check_same_thread=False, isolation_level=None
-                )
-                self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise LedgerError(f"conversations in {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._db() as conn, immediate(conn):
-            yield conn
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Nothing of its own to close: the ledger owns the connection."""
 
     def create(self, system: str | None, now: float, title: str | None = None) -> str:
         """A new, empty conversation; returns its id."""
         conversation_id = "conv_" + uuid.uuid4().hex[:16]
-        with self._write() as conn:
+        with self.ledger.writing() as conn:
             conn.execute(
                 "INSERT INTO conversations (id, system, title, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -109,7 +90,7 @@ class ConversationStore:
 
     def load(self, conversation_id: str) -> Conversation:
         """The whole conversation; :class:`InputError` when there is none by that id."""
-        with self._db() as conn:
+        with self.ledger.reading() as conn:
             head = conn.execute(
                 "SELECT system, title FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
@@ -142,7 +123,7 @@ class ConversationStore:
         request_id: str | None = None,
     ) -> None:
         """Add ``messages`` at the end, in one transaction (a turn is stored whole)."""
-        with self._write() as conn:
+        with self.ledger.writing() as conn:
             (last,) = conn.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM conversation_messages"
                 " WHERE conversation_id = ?",
@@ -167,24 +148,27 @@ class ConversationStore:
 
     def save_summary(self, conversation_id: str, summary: StoredSummary, now: float) -> None:
         """Replace the conversation's rolling summary."""
-        with self._write() as conn:
+        with self.ledger.writing() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO conversation_summaries"
+                "INSERT INTO conversation_summaries"
                 " (conversation_id, upto_seq, content, request_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET"
+                " upto_seq = excluded.upto_seq, content = excluded.content,"
+                " request_id = excluded.request_id, created_at = excluded.created_at",
                 (conversation_id, summary.upto_seq, summary.content, summary.request_id, now),
             )
 
     def recent(self, limit: int) -> list[ConversationInfo]:
         """The ``limit`` most recently used conversations, newest first, with their cost
         (every request made for them, summaries included)."""
-        with self._db() as conn:
+        tiebreak = _TIEBREAK[self.ledger.backend]
+        with self.ledger.reading() as conn:
             rows = conn.execute(
                 "SELECT c.id, c.title, c.system, c.created_at, c.updated_at,"
                 " (SELECT COUNT(*) FROM conversation_messages m WHERE m.conversation_id = c.id),"
                 " (SELECT COALESCE(SUM(r.cost_pusd), 0) FROM requests r"
                 "  WHERE r.conversation_id = c.id)"
-                " FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                f" FROM conversations c ORDER BY c.updated_at DESC, {tiebreak} LIMIT ?",
                 (limit,),
             ).fetchall()
         return [ConversationInfo(r[0], r[1], r[2], r[3], r[4], r[5], from_pusd(r[6])) for r in rows]

@@ -33,7 +33,7 @@ from core.engine import Engine
 from core.errors import CentwiseError, InputError
 from core.events import REQUEST_FINISHED
 from core.gateway.alerts import AlertMonitor, Poster
-from core.gateway.auth import check_bearer
+from core.gateway.auth import VIRTUAL_PREFIX, bearer, check_bearer, hash_key
 from core.gateway.formats import ANTHROPIC, OPENAI, RESPONSES, WireFormat
 from core.gateway.logs import LOGGER_NAME, request_log_fields
 from core.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
@@ -50,6 +50,8 @@ log = logging.getLogger(LOGGER_NAME)
 
 #: The ledger ``purpose`` of requests that came through the gateway.
 PURPOSE = "gateway"
+#: How long the gateway trusts its answer about a virtual key (revocations hold within it).
+KEY_CACHE_S = 5.0
 
 
 class Gateway:
@@ -74,6 +76,7 @@ class Gateway:
         self._engine: Engine | None = None
         self.alerts: AlertMonitor | None = None
         self.spans: SpanExporter | None = None
+        self._keys_seen: dict[str, tuple[str | None, float]] = {}
 
     @property
     def engine(self) -> Engine:
@@ -109,21 +112,45 @@ class Gateway:
 
     # -- helpers ----------------------------------------------------------------
 
-    def _authorize(self, request: Request, *, x_api_key: bool = False) -> None:
+    def _authorize(self, request: Request, *, x_api_key: bool = False) -> str | None:
         """Bearer token; the Anthropic endpoint also takes it as ``x-api-key``, which
-        is where Anthropic clients send their key."""
-        if x_api_key and check_bearer(
-            f"Bearer {request.headers.get('x-api-key', '')}", self._token
-        ):
-            return
-        if not check_bearer(request.headers.get("authorization"), self._token):
-            raise GatewayHTTPError(
-                401,
-                "missing or wrong gateway token: send 'Authorization: Bearer <token>' "
-                "(see `centwise serve --show-token`)",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
+        is where Anthropic clients send their key. Returns None for the gateway's own
+        token, else the name of the virtual key (``centwise keys gateway create``)
+        given, which becomes the request's ``app``."""
+        given = [bearer(request.headers.get("authorization"))]
+        if x_api_key:
+            given.insert(0, request.headers.get("x-api-key", "").strip() or None)
+        for key in given:
+            if key and check_bearer(f"Bearer {key}", self._token):
+                return None
+        for key in given:
+            if key and key.startswith(VIRTUAL_PREFIX):
+                name = self._virtual_key(key)
+                if name is not None:
+                    return name
+        raise GatewayHTTPError(
+            401,
+            "missing, wrong or revoked gateway key: send 'Authorization: Bearer <token>' "
+            "(see `centwise serve --show-token`) or a key from `centwise keys gateway create`",
+            "invalid_request_error",
+            "invalid_api_key",
+        )
+
+    def _virtual_key(self, key: str) -> str | None:
+        """The name of the live virtual key ``key``, from the database; answers are
+        kept for :data:`KEY_CACHE_S` seconds, so a revocation holds within that."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._keys_seen.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            found = self.engine.gateway_key_by_hash(digest)
+        except CentwiseError as e:
+            raise error_for(e) from None
+        name = found.name if found is not None else None
+        self._keys_seen[digest] = (name, now + KEY_CACHE_S)
+        return name
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
@@ -212,19 +239,19 @@ class Gateway:
         path = request.scope["path"]
         rid = new_request_id()
         try:
-            self._authorize(request, x_api_key=fmt.x_api_key)
+            app = self._authorize(request, x_api_key=fmt.x_api_key)
         except GatewayHTTPError as e:
             return self._error(e, rid, path, started, fmt.error_body)
         try:
             req = _parse(fmt, await self._read_body(request))
         except GatewayHTTPError as e:  # an authorised request refused: in the ledger too
-            self.engine.record_rejected(rid, f"{e.status}: {e}", purpose=PURPOSE)
+            self.engine.record_rejected(rid, f"{e.status}: {e}", purpose=PURPOSE, app=app)
             return self._error(e, rid, path, started, fmt.error_body)
         try:
-            reply = self._ask(req)
+            reply = self._ask(req, app)
         except InputError as e:  # settings the engine refuses before it starts
             http = error_for(e)
-            self.engine.record_rejected(rid, f"{http.status}: {http}", purpose=PURPOSE)
+            self.engine.record_rejected(rid, f"{http.status}: {http}", purpose=PURPOSE, app=app)
             return self._error(http, rid, path, started, fmt.error_body)
         if req.stream:
             return await self._stream(reply, req, fmt, path, started)
@@ -235,7 +262,7 @@ class Gateway:
         self._log(rec, rec.request_id, path, 200, started)
         return JSONResponse(fmt.reply_body(rec, _centwise(rec), req), headers=_headers(rec))
 
-    def _ask(self, req: ChatRequest) -> Reply:
+    def _ask(self, req: ChatRequest, app: str | None = None) -> Reply:
         return self.engine.ask(
             req.prompt,
             system=req.system,
@@ -257,6 +284,7 @@ class Gateway:
             system_cache_control=req.system_cache_control,
             prompt_cache_key=req.prompt_cache_key,
             client=req.end_user,
+            app=app,
         )
 
     def _failed(

@@ -11,9 +11,19 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from core.keys import KeyStore
+from core.keys import VIRTUAL_PREFIX, KeyStore, hash_key, new_virtual_key
 
-__all__ = ["TOKEN_NAME", "GatewayToken", "check_bearer", "gateway_token", "new_token"]
+__all__ = [
+    "TOKEN_NAME",
+    "VIRTUAL_PREFIX",
+    "GatewayToken",
+    "bearer",
+    "check_bearer",
+    "gateway_token",
+    "hash_key",
+    "new_token",
+    "new_virtual_key",
+]
 
 #: The KeyStore provider name the token is saved under.
 TOKEN_NAME = "gateway"
@@ -55,6 +65,14 @@ def gateway_token(keys: KeyStore, *, rotate: bool = False) -> GatewayToken:
         "No usable OS keyring: this gateway token is for this run only and is NOT saved "
         "(install and unlock gnome-keyring or KWallet to keep one token across runs).",
     )
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None."""
+    if not header:
+        return None
+    scheme, _, given = header.partition(" ")
+    return given.strip() if scheme.lower() == "bearer" and given.strip() else None
 
 
 def check_bearer(header: str | None, token: str) -> bool:

@@ -31,10 +31,12 @@ from core.errors import (
     ContentFilteredError,
     InputError,
     InputTokenLimitError,
+    LedgerError,
     MalformedResponseError,
     OverloadedError,
     ProviderTimeoutError,
     RateLimitError,
+    StorageUnavailableError,
 )
 from core.types import (
     NO_SAMPLING,
@@ -342,6 +344,8 @@ _ERROR_MAP: tuple[tuple[type[CentwiseError], int, str], ...] = (
     (BudgetError, 429, "insufficient_quota"),
     (InputError, 400, "invalid_request_error"),
     (ConfigError, 500, "server_error"),
+    (StorageUnavailableError, 503, "server_error"),
+    (LedgerError, 500, "server_error"),
     (RateLimitError, 429, "rate_limit_error"),
     (CircuitOpenError, 503, "server_error"),
     (OverloadedError, 503, "server_error"),

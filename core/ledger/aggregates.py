@@ -23,6 +23,7 @@ from core.ledger.rollup import POINT_SUMS
 from core.money import from_pusd
 
 __all__ = [
+    "PERIOD_SPEND_SQL",
     "breakdown",
     "context_savings",
     "daily_series",
@@ -30,7 +31,9 @@ __all__ = [
     "day_spend",
     "month_spend",
     "period_spend",
+    "period_spend_params",
     "rollup_source",
+    "scoped_spend",
     "spend_between",
     "totals",
 ]
@@ -97,7 +100,7 @@ def rollup_source(
     if lo is not None and hi is not None and lo >= hi:  # no whole month inside
         parts, params = _conditions("day", _iso(since), _iso(until), True)
         sql, params = _select("daily_rollup", parts, params, eq)
-        return f"({sql})", params
+        return f"({sql}) AS r", params
     queries: list[tuple[str, list[object]]] = []
     parts, params = _conditions("month", _month(lo), _month(hi), False)
     queries.append(_select("monthly_rollup", parts, params, eq))
@@ -108,7 +111,7 @@ def rollup_source(
         parts, params = _conditions("day", hi.isoformat(), until.isoformat(), True)
         queries.append(_select("daily_rollup", parts, params, eq))
     sql = " UNION ALL ".join(q for q, _ in queries)
-    return f"({sql})", [p for _, ps in queries for p in ps]
+    return f"({sql}) AS r", [p for _, ps in queries for p in ps]
 
 
 def _iso(d: date | None) -> str | None:
@@ -219,20 +222,42 @@ def month_spend(conn: sqlite3.Connection, month: str) -> Decimal:
     return from_pusd(_spent_pusd(conn, "month", month))
 
 
+def period_spend_params(day: str, month: str, now: float) -> tuple[object, ...]:
+    """The parameters of :data:`PERIOD_SPEND_SQL` (for a caller that fetches later)."""
+    return (day, day, now, month, month, now, now)
+
+
 def period_spend(conn: sqlite3.Connection, day: str, month: str, now: float) -> PeriodSpend:
     """Spent and unexpired reserved picodollars for ``day`` and ``month``."""
     # One statement, not four: every budget reservation runs this under the write lock.
-    row = conn.execute(_PERIOD_SPEND_SQL, (day, day, now, month, month, now)).fetchone()
-    return PeriodSpend(day, month, *map(int, row))
+    row = conn.execute(PERIOD_SPEND_SQL, period_spend_params(day, month, now)).fetchone()
+    a, b, c, d, holds = map(int, row)
+    return PeriodSpend(day, month, a, b, c, d, holds=holds)
 
 
-_PERIOD_SPEND_SQL = (
+def scoped_spend(
+    conn: sqlite3.Connection, day: str, month: str, now: float, column: str, value: str
+) -> PeriodSpend:
+    """Like :func:`period_spend`, for one team member (``column = "member"``) or one
+    gateway key (``"app"``) only."""
+    if column not in ("member", "app"):
+        raise ValueError(f"no budget scope {column!r}")
+    sql = PERIOD_SPEND_SQL.replace("WHERE", f"WHERE {column} = ? AND")
+    row = conn.execute(
+        sql, (value, day, value, day, now, value, month, value, month, now, value, now)
+    ).fetchone()
+    a, b, c, d, holds = map(int, row)
+    return PeriodSpend(day, month, a, b, c, d, holds=holds)
+
+
+PERIOD_SPEND_SQL = (
     "SELECT"
     " (SELECT COALESCE(SUM(cost_pusd), 0) FROM daily_rollup WHERE day = ?),"
     " (SELECT COALESCE(SUM(amount_pusd), 0) FROM reservations WHERE day = ? AND expires_at > ?),"
     " (SELECT COALESCE(SUM(cost_pusd), 0) FROM monthly_rollup WHERE month = ?),"
     " (SELECT COALESCE(SUM(amount_pusd), 0) FROM reservations"
-    " WHERE month = ? AND expires_at > ?)"
+    " WHERE month = ? AND expires_at > ?),"
+    " (SELECT COUNT(*) FROM reservations WHERE expires_at > ?)"
 )
 
 
@@ -306,6 +331,7 @@ def prompt_cache_sums(
     trimmed = "CASE WHEN context_tokens_before > context_tokens_after"
     trimmed += " THEN context_tokens_before - context_tokens_after ELSE 0 END"
     by_context = "prompt_cache_break = 'context_trimmed'"
+    is_context = f"CASE WHEN {by_context} THEN 1 ELSE 0 END"
     queries = {
         "total": f"SELECT {sums}, {money} FROM requests {where}",
         "models": f"SELECT provider, model, {sums}, {money} FROM requests {where}"
@@ -314,7 +340,7 @@ def prompt_cache_sums(
         f" SUM(prompt_cache_lost_pusd) FROM requests {where}"
         " AND prompt_cache_break IS NOT NULL GROUP BY prompt_cache_break",
         "conversations": "SELECT conversation_id, COUNT(*), SUM(cached_input_tokens),"
-        f" SUM({trimmed}), SUM(context_saved_pusd), SUM({by_context}),"
+        f" SUM({trimmed}), SUM(context_saved_pusd), SUM({is_context}),"
         f" SUM(CASE WHEN {by_context} THEN prompt_cache_lost_tokens ELSE 0 END),"
         f" SUM(CASE WHEN {by_context} THEN prompt_cache_lost_pusd ELSE 0 END)"
         f" FROM requests {where} AND conversation_id IS NOT NULL"

@@ -20,6 +20,7 @@ __all__ = [
     "CONTEXT_COLUMNS",
     "ROLLUP_DIMS",
     "ROLLUP_SUMS",
+    "TEAM_COLUMNS",
     "V1_COLUMNS",
     "context_json",
     "dumps_json",
@@ -57,14 +58,22 @@ PROMPT_CACHE_COLUMNS: tuple[str, ...] = (
     "prompt_cache_saved_pusd", "prompt_cache_lost_pusd", "prompt_cache_lost_tokens",
     "prompt_cache_break",
 )  # fmt: skip
+#: ... the ones migration 8 added (team mode: who sent it, through which gateway key) ...
+TEAM_COLUMNS: tuple[str, ...] = ("member", "app")
 #: ... and every column of ``requests`` in insert/select order.
 COLUMNS: tuple[str, ...] = (
-    V1_COLUMNS + CONTEXT_COLUMNS + ROUTING_COLUMNS + DETAIL_COLUMNS + PROMPT_CACHE_COLUMNS
+    V1_COLUMNS
+    + CONTEXT_COLUMNS
+    + ROUTING_COLUMNS
+    + DETAIL_COLUMNS
+    + PROMPT_CACHE_COLUMNS
+    + TEAM_COLUMNS
 )
 
 #: What the rollups group by besides the period (NULL stored as '' so keys hold) ...
 ROLLUP_DIMS: tuple[str, ...] = (
     "purpose", "tier", "model", "provider", "status", "cache_outcome", "simulated",
+    "member", "app",
 )  # fmt: skip
 #: ... and what they sum.
 ROLLUP_SUMS: tuple[str, ...] = (
@@ -156,6 +165,7 @@ def record_to_row(rec: RequestRecord) -> tuple[object, ...]:
         u.cache_write_1h_tokens, dumps_json(rec.prompt_cache),
         _expected_tokens(rec), to_pusd(rec.prompt_cache_saved_usd),
         to_pusd(rec.prompt_cache_lost_usd), _lost_tokens(rec), rec.prompt_cache_break,
+        rec.member, rec.app,
     )  # fmt: skip
 
 
@@ -220,6 +230,7 @@ def row_to_record(row: Sequence[Any]) -> RequestRecord:
         prompt_cache=json.loads(r["prompt_cache"]),
         prompt_cache_saved_usd=from_pusd(r["prompt_cache_saved_pusd"]),
         prompt_cache_lost_usd=from_pusd(r["prompt_cache_lost_pusd"]),
+        member=r["member"], app=r["app"],
     )  # fmt: skip
 
 
@@ -290,6 +301,8 @@ def record_to_json(rec: RequestRecord) -> dict[str, object]:
             "saved_usd": usd_str(rec.prompt_cache_saved_usd),
             "lost_usd": usd_str(rec.prompt_cache_lost_usd),
         },
+        "member": rec.member,
+        "app": rec.app,
         "warnings": list(rec.warnings),
     }
 

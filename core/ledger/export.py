@@ -25,7 +25,7 @@ CSV_FIELDS: tuple[str, ...] = (
     "error_kind", "simulated", "degraded", "finish_reason", "conversation_id", "system",
     "prompt", "response", "warnings", "tool_calls", "request_detail",
     "cache_write_1h_tokens", "prompt_cache_saved_usd", "prompt_cache_lost_usd",
-    "prompt_cache_break", "prompt_cache",
+    "prompt_cache_break", "prompt_cache", "member", "app",
 )  # fmt: skip
 
 
@@ -72,6 +72,7 @@ def csv_row(rec: RequestRecord) -> dict[str, object]:
         "prompt_cache_lost_usd": usd_str(rec.prompt_cache_lost_usd),
         "prompt_cache_break": rec.prompt_cache_break,
         "prompt_cache": dumps_json(rec.prompt_cache),
+        "member": rec.member, "app": rec.app,
     }  # fmt: skip
 
 

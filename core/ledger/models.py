@@ -11,13 +11,16 @@ __all__ = [
     "BREAKDOWN_KEYS",
     "BreakdownKey",
     "DayPoint",
+    "GatewayKey",
     "GroupTotal",
     "LedgerFilter",
     "PeriodSpend",
     "Totals",
 ]
 
-BreakdownKey = Literal["tier", "model", "provider", "purpose", "cache_outcome", "status"]
+BreakdownKey = Literal[
+    "tier", "model", "provider", "purpose", "cache_outcome", "status", "member", "app"
+]
 BREAKDOWN_KEYS: tuple[BreakdownKey, ...] = (
     "tier",
     "model",
@@ -25,7 +28,26 @@ BREAKDOWN_KEYS: tuple[BreakdownKey, ...] = (
     "purpose",
     "cache_outcome",
     "status",
+    "member",
+    "app",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayKey:
+    """A virtual gateway key as stored: never the key, only its hash and first letters."""
+
+    name: str
+    prefix: str
+    daily_usd: Decimal | None
+    monthly_usd: Decimal | None
+    created_at: float
+    created_by: str | None
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +63,11 @@ class PeriodSpend:
     day_reserved_pusd: int
     month_spent_pusd: int
     month_reserved_pusd: int
+    #: Unexpired holds now: requests in flight (in this scope).
+    holds: int = 0
+    #: The same for each budget scope asked for: ``(column, value, spend)`` with column
+    #: ``"member"`` (a team member) or ``"app"`` (a virtual gateway key).
+    scopes: tuple[tuple[str, str, PeriodSpend], ...] = ()
 
     @property
     def day_committed_pusd(self) -> int:
@@ -109,3 +136,5 @@ class LedgerFilter:
     purpose: str | None = None
     text: str | None = None
     prompt_cached: bool = False
+    member: str | None = None
+    app: str | None = None

@@ -30,6 +30,8 @@ def _equal(f: LedgerFilter) -> dict[str, str | None]:
         "cache_outcome": f.cache_outcome,
         "status": f.status,
         "purpose": f.purpose,
+        "member": f.member,
+        "app": f.app,
     }
 
 
@@ -124,6 +126,8 @@ def changes_since(
     if upto is not None:
         sql += " AND rowid <= ?"
         params.append(upto)
-    sql += " ORDER BY rowid LIMIT ?"
-    params.append(-1 if limit is None else limit)
+    sql += " ORDER BY rowid"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
     return [row_to_record(r) for r in conn.execute(sql, params).fetchall()]

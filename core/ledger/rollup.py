@@ -10,7 +10,6 @@ Three rollups, all upserted (summed) per write:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +34,7 @@ def _upsert(table: str, key: tuple[str, ...], extra: tuple[str, ...], sums: tupl
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
-        + ", ".join(f"{s} = {s} + excluded.{s}" for s in sums)
+        + ", ".join(f"{s} = {table}.{s} + excluded.{s}" for s in sums)
     )
 
 
@@ -53,7 +52,7 @@ def _accumulate(acc: Acc, key: tuple[Any, ...], sums: Sequence[int]) -> None:
             into[i] += v
 
 
-def add_to_rollups(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+def add_to_rollups(conn: Any, rows: Sequence[Sequence[Any]]) -> None:
     """Add ``requests`` rows (as from ``record_to_row``) to every rollup."""
     days: Acc = {}
     months: Acc = {}
@@ -67,6 +66,8 @@ def add_to_rollups(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> N
         _accumulate(points, ("", day, ""), point)
         for dim, at in _SERIES_AT:
             _accumulate(points, (dim, day, dims[at]), point)
-    conn.executemany(_UPSERT_DAY, [(*k, *v) for k, v in days.items()])
-    conn.executemany(_UPSERT_MONTH, [(*k, *v) for k, v in months.items()])
-    conn.executemany(_UPSERT_POINT, [(*k, *v) for k, v in points.items()])
+    # In key order, so concurrent writers on a server database (PostgreSQL locks the
+    # rows it upserts) always lock the same rows in the same order and never deadlock.
+    conn.executemany(_UPSERT_DAY, [(*k, *v) for k, v in sorted(days.items())])
+    conn.executemany(_UPSERT_MONTH, [(*k, *v) for k, v in sorted(months.items())])
+    conn.executemany(_UPSERT_POINT, [(*k, *v) for k, v in sorted(points.items())])

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from sqlite_utils import Database
 
 from core.errors import CorruptLedgerError, LedgerError
-from core.ledger.codec import ROLLUP_DIMS, ROLLUP_SUMS, V1_COLUMNS
-from core.ledger.rollup import POINT_SUMS
+from core.ledger.codec import COLUMNS, ROLLUP_DIMS, ROLLUP_SUMS, V1_COLUMNS
+from core.ledger.rollup import POINT_SUMS, add_to_rollups
 
 __all__ = [
     "APPLICATION_ID",
+    "GATEWAY_KEYS_DDL",
     "MARKER_TABLE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -200,8 +201,39 @@ def _v7(db: Database) -> None:
         db.execute(ddl)
 
 
+def _v8(db: Database) -> None:
+    """Team mode: who sent each request (``member``) and through which gateway key
+    (``app``), as rollup dimensions too (so spend splits by them and per-member and
+    per-key budgets read the rollups); holds carry them; virtual gateway keys, stored
+    only as hashes. The rollups are rebuilt from ``requests`` with the new key."""
+    conn = db.conn
+    for ddl in (
+        "ALTER TABLE requests ADD COLUMN member TEXT",
+        "ALTER TABLE requests ADD COLUMN app TEXT",
+        "ALTER TABLE reservations ADD COLUMN member TEXT",
+        "ALTER TABLE reservations ADD COLUMN app TEXT",
+        "DROP TABLE daily_rollup",
+        "DROP TABLE monthly_rollup",
+        "DROP TABLE daily_points",
+        GATEWAY_KEYS_DDL,
+    ):
+        conn.execute(ddl)
+    _create_rollup(db)
+    cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM requests")
+    while rows := cursor.fetchmany(5000):
+        add_to_rollups(conn, rows)
+
+
+#: Virtual gateway keys (``centwise keys gateway create``): the key itself is shown
+#: once and only its SHA-256 is kept; limits in picodollars, NULL for none.
+GATEWAY_KEYS_DDL = (
+    "CREATE TABLE gateway_keys (name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE,"
+    " prefix TEXT NOT NULL, daily_pusd BIGINT, monthly_pusd BIGINT,"
+    " created_at REAL NOT NULL, created_by TEXT, revoked_at REAL)"
+)
+
 #: Ordered migrations; index i builds version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,13 +7,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 from core.errors import LedgerError
 from core.events import EventHub
@@ -25,6 +25,7 @@ from core.ledger.export import ExportFormat, write_export
 from core.ledger.models import (
     BreakdownKey,
     DayPoint,
+    GatewayKey,
     GroupTotal,
     LedgerFilter,
     PeriodSpend,
@@ -32,6 +33,7 @@ from core.ledger.models import (
 )
 from core.ledger.opening import open_database
 from core.ledger.rollup import add_to_rollups
+from core.money import from_pusd, to_pusd
 from core.sqlite_tx import immediate
 from core.types import RequestRecord
 
@@ -42,6 +44,21 @@ _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' *
 _ITER_BATCH = 500
 
 Check = Callable[[PeriodSpend], None]
+
+_KEY_COLUMNS = "name, prefix, daily_pusd, monthly_pusd, created_at, created_by, revoked_at"
+
+
+def _gateway_key(row: Sequence[Any]) -> GatewayKey:
+    daily, monthly = row[2], row[3]
+    return GatewayKey(
+        name=row[0],
+        prefix=row[1],
+        daily_usd=None if daily is None else from_pusd(int(daily)),
+        monthly_usd=None if monthly is None else from_pusd(int(monthly)),
+        created_at=row[4],
+        created_by=row[5],
+        revoked_at=row[6],
+    )
 
 
 class Ledger:
@@ -110,7 +127,7 @@ class Ledger:
             self.checkpointer.start()
         return self.checkpointer
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,10 +142,33 @@ class Ledger:
                 raise LedgerError(f"ledger {self.path}: {exc}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; any exception rolls it back and propagates."""
+    def _write(self, *, pipelined: bool = False) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; any exception rolls it back and propagates.
+        ``pipelined`` (for a server database: statements sent together, up to each
+        read; callers then read no ``rowcount``) means nothing here."""
         with self._read() as conn, immediate(conn):
             yield conn
+
+    backend = "sqlite"
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A connection to the ledger's database for stores that keep their tables
+        there (conversations, feedback): ``execute(sql, params)`` with SQLite-style
+        ``?`` placeholders on either backend, errors as :class:`LedgerError`."""
+        with self._read() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        """Like :meth:`reading`, inside one write transaction (rolled back on error)."""
+        with self._write() as conn:
+            yield conn
+
+    @property
+    def where(self) -> str:
+        """Where the ledger lives, for messages and the Settings view."""
+        return str(self.path)
 
     @property
     def schema_version(self) -> int:
@@ -138,9 +178,12 @@ class Ledger:
 
     # -- writing ---------------------------------------------------------------
 
-    def record(self, rec: RequestRecord, reservation_id: str | None = None) -> None:
-        """Store ``rec``, add it to the rollups and drop its reservation, atomically."""
+    def record(self, rec: RequestRecord, reservation_id: str | None = None) -> PeriodSpend:
+        """Store ``rec``, add it to the rollups and drop its reservation, atomically;
+        returns the period spend (day and month of ``rec.finished_at``) just after it,
+        for the budget alerts."""
         row = record_to_row(rec)
+        day, month = row[3], row[4]
         with self._write() as conn:
             try:
                 conn.execute(_INSERT, row)
@@ -152,6 +195,7 @@ class Ledger:
             add_to_rollups(conn, [row])
             if reservation_id is not None:
                 conn.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            return agg.period_spend(conn, str(day), str(month), rec.finished_at)
 
     def record_many(self, records: Iterable[RequestRecord]) -> int:
         """Store many records in one transaction (imports, benchmarks); returns the count."""
@@ -168,27 +212,60 @@ class Ledger:
         now: float,
         check: Check,
         ttl_s: float = 900,
+        *,
+        member: str | None = None,
+        app: str | None = None,
+        scopes: Sequence[tuple[str, str]] = (),
+        amount_for: Callable[[PeriodSpend], int] | None = None,
     ) -> str:
         """Hold ``amount_pusd`` for a request about to run; returns the reservation id.
 
-        Under the database write lock: expired holds are dropped, ``check`` sees the
-        :class:`PeriodSpend` for ``now`` (it raises to refuse, which rolls back and
-        propagates), then the hold is stored. Processes therefore cannot jointly
-        overshoot a limit that ``check`` enforces.
+        Under the database write lock (SQLite's, or on PostgreSQL a transaction-scoped
+        advisory lock every holder takes): expired holds are dropped, ``check`` sees the
+        team's :class:`PeriodSpend` for ``now``, with the spend of each of ``scopes``
+        (``("member", name)`` or ``("app", key name)``) in its ``scopes`` (it raises to
+        refuse, which rolls back and propagates), then the hold is stored with its
+        ``member`` and ``app``. Processes and machines
+        therefore cannot jointly overshoot a limit that a check enforces. With
+        ``amount_for``, the amount held is ``amount_for(team spend)``, decided after
+        every check under the same lock (a hold sized to what is left; it may raise to
+        refuse too); ``amount_pusd`` is then ignored.
         """
         if amount_pusd < 0 or ttl_s <= 0:
             raise ValueError("amount_pusd must be >= 0 and ttl_s > 0")
         day, month = local_day(now), local_month(now)
         reservation_id = uuid.uuid4().hex
-        with self._write() as conn:
+        # Two round trips on a server: the lock, the sweep and the reads; the hold and
+        # the commit.
+        with self._write(pipelined=True) as conn:
+            self._lock_budgets(conn)
             conn.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,))
-            check(agg.period_spend(conn, day, month, now))
+            spend = agg.period_spend(conn, day, month, now)
+            if scopes:
+                spend = replace(
+                    spend,
+                    scopes=tuple(
+                        (column, value, agg.scoped_spend(conn, day, month, now, column, value))
+                        for column, value in scopes
+                    ),
+                )
+            check(spend)
+            if amount_for is not None:
+                amount_pusd = amount_for(spend)
+                if amount_pusd < 0:
+                    raise ValueError("amount_for must return an amount >= 0")
             conn.execute(
                 "INSERT INTO reservations (id, request_id, amount_pusd, day, month,"
-                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (reservation_id, request_id, amount_pusd, day, month, now, now + ttl_s),
-            )
+                " created_at, expires_at, member, app) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    reservation_id, request_id, amount_pusd, day, month, now,
+                    now + ttl_s, member, app,
+                ),
+            )  # fmt: skip
         return reservation_id
+
+    def _lock_budgets(self, conn: Any) -> None:
+        """Serialise budget holds: SQLite's ``BEGIN IMMEDIATE`` already does."""
 
     def release(self, reservation_id: str) -> bool:
         """Drop a reservation (the request did not run); False if it was already gone."""
@@ -201,9 +278,74 @@ class Ledger:
         fired_at = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO alerts (key, fired_at) VALUES (?, ?)", (key, fired_at)
+                "INSERT INTO alerts (key, fired_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, fired_at),
             )
             return cur.rowcount == 1
+
+    # -- virtual gateway keys ----------------------------------------------------
+
+    def add_gateway_key(
+        self,
+        name: str,
+        key_hash: str,
+        prefix: str,
+        *,
+        daily_usd: Decimal | None = None,
+        monthly_usd: Decimal | None = None,
+        created_by: str | None = None,
+        now: float | None = None,
+    ) -> GatewayKey:
+        """Store a new virtual key's hash under ``name`` (a revoked key's name may be
+        used again); a live key of that name is refused with :class:`LedgerError`."""
+        at = time.time() if now is None else now
+        daily = None if daily_usd is None else to_pusd(daily_usd)
+        monthly = None if monthly_usd is None else to_pusd(monthly_usd)
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM gateway_keys WHERE name = ? AND revoked_at IS NOT NULL", (name,)
+            )
+            taken = conn.execute("SELECT 1 FROM gateway_keys WHERE name = ?", (name,))
+            if taken.fetchone() is not None:
+                raise LedgerError(
+                    f"a gateway key named {name!r} already exists; revoke it first or "
+                    "choose another name"
+                )
+            conn.execute(
+                f"INSERT INTO gateway_keys (key_hash, {_KEY_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key_hash, name, prefix, daily, monthly, at, created_by, None),
+            )
+        return GatewayKey(name, prefix, daily_usd, monthly_usd, at, created_by, None)
+
+    def gateway_keys(self, *, include_revoked: bool = True) -> list[GatewayKey]:
+        """Every virtual gateway key, by name."""
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM gateway_keys{where} ORDER BY name"
+            ).fetchall()
+        return [_gateway_key(r) for r in rows]
+
+    def gateway_key_by_hash(self, key_hash: str) -> GatewayKey | None:
+        """The live key with this hash, or None (unknown or revoked)."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM gateway_keys"
+                " WHERE key_hash = ? AND revoked_at IS NULL",
+                (key_hash,),
+            ).fetchone()
+        return None if row is None else _gateway_key(row)
+
+    def revoke_gateway_key(self, name: str, now: float | None = None) -> bool:
+        """Revoke the live key ``name``; False when there is none."""
+        at = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE gateway_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (at, name),
+            )
+            return cur.rowcount > 0
 
     # -- aggregates (from the rollup) ------------------------------------------
 
@@ -211,6 +353,12 @@ class Ledger:
         """Spent and unexpired reserved picodollars for the local day and month of ``now``."""
         with self._read() as conn:
             return agg.period_spend(conn, local_day(now), local_month(now), now)
+
+    def scoped_spend(self, column: str, value: str, now: float) -> PeriodSpend:
+        """:meth:`period_spend` for one member (``column="member"``) or gateway key
+        (``"app"``)."""
+        with self._read() as conn:
+            return agg.scoped_spend(conn, local_day(now), local_month(now), now, column, value)
 
     def totals(
         self, since: date | None = None, until: date | None = None, purpose: str | None = None
@@ -318,6 +466,21 @@ class Ledger:
     ) -> int:
         """Write matching records as ``csv`` or ``jsonl`` to ``out``; returns rows written."""
         return write_export(fmt, out, self.iter_records(since, filters))
+
+    def existing_ids(self, request_ids: Sequence[str]) -> set[str]:
+        """Which of ``request_ids`` are already recorded (resumable copies)."""
+        found: set[str] = set()
+        ids = list(request_ids)
+        for at in range(0, len(ids), 500):
+            part = ids[at : at + 500]
+            with self._read() as conn:
+                rows = conn.execute(
+                    f"SELECT request_id FROM requests WHERE request_id IN"
+                    f" ({', '.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+            found.update(r[0] for r in rows)
+        return found
 
     def latest_rowid(self) -> int:
         """The newest row number, for polling with :meth:`changes_since`."""

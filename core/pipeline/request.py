@@ -109,6 +109,9 @@ class RequestContext:
     #: the client is (its ``user``), whose requests the break detector compares.
     prompt_cache_key: str | None = None
     client: str | None = None
+    #: Team mode: who sent it (``[team] member``) and the gateway key it came through.
+    member: str | None = None
+    app: str | None = None
     t0: float = field(default_factory=time.perf_counter)
     # Filled in by the stages:
     messages: tuple[Message, ...] = ()
@@ -123,6 +126,10 @@ class RequestContext:
     estimated_input_tokens: int | None = None
     estimate_is_approx: bool = False
     reservation_id: str | None = None
+    #: What the reservation holds, in picodollars, and ``max_tokens`` as it was before
+    #: the budget capped it (None: the budget did not cap it).
+    reserved_pusd: int = 0
+    uncapped_max_tokens: int | None = None
     cache_probe: CacheProbe | None = None
     cache_outcome: str = "miss"
     cache_similarity: float | None = None

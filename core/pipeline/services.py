@@ -35,6 +35,7 @@ from core.context.window import MessageTokens
 from core.errors import ConfigError
 from core.events import WARNING, EventHub
 from core.ledger import Ledger
+from core.ledger.selection import database_password, database_url
 from core.pipeline.resilience import BreakerBoard, CircuitBreaker
 from core.prompt_cache import PromptCaching
 from core.providers.base import Provider, load_provider_class
@@ -77,9 +78,13 @@ class Services:
         self.tokens = tokens
         self.prices = prices
         self.ledger = ledger
+        #: Who is spending, recorded with every request (``[team] member``).
+        self.member = config.team.member_name
         self.events = events
         self.clock = clock
-        self.budget = BudgetPolicy(config.budget, config.observability, ledger, events, clock)
+        self.budget = BudgetPolicy(
+            config.budget, config.observability, ledger, events, clock, team=config.team
+        )
         #: Runs what a finished request announces once its row is stored (its event,
         #: budget alerts): at once by default. The gateway passes its loop's
         #: ``call_soon``, so a stream's last bytes go out first.
@@ -105,7 +110,7 @@ class Services:
     def conversations(self) -> ConversationStore:
         """Stored conversations (in the ledger's database), opened on first use."""
         if self._conversations is None:
-            self._conversations = ConversationStore(self.ledger.path)
+            self._conversations = ConversationStore(self.ledger)
         return self._conversations
 
     def provider(self, name: str) -> Provider:
@@ -210,6 +215,7 @@ class Services:
                 cost_usd=cost,
                 cost_known=cost is not None,
                 warnings=[] if cost is not None else [f"no price known for {remote.model}"],
+                member=self.member,
             )
         )
         return cost
@@ -217,9 +223,15 @@ class Services:
     def _open_cache(self) -> SemanticCache:
         cfg = self.config.cache
         embedder = self._cache_embedder()
+        # Team mode: the cache shares the ledger's PostgreSQL database, searched through
+        # an in-memory index per process kept in step with it (see core.cache.pg).
+        url = database_url(self.config)
         cache = SemanticCache(
-            self.data_dir / CACHE_FILE,
+            None if url else self.data_dir / CACHE_FILE,
             embedder,
+            url=url,
+            password=database_password(url) if url else None,
+            pg_search=cfg.pg_search,
             max_entries=cfg.max_entries,
             ttl_seconds=cfg.ttl_seconds,
             clock=self.clock,

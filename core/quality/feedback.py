@@ -15,20 +15,19 @@
   names the tier and suggests recalibrating, at most once a day per tier and kind
   (across processes). Routing is never changed silently.
 
-The tables (ledger schema v3) are read and written over a second connection to the
-ledger file, so this module owns its SQL and the ledger's own code is untouched.
+The tables (ledger schema v3) live in the ledger's database and are read and written
+through :meth:`~core.ledger.store.Ledger.reading` and ``writing()``, so this module owns
+its SQL (portable: it runs on the SQLite file and on PostgreSQL) and the ledger's own code
+is untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.errors import InputError
@@ -76,34 +75,26 @@ class QualityAlert:
 
 
 class QualityStore:
-    """The ``feedback`` and ``quality_samples`` tables, over its own connection."""
+    """The ``feedback`` and ``quality_samples`` tables, in the ledger's database."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 10000")
-        return self._conn
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Nothing of its own to close: the ledger owns the connection."""
 
     def add_feedback(self, request_id: str, vote: Vote, at: float) -> str | None:
         """Store (or change) a vote; returns the request's tier."""
-        with self._lock, self._db() as db:
-            row = db.execute("SELECT tier FROM requests WHERE request_id = ?", (request_id,))
-            found = row.fetchone()
+        with self.ledger.writing() as db:
+            found = db.execute(
+                "SELECT tier FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
             if found is None:
                 raise InputError(f"no request {request_id!r} in the ledger")
             db.execute(
-                "INSERT OR REPLACE INTO feedback (request_id, tier, verdict, at) VALUES (?,?,?,?)",
+                "INSERT INTO feedback (request_id, tier, verdict, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE SET tier = excluded.tier,"
+                " verdict = excluded.verdict, at = excluded.at",
                 (request_id, found[0], vote, at),
             )
             return str(found[0]) if found[0] is not None else None
@@ -112,29 +103,35 @@ class QualityStore:
         self, rec: RequestRecord, score: float | None, reason: str, judge_id: str | None,
         judge_tier: str, simulated: bool, at: float,
     ) -> None:  # fmt: skip
-        with self._lock, self._db() as db:
+        with self.ledger.writing() as db:
             db.execute(
-                "INSERT OR REPLACE INTO quality_samples (request_id, tier, score, reason,"
-                " judge_request_id, judge_tier, simulated, at) VALUES (?,?,?,?,?,?,?,?)",
-                (rec.request_id, rec.tier, score, reason, judge_id, judge_tier, simulated, at),
-            )
+                "INSERT INTO quality_samples (request_id, tier, score, reason,"
+                " judge_request_id, judge_tier, simulated, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE SET tier = excluded.tier,"
+                " score = excluded.score, reason = excluded.reason,"
+                " judge_request_id = excluded.judge_request_id,"
+                " judge_tier = excluded.judge_tier, simulated = excluded.simulated,"
+                " at = excluded.at",
+                (rec.request_id, rec.tier, None if score is None else float(score), reason,
+                 judge_id, judge_tier, int(simulated), at),
+            )  # fmt: skip
 
     def tier_quality(self, tiers: list[str]) -> list[TierQuality]:
-        with self._lock:
-            db = self._db()
+        with self.ledger.reading() as db:
             judged = {
                 r[0]: r[1:]
                 for r in db.execute(
                     "SELECT tier, COUNT(score), AVG(score), MAX(simulated) FROM quality_samples"
                     " GROUP BY tier"
-                )
+                ).fetchall()
             }
             votes = {
                 r[0]: r[1:]
                 for r in db.execute(
-                    "SELECT tier, SUM(verdict = 'up'), SUM(verdict = 'down') FROM feedback"
+                    "SELECT tier, SUM(CASE WHEN verdict = 'up' THEN 1 ELSE 0 END),"
+                    " SUM(CASE WHEN verdict = 'down' THEN 1 ELSE 0 END) FROM feedback"
                     " GROUP BY tier"
-                )
+                ).fetchall()
             }
             spend = {
                 r[0]: r[1:]
@@ -142,7 +139,7 @@ class QualityStore:
                     "SELECT tier, COUNT(*), SUM(cost_pusd) FROM requests WHERE purpose = 'user'"
                     " AND status = 'ok' AND cache_outcome = 'miss' AND cost_known = 1"
                     " GROUP BY tier"
-                )
+                ).fetchall()
             }
         return [_tier_quality(t, judged.get(t), votes.get(t), spend.get(t)) for t in tiers]
 

@@ -11,12 +11,16 @@ re-routing changes: read it as a guide, not a measurement.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from core.errors import LedgerError, StorageUnavailableError
+
+if TYPE_CHECKING:
+    from core.ledger.store import Ledger
 
 __all__ = ["QualityEstimate", "estimate_retention", "load_quality_samples"]
 
@@ -32,30 +36,33 @@ class QualityEstimate:
     samples: dict[str, int]
 
 
-def load_quality_samples(ledger_path: Path) -> tuple[str, dict[str, list[float]]] | None:
-    """Per tier, judged scores (1-10), else thumbs (1 up, 0 down); None if neither."""
+def load_quality_samples(ledger: Ledger) -> tuple[str, dict[str, list[float]]] | None:
+    """Per tier, judged scores (1-10), else thumbs (1 up, 0 down), oldest first (the
+    bootstrap draws depend on the order); None if neither, or if the tables cannot be
+    read (a replay then reports no quality; an unreachable shared database is still an
+    error)."""
     try:
-        conn = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
-    except sqlite3.Error:
+        with ledger.reading() as conn:
+            scores = conn.execute(
+                "SELECT tier, score FROM quality_samples"
+                " WHERE score IS NOT NULL AND tier IS NOT NULL ORDER BY at, request_id"
+            ).fetchall()
+            thumbs = conn.execute(
+                "SELECT tier, verdict FROM feedback WHERE tier IS NOT NULL ORDER BY at, request_id"
+            ).fetchall()
+    except StorageUnavailableError:
+        raise
+    except LedgerError:
         return None
-    try:
-        judged: dict[str, list[float]] = {}
-        for tier, score in conn.execute(
-            "SELECT tier, score FROM quality_samples WHERE score IS NOT NULL AND tier IS NOT NULL"
-        ):
-            judged.setdefault(str(tier), []).append(float(score))
-        if judged:
-            return "judge", judged
-        votes: dict[str, list[float]] = {}
-        for tier, verdict in conn.execute(
-            "SELECT tier, verdict FROM feedback WHERE tier IS NOT NULL"
-        ):
-            votes.setdefault(str(tier), []).append(1.0 if verdict == "up" else 0.0)
-        return ("feedback", votes) if votes else None
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
+    judged: dict[str, list[float]] = {}
+    for tier, score in scores:
+        judged.setdefault(str(tier), []).append(float(score))
+    if judged:
+        return "judge", judged
+    votes: dict[str, list[float]] = {}
+    for tier, verdict in thumbs:
+        votes.setdefault(str(tier), []).append(1.0 if verdict == "up" else 0.0)
+    return ("feedback", votes) if votes else None
 
 
 def estimate_retention(

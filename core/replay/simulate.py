@@ -90,7 +90,7 @@ def _replay(
     else:
         records = _imported(read_import_file(source, since), inputs)
         label = str(source)
-    store = ConversationStore(inputs.ledger.path) if source is None else None
+    store = ConversationStore(inputs.ledger) if source is None else None
     history = _HistoryLookup(store)
     repricer = Repricer(a, other, inputs.prices_current, inputs.prices_other, inputs.tokens,
                         history)  # fmt: skip
@@ -117,7 +117,7 @@ def _replay(
     if a.cache.embedder != other.cache.embedder and cache_simulated:
         notes.append("the other embedder was not run: the current embedder's vectors are used")
     notes += _standing_notes(cache_simulated)
-    report = _assemble(lines, label, since, changed, cache, other, notes, inputs.ledger.path)
+    report = _assemble(lines, label, since, changed, cache, other, notes, inputs.ledger)
     return replace(report, seconds=time.perf_counter() - t0)
 
 
@@ -243,7 +243,7 @@ def _assemble(
     cache: CacheReplay,
     other: CentwiseConfig,
     notes: list[str],
-    ledger_path: Path,
+    ledger: Ledger,
 ) -> ReplayReport:
     user = [x for x in lines if x.record.purpose == "user"]
     zero = Decimal(0)
@@ -267,7 +267,7 @@ def _assemble(
             after[x.target.tier or ""] += 1
     quality: QualityEstimate | None = None
     quality_note: str | None = "no judge scores or feedback on record"
-    found = load_quality_samples(ledger_path)
+    found = load_quality_samples(ledger)
     if found is not None:
         quality, quality_note = estimate_retention(found[0], found[1], before, after)
     return ReplayReport(

@@ -1,6 +1,9 @@
 """Engine overhead per request: the Simulator at zero latency, the cache off.
 
-    python tests/benchmarks/bench_engine.py [--requests 2000]
+    python tests/benchmarks/bench_engine.py [--requests 2000] [--postgres]
+
+``--postgres`` puts the ledger on a local PostgreSQL server the benchmark starts
+(Debian's postgresql-15, as the tests do): team mode's overhead.
 
 What is timed is the whole pipeline around an instant provider: context, routing,
 token estimates, budget reservation (a daily limit is set, so the reservation
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -49,8 +53,19 @@ async def run(n: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--postgres", action="store_true", help="the ledger on PostgreSQL")
     args = parser.parse_args()
-    times = sorted(asyncio.run(run(args.requests)))
+    server = None
+    if args.postgres:
+        from tests.pg_server import PgServer
+
+        server = PgServer().init().start()
+        os.environ["CENTWISE_DATABASE_URL"] = server.create_database()
+    try:
+        times = sorted(asyncio.run(run(args.requests)))
+    finally:
+        if server is not None:
+            server.destroy()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
     print("| requests | p50 ms | p90 ms | p99 ms | mean ms |\n|---|---|---|---|---|")
     print(

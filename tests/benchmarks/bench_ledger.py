@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.ledger import Ledger, LedgerFilter
+from core.ledger.postgres import PgLedger
 from core.types import Attempt, RequestRecord, Usage
 
 TIERS = {
@@ -66,10 +67,10 @@ def synthetic(n: int, end: float, seed: int = 1) -> Iterator[RequestRecord]:
         )
 
 
-def build(path: Path, rows: int, end: float) -> float:
+def build(path: Path, rows: int, end: float, url: str | None = None) -> float:
     """Bulk-load ``rows`` records in chunks; returns seconds taken."""
     t0 = time.perf_counter()
-    with Ledger.open(path) as led:
+    with Ledger.open(path) if url is None else PgLedger.connect(url) as led:
         batch: list[RequestRecord] = []
         for rec in synthetic(rows, end):
             batch.append(rec)
@@ -95,8 +96,24 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the ledger in this dir")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a local PostgreSQL the benchmark starts"
+    )
     args = parser.parse_args()
     end = time.time() - 3600
+    if args.postgres:
+        from tests.pg_server import PgServer
+
+        server = PgServer().init().start()
+        try:
+            url = server.create_database()
+            print(f"building {args.rows:,} rows ... {build(Path(), args.rows, end, url):.1f} s")
+            with PgLedger.connect(url) as led:
+                led.vacuum_analyze()
+                run(led, args.runs, end)
+        finally:
+            server.destroy()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = (args.keep or Path(tmp)) / f"bench-{args.rows}.db"
         if not path.exists():

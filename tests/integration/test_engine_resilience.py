@@ -170,7 +170,9 @@ async def test_fallback_to_a_pricier_model_respects_the_hard_budget(
     engine_for, openai_server, anthropic_server
 ):
     # Enough budget for gpt-4.1's worst case but not claude-sonnet's (pricier).
-    engine = engine_for("[budget]\ndaily_usd = 0.0125\nmax_output_tokens = 1000\n")
+    engine = engine_for(
+        '[budget]\ndaily_usd = 0.0125\nmax_output_tokens = 1000\nreservation = "worst_case"\n'
+    )
     openai_server.queue(*(Behaviour(status=503) for _ in range(3)))
     reply = engine.ask("hello", model="premium")
     with pytest.raises(BudgetExceededError) as info:
@@ -180,6 +182,24 @@ async def test_fallback_to_a_pricier_model_respects_the_hard_budget(
     assert len(anthropic_server.requests) == 0
     assert engine.ledger.period_spend(engine.services.clock()).day_reserved_pusd == 0
     assert rec.cost_usd == Decimal(0)
+    await engine.aclose()
+
+
+async def test_a_learned_fallback_to_a_pricier_model_runs_at_its_own_cap(
+    engine_for, openai_server, anthropic_server
+):
+    # As above, but with learned reservations the fallback is held at the output the
+    # budget can still pay for at claude-sonnet's prices, instead of being refused.
+    engine = engine_for("[budget]\ndaily_usd = 0.0125\nmax_output_tokens = 1000\n")
+    openai_server.queue(*(Behaviour(status=503) for _ in range(3)))
+    rec = await engine.ask("hello", model="premium").collect()
+    cap = anthropic_server.last.json["max_tokens"]
+    assert rec.status == "ok" and rec.model == "claude-sonnet-4-5" and 800 < cap < 1000
+    assert any(
+        f"max_tokens capped from 1000 to {cap} by the daily budget" in w for w in rec.warnings
+    )
+    assert engine.ledger.period_spend(engine.services.clock()).day_reserved_pusd == 0
+    assert rec.cost_usd <= Decimal("0.0125")
     await engine.aclose()
 
 

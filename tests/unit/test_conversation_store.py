@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import date
 from decimal import Decimal
@@ -16,9 +17,21 @@ from core.errors import InputError
 from core.ledger import Ledger
 from core.ledger import schema as ledger_schema
 from core.ledger.codec import V1_COLUMNS
-from core.types import Message, RequestRecord
+from core.ledger.postgres import PgLedger
+from core.types import ImagePart, Message, RequestRecord, ToolCall
 
 NOON = time.mktime((2025, 3, 14, 12, 0, 0, 0, 0, -1))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A new ledger: the SQLite file, or a database on the suite's PostgreSQL server."""
+    if request.param == "sqlite":
+        led = Ledger.open(tmp_path / "ledger.sqlite")
+    else:
+        led = PgLedger.connect(request.getfixturevalue("pg_url"))
+    with led:
+        yield led
 
 
 def test_a_v1_ledger_is_migrated_and_keeps_its_rows(
@@ -49,12 +62,9 @@ def test_a_v1_ledger_is_migrated_and_keeps_its_rows(
         saved, spent = led.context_savings(date(2025, 3, 14))
         assert saved == Decimal("0.000000000001") and spent == 0
         assert led.context_savings(date(2025, 3, 15)) == (0, 0)
-    store = ConversationStore(path)
-    try:
+        store = ConversationStore(led)
         cid = store.create("sys", NOON)
         assert store.load(cid).messages == ()
-    finally:
-        store.close()
 
 
 def _v1_row() -> tuple[object, ...]:
@@ -71,10 +81,8 @@ def _v1_row() -> tuple[object, ...]:
     return tuple(values[c] for c in V1_COLUMNS)
 
 
-def test_store_round_trips_messages_metadata_and_summaries(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
-    Ledger.open(path).close()
-    store = ConversationStore(path)
+def test_store_round_trips_messages_metadata_and_summaries(ledger: Ledger) -> None:
+    store = ConversationStore(ledger)
     try:
         cid = store.create(None, NOON)
         turn = [
@@ -97,3 +105,31 @@ def test_store_round_trips_messages_metadata_and_summaries(tmp_path: Path) -> No
             store.load("nope")
     finally:
         store.close()
+
+
+def test_recent_lists_newest_first_with_costs_on_either_backend(ledger: Ledger) -> None:
+    store = ConversationStore(ledger)
+    first = store.create("sys", NOON)
+    second = store.create(None, NOON + 1, title="named")
+    third = store.create(None, NOON + 2)
+    call = ToolCall("call_1", "lookup", '{"q": "50% off"}')
+    image = ImagePart("ab" * 32, "image/png", b"\x89PNG", None, 2, 3, "low")
+    turn = [
+        Message("user", "look at this", images=(image,)),
+        Message("assistant", "", tool_calls=(call,)),
+        Message("tool", "{}", tool_call_id="call_1"),
+    ]
+    store.append(first, turn, NOON + 10, "req_a")
+    store.append(second, [Message("user", "hello")], NOON + 10)  # ties with `first`
+    cost = Decimal("0.000123456789")
+    for rid, cid in (("req_a", first), ("req_b", first), ("req_c", third)):
+        ledger.record(RequestRecord(rid, NOON, NOON + 1, cost_usd=cost, conversation_id=cid))
+    infos = store.recent(10)
+    assert [i.id for i in infos] == [second, first, third]  # a tie: the later created first
+    by_id = {i.id: i for i in infos}
+    assert by_id[first].cost_usd == 2 * cost and by_id[third].cost_usd == cost
+    assert by_id[second].cost_usd == 0 and by_id[second].title == "named"
+    assert (by_id[first].message_count, by_id[first].title) == (3, "look at this")
+    assert [i.id for i in store.recent(1)] == [second]
+    loaded = store.load(first).messages
+    assert loaded == tuple(turn) and loaded[0].images[0].data == b"\x89PNG"

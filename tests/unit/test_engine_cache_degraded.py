@@ -92,7 +92,9 @@ async def test_a_cheaper_tiers_cached_answer_is_served_not_paid_for_again(
     reserved: list[str | None] = []
     real_reserve = engine.ledger.reserve
     monkeypatch.setattr(
-        engine.ledger, "reserve", lambda *a: reserved.append(real_reserve(*a)) or reserved[-1]
+        engine.ledger,
+        "reserve",
+        lambda *a, **kw: reserved.append(real_reserve(*a, **kw)) or reserved[-1],
     )
     _down(calls["sim_top"])
     rec = await engine.ask(asked, model="premium").collect()

@@ -9,7 +9,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import date, timedelta
 from decimal import Decimal
@@ -28,6 +28,8 @@ from core.ledger import (
     Totals,
 )
 from core.ledger import schema as ledger_schema
+from core.ledger.codec import local_day, local_month
+from core.ledger.postgres import PgLedger
 from core.money import from_pusd, to_pusd
 from core.types import Attempt, RequestRecord, Usage
 
@@ -105,8 +107,24 @@ def full_record() -> RequestRecord:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Ledger]:
+    """Opens another instance on the same storage: the SQLite file, or a database on the
+    suite's real PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda: Ledger.open(tmp_path / "ledger.db")
+    url = request.getfixturevalue("pg_url")
+    return lambda: PgLedger.connect(url)
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
+def ledger(open_ledger: Callable[[], Ledger]) -> Iterator[Ledger]:
+    with open_ledger() as led:
+        yield led
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path) -> Iterator[Ledger]:
     with Ledger.open(tmp_path / "ledger.db") as led:
         yield led
 
@@ -346,10 +364,10 @@ def test_reserve_record_and_release(ledger: Ledger) -> None:
     seen: list[PeriodSpend] = []
     rid = ledger.reserve("r000001", 500, NOON, seen.append)
     assert seen == [PeriodSpend("2025-03-14", "2025-03", 0, 0, 0, 0)]
-    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 500)
+    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 500, 1)
     # A hold made on another day of the month counts for the month only.
     earlier = ledger.reserve("r000000", 70, NOON - 86400, lambda s: None, ttl_s=2 * 86400)
-    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 570)
+    assert ledger.period_spend(NOON) == PeriodSpend("2025-03-14", "2025-03", 0, 500, 0, 570, 2)
     assert ledger.release(earlier) is True
     ledger.record(make_record(1, cost_usd=from_pusd(300)), reservation_id=rid)
     spend = ledger.period_spend(NOON + 60)
@@ -370,7 +388,10 @@ def test_refused_reservation_rolls_back(ledger: Ledger) -> None:
     assert ledger.period_spend(NOON).day_reserved_pusd == 600
 
 
-def test_expired_reservations_stop_counting_and_are_deleted(ledger: Ledger, tmp_path: Path) -> None:
+def test_expired_reservations_stop_counting_and_are_deleted(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger = sqlite_ledger
     ledger.reserve("a", 700, NOON, lambda s: None, ttl_s=10)
     assert ledger.period_spend(NOON + 9).day_reserved_pusd == 700
     assert ledger.period_spend(NOON + 10).day_reserved_pusd == 0
@@ -388,10 +409,12 @@ def test_reserve_rejects_bad_arguments(ledger: Ledger) -> None:
         ledger.reserve("a", 1, NOON, lambda s: None, ttl_s=0)
 
 
-def test_claim_alert_only_once_across_instances(ledger: Ledger, tmp_path: Path) -> None:
+def test_claim_alert_only_once_across_instances(
+    ledger: Ledger, open_ledger: Callable[[], Ledger]
+) -> None:
     assert ledger.claim_alert("daily:2025-03-14:80") is True
     assert ledger.claim_alert("daily:2025-03-14:80") is False
-    with Ledger.open(tmp_path / "ledger.db") as other:
+    with open_ledger() as other:
         assert other.claim_alert("daily:2025-03-14:80") is False
         assert other.claim_alert("daily:2025-03-14:100") is True
     assert ledger.claim_alert("daily:2025-03-14:100") is False
@@ -464,10 +487,12 @@ def test_iter_records_is_oldest_first_across_batches(ledger: Ledger) -> None:
     ]
 
 
-def test_changes_since_sees_rows_from_another_connection(ledger: Ledger, tmp_path: Path) -> None:
+def test_changes_since_sees_rows_from_another_connection(
+    ledger: Ledger, open_ledger: Callable[[], Ledger]
+) -> None:
     ledger.record(make_record(1))
     mark = ledger.latest_rowid()
-    with Ledger.open(tmp_path / "ledger.db") as other:
+    with open_ledger() as other:
         other.record(make_record(2))
         other.record(make_record(3))
     upto = ledger.latest_rowid()
@@ -586,8 +611,13 @@ def test_v5_drops_the_reservation_day_and_month_indexes(
     with monkeypatch.context() as m:
         m.setattr(ledger_schema, "MIGRATIONS", ledger_schema.MIGRATIONS[:4])
         m.setattr(ledger_schema, "SCHEMA_VERSION", 4)
-        with Ledger.open(path) as led:
-            led.reserve("r000001", 500, NOON, lambda s: None)
+        Ledger.open(path).close()
+    with closing(sqlite3.connect(path)) as conn, conn:  # a hold as a v4 Centwise made it
+        conn.execute(
+            "INSERT INTO reservations (id, request_id, amount_pusd, day, month, created_at,"
+            " expires_at) VALUES ('h1', 'r000001', 500, ?, ?, ?, ?)",
+            (local_day(NOON), local_month(NOON), NOON, NOON + 900),
+        )
 
     def indexes() -> set[str]:
         with closing(sqlite3.connect(path)) as conn:
@@ -708,8 +738,8 @@ def test_closed_ledger_raises_ledger_error(tmp_path: Path) -> None:
         led.totals()
 
 
-def test_money_is_stored_as_integer_picodollars(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.record(make_record(1, cost_usd=Decimal("0.000000000003"), saved_usd=Decimal("2")))
+def test_money_is_stored_as_integer_picodollars(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    sqlite_ledger.record(make_record(1, cost_usd=Decimal("0.000000000003"), saved_usd=Decimal("2")))
     with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
         row = conn.execute(
             "SELECT cost_pusd, typeof(cost_pusd), saved_pusd FROM requests"
@@ -717,7 +747,10 @@ def test_money_is_stored_as_integer_picodollars(ledger: Ledger, tmp_path: Path) 
     assert row == (3, "integer", to_pusd(Decimal(2)))
 
 
-def test_record_is_atomic_with_its_rollups(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_is_atomic_with_its_rollups(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = sqlite_ledger
     rid = ledger.reserve("r000001", 100, NOON, lambda s: None)
 
     def broken(conn: sqlite3.Connection, rows: object) -> None:
@@ -739,3 +772,77 @@ def test_light_open_check_still_opens_a_healthy_ledger(tmp_path: Path) -> None:
         led.record(make_record(1))
     with Ledger.open(path, full_check=False) as led:
         assert led.get("r000001") == make_record(1)
+
+
+# -- team mode: members, apps, gateway keys (both backends) ---------------------------
+
+
+def test_member_and_app_split_spend_and_filter(ledger: Ledger) -> None:
+    ledger.record(make_record(1, member="ann"))
+    ledger.record(make_record(2, member="ann", app="ci-bot"))
+    ledger.record(make_record(3, member="bob", app="ci-bot"))
+    by_member = {g.key: g.totals.requests for g in ledger.breakdown("member")}
+    assert by_member == {"ann": 2, "bob": 1}
+    by_app = {g.key: g.totals.cost_usd for g in ledger.breakdown("app")}
+    assert by_app == {"ci-bot": Decimal("0.000123") * 7, None: Decimal("0.000123") * 2}
+    assert ledger.count(LedgerFilter(app="ci-bot")) == 2
+    assert [r.request_id for r in ledger.page(0, 9, LedgerFilter(member="ann", app="ci-bot"))] == [
+        "r000002"
+    ]
+    assert ledger.get("r000003").member == "bob"  # type: ignore[union-attr]
+    assert {p.key for p in ledger.daily_series(by="member")} == {"ann", "bob"}
+
+
+def test_scoped_holds_are_checked_under_the_same_lock(ledger: Ledger) -> None:
+    ledger.record(make_record(1, member="ann", app="ci-bot"))
+    ledger.reserve("held", 500, NOON + 120, lambda s: None, member="ann", app="ci-bot")
+    ledger.reserve("other", 700, NOON + 120, lambda s: None, member="bob")
+    seen: list[object] = []
+    ledger.reserve(
+        "new",
+        1,
+        NOON + 121,
+        seen.append,
+        member="ann",
+        scopes=[("member", "ann"), ("app", "ci-bot")],
+    )
+    (spend,) = seen
+    assert isinstance(spend, PeriodSpend)
+    assert spend.day_reserved_pusd == 1200 and spend.holds == 2
+    scoped = {(c, v): s for c, v, s in spend.scopes}
+    ann = scoped[("member", "ann")]
+    assert ann.day_spent_pusd == to_pusd(Decimal("0.000246")) and ann.day_reserved_pusd == 500
+    assert ann.holds == 1
+    assert scoped[("app", "ci-bot")].day_reserved_pusd == 500
+    assert ledger.scoped_spend("member", "bob", NOON + 121).day_reserved_pusd == 700
+
+
+def test_gateway_keys_are_stored_as_hashes_and_revoked(ledger: Ledger) -> None:
+    key = ledger.add_gateway_key("ci-bot", "a" * 64, "cwk-abcd", daily_usd=Decimal("2.5"))
+    assert key.active and key.daily_usd == Decimal("2.5") and key.monthly_usd is None
+    with pytest.raises(LedgerError, match="already exists"):
+        ledger.add_gateway_key("ci-bot", "b" * 64, "cwk-efgh")
+    assert ledger.gateway_key_by_hash("a" * 64) == key
+    assert ledger.gateway_key_by_hash("c" * 64) is None
+    assert ledger.revoke_gateway_key("ci-bot", NOON) is True
+    assert ledger.revoke_gateway_key("ci-bot", NOON) is False
+    assert ledger.gateway_key_by_hash("a" * 64) is None
+    assert [k.active for k in ledger.gateway_keys()] == [False]
+    assert ledger.gateway_keys(include_revoked=False) == []
+    again = ledger.add_gateway_key("ci-bot", "d" * 64, "cwk-ijkl")  # the name is free again
+    assert again.active and ledger.gateway_key_by_hash("d" * 64) == again
+
+
+def test_record_returns_the_spend_after_it(ledger: Ledger) -> None:
+    rid = ledger.reserve("r000001", 900, NOON + 60, lambda s: None)
+    spend = ledger.record(make_record(1), reservation_id=rid)
+    assert spend.day_spent_pusd == to_pusd(Decimal("0.000246"))
+    assert spend.day_reserved_pusd == 0 and spend.holds == 0
+    assert spend == ledger.period_spend(NOON + 60)
+
+
+def test_existing_ids_for_resumable_copies(ledger: Ledger) -> None:
+    ledger.record_many(make_record(i) for i in range(3))
+    asked = [f"r{i:06d}" for i in range(1200)]
+    assert ledger.existing_ids(asked) == {"r000000", "r000001", "r000002"}
+    assert ledger.existing_ids([]) == set()

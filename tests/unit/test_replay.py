@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Sequence
 from contextlib import redirect_stdout
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from core.cache.embedder import l2_normalise
 from core.config import CentwiseConfig, parse_config
 from core.engine import Engine
 from core.errors import InputError
+from core.ledger import Ledger
+from core.ledger.postgres import PgLedger
+from core.ledger.selection import ENV_URL
+from core.replay import sources
+from core.replay.quality import load_quality_samples
 from core.types import Message, RequestRecord, Usage
 from tests.conftest import INSTANT_SIM
 
@@ -89,8 +95,22 @@ def history(n: int = 30) -> list[RequestRecord]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path):
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the engines a test makes keep their ledger: SQLite unless the test is
+    parametrised (``indirect``) with "postgresql", a database on the suite's server."""
+    name = str(getattr(request, "param", "sqlite"))
+    if name == "postgresql":
+        monkeypatch.setenv(ENV_URL, request.getfixturevalue("pg_url"))
+    return name
+
+
+both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, backend: str):
     engine = Engine.open(cfg("[cache]\nenabled = true\n"), tmp_path / "data")
+    assert engine.ledger.backend == backend
     yield engine
     engine.close()
 
@@ -99,6 +119,7 @@ def user_spend(recs: list[RequestRecord]) -> Decimal:
     return sum((r.cost_usd or Decimal(0) for r in recs if r.purpose == "user"), Decimal(0))
 
 
+@both_backends
 def test_identical_configuration_reproduces_recorded_spend_exactly(engine):
     recs = history()
     engine.ledger.record_many(recs)
@@ -248,6 +269,7 @@ def test_budgets_name_the_days_they_would_refuse(engine):
     assert none.budgets == []
 
 
+@both_backends
 def test_quality_retention_comes_with_an_interval(engine):
     recs = history()
     engine.ledger.record_many(recs)
@@ -263,8 +285,10 @@ def test_quality_retention_comes_with_an_interval(engine):
     assert q.samples == {"balanced": 4, "fast": 4, "premium": 4}
 
 
-async def test_context_settings_are_reapplied_to_conversations(make_engine):
+@both_backends
+async def test_context_settings_are_reapplied_to_conversations(make_engine, backend):
     engine = make_engine()
+    assert engine.ledger.backend == backend
     conv = engine.start_conversation(system="Be brief.")
     for text in ("Hello there", "Tell me about Rome", "And Paris?", "And Berlin?"):
         await engine.ask(text, conversation_id=conv).collect()
@@ -275,6 +299,42 @@ async def test_context_settings_are_reapplied_to_conversations(make_engine):
     assert report.changed == ("context",)
     assert report.savings.context_usd > 0
     assert report.projected_usd == report.actual_usd - report.savings.context_usd
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_ledger_rows_and_quality_data_are_read_on_either_backend(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "sqlite":
+        ledger = Ledger.open(tmp_path / "ledger.sqlite")
+    else:
+        ledger = PgLedger.connect(request.getfixturevalue("pg_url"))
+    monkeypatch.setattr(sources, "_BATCH", 4)  # pages end inside runs of equal times
+    recs = history(14)
+    for i, r in enumerate(recs):
+        r.finished_at = T0 + (i // 3) * DAY  # three at a time finish together
+    with ledger:
+        ledger.record_many(recs)
+        expected = [r.request_id for r in ledger.iter_records()]
+        got = list(sources.ledger_records(ledger, None))
+        assert [r.request_id for r in got] == expected and len(got) == len(recs)
+        by_id = {r.request_id: r for r in recs}
+        assert all(r.cost_usd == by_id[r.request_id].cost_usd for r in got)
+        later = list(sources.ledger_records(ledger, date.fromtimestamp(T0 + 2 * DAY)))
+        assert [r.request_id for r in later] == expected[6:]
+        assert load_quality_samples(ledger) is None
+        with ledger.writing() as conn:
+            conn.executemany(
+                "INSERT INTO feedback (request_id, tier, verdict, at) VALUES (?, ?, ?, ?)",
+                [
+                    (r.request_id, r.tier, "up" if i % 2 else "down", T0)
+                    for i, r in enumerate(recs[:4])
+                ],
+            )
+        assert load_quality_samples(ledger) == (
+            "feedback",
+            {"fast": [0.0, 1.0], "balanced": [1.0], "premium": [0.0]},
+        )
 
 
 def write_lines(path: Path, lines: list[dict[str, object]]) -> Path:

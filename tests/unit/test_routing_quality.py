@@ -12,6 +12,7 @@ import pytest
 from core.cli import main
 from core.errors import InputError
 from core.ledger import LedgerFilter
+from core.ledger.selection import ENV_URL
 from core.quality.feedback import QUALITY_ALERT, sampled
 from core.quality.golden import parse_golden
 from core.resources import resource_path
@@ -21,6 +22,15 @@ GOLDEN = resource_path("golden_example.jsonl")
 
 def golden():
     return parse_golden(GOLDEN.read_text("utf-8"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the engines the test makes keep their ledger (feedback and samples with it):
+    the data folder's SQLite file, or a database on the suite's PostgreSQL server."""
+    if request.param == "postgresql":
+        monkeypatch.setenv(ENV_URL, request.getfixturevalue("pg_url"))
+    return str(request.param)
 
 
 async def test_every_decision_is_stored_with_its_features(make_engine):
@@ -110,8 +120,9 @@ async def test_calibration_end_to_end_on_the_simulator(make_engine):
     assert lower.cost_usd <= report.cost_usd
 
 
-async def test_feedback_is_stored_per_tier_and_can_raise_an_alert(make_engine):
+async def test_feedback_is_stored_per_tier_and_can_raise_an_alert(make_engine, backend):
     engine = make_engine("[routing]\nquality_alert_min_samples = 2\n")
+    assert engine.ledger.backend == backend
     alerts = []
     engine.events.on(QUALITY_ALERT, alerts.append)
     ids = [(await engine.ask(f"Name a colour {i}.").collect()).request_id for i in range(2)]
@@ -128,13 +139,14 @@ async def test_feedback_is_stored_per_tier_and_can_raise_an_alert(make_engine):
         engine.feedback(ids[0], "sideways")
 
 
-async def test_background_sampling_judges_live_answers_and_alerts_once(make_engine):
+async def test_background_sampling_judges_live_answers_and_alerts_once(make_engine, backend):
     extra = (
         "[observability]\nquality_sampling_rate = 1.0\n"
         "[routing]\nmin_quality_score = 10\nquality_alert_min_samples = 1\n"
         "sample_simulated = true\n"
     )
     engine = make_engine(extra)
+    assert engine.ledger.backend == backend
     alerts = []
     engine.events.on(QUALITY_ALERT, alerts.append)
     for i in range(3):

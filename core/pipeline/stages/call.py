@@ -10,7 +10,8 @@ For each request the stage tries, in order, until one answers:
 
 A target whose breaker is open fails fast and the next one is tried. Nothing falls
 back once text has reached the user, and a fallback to a pricier model first
-re-reserves its worst case, so a budget is never overshot by a fallback. (The cached
+re-reserves what it may cost (by the budget's rule, at its own cap), so a budget is
+never overshot by a fallback. (The cached
 answer of last resort lives in the cache stage.)
 """
 
@@ -31,8 +32,10 @@ from core.errors import (
     ProviderError,
     UnsupportedParameterError,
 )
+from core.money import to_pusd
 from core.pipeline.request import Next, RequestContext, closing
 from core.pipeline.resilience import AttemptInfo, RetryPolicy, stream_with_retries
+from core.pipeline.stages.budget import hold_budget
 from core.types import (
     Attempt,
     Delta,
@@ -133,24 +136,22 @@ class CallStage:
         return probe.serve(hit)
 
     def _switch(self, ctx: RequestContext, target: Target, cause: ProviderError | None) -> None:
-        """Move the request to a fallback target, re-reserving if it could cost more."""
+        """Move the request to a fallback target, re-reserving if it could cost more
+        than is held: by the same rule as the first hold, at the target's own cap."""
         services = self.services
         price = services.price_for(target.provider, target.model)
-        old_worst = (
-            worst_case_cost(ctx.estimated_input_tokens or 0, ctx.max_tokens or 0, ctx.price)
-            if ctx.price
-            else None
-        )
         new_worst = (
             worst_case_cost(ctx.estimated_input_tokens or 0, ctx.max_tokens or 0, price)
             if price
             else None
         )
-        if new_worst is not None and (old_worst is None or new_worst > old_worst):
-            old_id = ctx.reservation_id
-            ctx.reservation_id = services.budget.reserve(ctx.request_id, new_worst, target.model)
-            if old_id:
-                services.ledger.release(old_id)
+        if new_worst is not None and to_pusd(new_worst) > ctx.reserved_pusd:
+            # The old hold goes first, so the new one may use its money; in this
+            # process nothing runs in between (no await), so no one else takes it.
+            if ctx.reservation_id:
+                services.ledger.release(ctx.reservation_id)
+            ctx.reservation_id, ctx.reserved_pusd = None, 0
+            hold_budget(services.budget, ctx, target.model, price)
         self._move(ctx, target)
         what = "a cheaper tier" if target.degraded else "a fallback"
         ctx.warnings.append(f"{what}: {target.provider}/{target.model} answered after: {cause}")

@@ -21,7 +21,7 @@ from core.pipeline.request import Next, RequestContext, closing
 from core.types import Delta, RequestRecord, ToolCall, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
-    from core.ledger import Ledger
+    from core.ledger import Ledger, PeriodSpend
     from core.pipeline.services import Services
 
 __all__ = ["RecordStage", "build_record"]
@@ -68,14 +68,14 @@ class RecordStage:
         record = build_record(ctx, self.services)
         ctx.record = record
         ledger: Ledger = self.services.ledger
-        ledger.record(record, ctx.reservation_id)
-        self.services.announce(partial(self._announce, record))
+        spend = ledger.record(record, ctx.reservation_id)
+        self.services.announce(partial(self._announce, record, spend))
 
-    def _announce(self, record: RequestRecord) -> None:
+    def _announce(self, record: RequestRecord, spend: PeriodSpend) -> None:
         events: EventHub = self.services.events
         events.emit(REQUEST_FINISHED, record)
         if record.cost_usd:
-            self.services.budget.after_record()
+            self.services.budget.after_record(spend)
 
 
 def _status_for(error: CentwiseError) -> str:
@@ -171,6 +171,8 @@ def build_record(ctx: RequestContext, services: Services) -> RequestRecord:
         prompt_cache=observed.detail if observed else {},
         prompt_cache_saved_usd=observed.saved_usd if observed else Decimal(0),
         prompt_cache_lost_usd=observed.lost_usd if observed else Decimal(0),
+        member=ctx.member,
+        app=ctx.app,
     )
 
 
