@@ -329,6 +329,13 @@ class PgLedger(Ledger):
         with self._pool.connection(timeout=self._timeout) as conn:
             conn.execute("VACUUM ANALYZE")
 
+    def check_available(self) -> None:
+        """While the server was found away in the last few seconds, try for a connection
+        (briefly) before a request goes on to its provider; otherwise nothing to do."""
+        if time.monotonic() - self._failed_at < _DOWN_WINDOW_S:
+            with self._read():
+                pass
+
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
         """The pool's check when handing out a connection: a round trip to the server,
         but only for a connection unused for a while (one in steady use has just

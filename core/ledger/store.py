@@ -264,6 +264,11 @@ class Ledger:
             )  # fmt: skip
         return reservation_id
 
+    def check_available(self) -> None:
+        """Raise :class:`~core.errors.StorageUnavailableError` when the ledger is known
+        to be unreachable, before a request pays a provider it could not record. A
+        local file is always there."""
+
     def _lock_budgets(self, conn: Any) -> None:
         """Serialise budget holds: SQLite's ``BEGIN IMMEDIATE`` already does."""
 

@@ -22,6 +22,7 @@ from core.errors import BudgetExceededError, LedgerError, StorageUnavailableErro
 from core.gateway import app as gateway_app
 from core.ledger import Ledger
 from core.ledger.postgres import PgLedger
+from core.providers.simulator import SimulatorProvider
 from core.types import RequestRecord
 from tests.integration.gateway_support import TOKEN, running_gateway, sim_config_text
 from tests.pg_server import PASSWORD, PgServer
@@ -326,3 +327,31 @@ async def test_two_machines_never_overshoot_one_team_budget(team_url: str, tmp_p
     finally:
         await one.aclose()
         await two.aclose()
+
+
+def test_without_a_budget_a_known_outage_stops_requests_before_the_provider(
+    own_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CENTWISE_DATABASE_URL", own_server.create_database())
+    calls: list[object] = []
+    real_stream = SimulatorProvider.stream
+
+    def counted(self: SimulatorProvider, *args: object, **kw: object) -> object:
+        calls.append(args)
+        return real_stream(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SimulatorProvider, "stream", counted)
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with running_gateway(tmp_path / "d") as gw:
+        url = f"{gw.url}/v1/chat/completions"
+        assert httpx.post(url, json=body, headers=headers, timeout=10).status_code == 200
+        own_server.stop()
+        first = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert first.status_code == 503  # answered by the Simulator, but not recordable
+        before = len(calls)
+        started = time.monotonic()
+        second = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert second.status_code == 503 and time.monotonic() - started < 2
+        assert f"127.0.0.1:{own_server.port}" in second.json()["error"]["message"]
+        assert len(calls) == before  # the known outage stopped it before the provider

@@ -39,6 +39,9 @@ class BudgetStage:
             ctx.warnings.append(
                 f"no known price for {ctx.model}: this request cannot be held to the budget"
             )
+        # A shared database found away moments ago: fail now, before paying a provider
+        # for an answer that could not be recorded.
+        self.budget.ledger.check_available()
         # On the loop, on either backend: handing the hold to a thread was measured
         # slower on PostgreSQL too (engine overhead and one gateway's throughput).
         hold_budget(self.budget, ctx, ctx.model, ctx.price)
