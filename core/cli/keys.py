@@ -136,6 +136,15 @@ def _key_json(k: GatewayKey) -> dict[str, Any]:
     }
 
 
+def _limits(k: GatewayKey) -> str:
+    """``daily $2.000000, monthly $40.000000``: the key's own limits, or empty."""
+    return ", ".join(
+        f"{label} {format_usd(v)}"
+        for label, v in (("daily", k.daily_usd), ("monthly", k.monthly_usd))
+        if v is not None
+    )
+
+
 def run_gateway_create(args: argparse.Namespace) -> int:
     engine = open_engine(args)
     try:
@@ -147,14 +156,9 @@ def run_gateway_create(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"key": key, **_key_json(stored)})
         return EXIT_OK
-    limits = [
-        f"{label} {format_usd(v)}"
-        for label, v in (("daily", stored.daily_usd), ("monthly", stored.monthly_usd))
-        if v is not None
-    ]
     print(key)
     print(
-        f"Gateway key {stored.name!r} created ({', '.join(limits) or 'no limits of its own'})."
+        f"Gateway key {stored.name!r} created ({_limits(stored) or 'no limits of its own'})."
         " It is shown only now: only its hash is stored.",
         file=sys.stderr,
     )
@@ -173,13 +177,8 @@ def run_gateway_list(args: argparse.Namespace) -> int:
     if not keys:
         print("no gateway keys; create one with `centwise keys gateway create NAME`")
     for k in keys:
-        limits = ", ".join(
-            f"{label} {format_usd(v)}"
-            for label, v in (("daily", k.daily_usd), ("monthly", k.monthly_usd))
-            if v is not None
-        )
         state = "active" if k.active else "revoked"
-        print(f"  {k.name:<24} {k.prefix}…  {state:<8} {limits or 'no limits'}")
+        print(f"  {k.name:<24} {k.prefix}…  {state:<8} {_limits(k) or 'no limits'}")
     return EXIT_OK
 
 
