@@ -264,13 +264,6 @@ class PgLedger(Ledger):
         ).fetchone()
         return int(row[0]) if row else BASE_VERSION
 
-    def upgrade(self) -> tuple[int, int]:
-        """Apply any schema versions this Centwise knows: ``(before, after)``."""
-        with self._pool.connection(timeout=self._timeout) as conn:
-            before = self._version(SqlConnection(conn)) or 0
-            self._migrate(conn)
-        return before, SCHEMA_VERSION
-
     @property
     def schema_version(self) -> int:
         with self._read() as conn:
