@@ -13,6 +13,8 @@ from app.runtime.app_engine import EngineFactory, open_app_engine
 from app.runtime.config_file import load_app_config, resolve_config_path
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.settings_store import open_settings
+from app.settings.appearance import stored_theme_mode
+from app.widgets.theme import theme_manager
 from core.cli.common import EXIT_USAGE
 from core.errors import CentwiseError
 from core.keys import KeyStore
@@ -37,6 +39,8 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("Centwise")
     app.setApplicationName("Centwise")
+    # Before any widget exists: the window is built once, in its final colours.
+    theme_manager().set_mode(stored_theme_mode(open_settings(getattr(args, "settings_dir", None))))
     keys = KeyStore()
     try:
         path, explicit = resolve_config_path(getattr(args, "config", None))

@@ -1,7 +1,10 @@
 """The main window: a list of views on the left, banners on top, a status bar below.
 
-Views are registered in :data:`VIEWS`; adding one is one line there. A view that has ``on_ledger_changed()`` is called whenever
-the ledger gains rows, from this process or another.
+Views are registered in :data:`VIEWS`; adding one is one line there. A view that has
+``on_ledger_changed()`` is called whenever the ledger gains rows, from this process or
+another; a view with an ``action_requested(action)`` signal (its empty state's
+buttons, :mod:`app.widgets.empty_state`) has the window do it. The View and Help menus
+and the keys of every shortcut come from :data:`app.widgets.shortcuts_dialog.SHORTCUTS`.
 """
 
 from __future__ import annotations
@@ -9,15 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings
-from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QListWidget,
+    QLabel,
+    QListWidgetItem,
     QMainWindow,
+    QMessageBox,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,8 +38,13 @@ from app.runtime.engine_events import EngineEvents
 from app.runtime.ledger_watcher import LedgerWatcher
 from app.widgets.alerts import AlertMonitor, DesktopNotifier
 from app.widgets.banner import MessageBanner
+from app.widgets.empty_state import OPEN_PLAYGROUND, START_GATEWAY
 from app.widgets.errors import show_error
 from app.widgets.gateway_switch import GatewaySwitch
+from app.widgets.icons import icon
+from app.widgets.navigation import ViewList, ViewPage, first_control, nav_icon, takes_focus
+from app.widgets.shortcuts_dialog import KeyboardShortcutsDialog, key_sequences, key_text
+from app.widgets.theme import theme_manager
 from core.accounting.budget import BudgetAlert
 from core.engine import Engine
 from core.keys import KeyStore
@@ -74,9 +86,15 @@ class AppContext:
 
 @dataclass(frozen=True, slots=True)
 class ViewSpec:
+    """A view: its key, its title and icon in the sidebar, how it is built, and the
+    attribute naming the control that takes the focus when it is opened by keyboard
+    (empty: its first control)."""
+
     key: str
     title: str
+    icon: str
     build: Callable[[AppContext], QWidget]
+    focus: str = ""
 
 
 def _dashboard(c: AppContext) -> QWidget:
@@ -110,13 +128,15 @@ def _settings(c: AppContext) -> QWidget:
 
 
 VIEWS: tuple[ViewSpec, ...] = (
-    ViewSpec("playground", "Playground", lambda c: PlaygroundView(c.bridge)),
-    ViewSpec("compare", "Compare", _compare),
-    ViewSpec("dashboard", "Spend", _dashboard),
-    ViewSpec("history", "History", lambda c: HistoryView(c.bridge)),
-    ViewSpec("cache", "Cache", _cache),
-    ViewSpec("whatif", "What if…", _whatif),
-    ViewSpec("settings", "Settings", _settings),
+    ViewSpec(
+        "playground", "Playground", "message-square", lambda c: PlaygroundView(c.bridge), "prompt"
+    ),
+    ViewSpec("compare", "Compare", "columns-2", _compare, "prompt"),
+    ViewSpec("dashboard", "Spend", "chart-column", _dashboard),
+    ViewSpec("history", "History", "history", lambda c: HistoryView(c.bridge), "table"),
+    ViewSpec("cache", "Cache", "database-zap", _cache, "search_field"),
+    ViewSpec("whatif", "What if…", "flask-conical", _whatif),
+    ViewSpec("settings", "Settings", "settings", _settings),
 )
 KEYS = [spec.key for spec in VIEWS]
 
@@ -153,21 +173,26 @@ class MainWindow(QMainWindow):
         self.simulator_banner = MessageBanner()
         self.alert_banner = MessageBanner()
         self.error_banner = MessageBanner()
-        self.nav = QListWidget()
-        self.nav.setMaximumWidth(150)
+        self.nav = ViewList()
         self.stack = QStackedWidget()
         # Views are built the first time they are shown: start-up pays for one.
         self.views: dict[str, QWidget] = {}
         self._retired: list[QWidget] = []
+        self.shortcuts_dialog: KeyboardShortcutsDialog | None = None
         for spec in VIEWS:
             self.stack.addWidget(QWidget())
-            self.nav.addItem(spec.title)
+            item = QListWidgetItem(spec.title)
+            tip = f"{spec.title} ({key_text(f'view.{spec.key}')})"
+            item.setToolTip(tip)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, tip)
+            self.nav.addItem(item)
         self.nav.currentRowChanged.connect(self._show_row)
+        self.nav.itemActivated.connect(lambda item: self.open_view(KEYS[self.nav.row(item)]))
         self.alerts = AlertMonitor(self.bridge, self)
         self.notifier = DesktopNotifier(self.windowIcon(), self)
 
         body = QHBoxLayout()
-        body.addWidget(self.nav)
+        body.addWidget(self._sidebar())
         body.addWidget(self.stack, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -175,8 +200,12 @@ class MainWindow(QMainWindow):
             layout.addWidget(banner)
         layout.addLayout(body, 1)
         self.setCentralWidget(central)
+        self._build_menus()
+        self._draw_icons()
+        theme_manager().changed.connect(self._draw_icons)
         self.statusBar().showMessage("Ready")
         self.gateway = GatewaySwitch(self.bridge, context.key_store)
+        self.gateway.setAccessibleName("Gateway")
         self.statusBar().addPermanentWidget(self.gateway)
 
         self.bridge.error_occurred.connect(lambda err: show_error(err, self))
@@ -197,6 +226,60 @@ class MainWindow(QMainWindow):
         self._startup_notices()
         self.watcher.start()
 
+    # -- layout --------------------------------------------------------------------
+
+    def _sidebar(self) -> QWidget:
+        """The app's name over the list of views."""
+        self.logo = QLabel()
+        self.logo.setPixmap(app_icon().pixmap(QSize(24, 24), self.devicePixelRatio()))
+        name = QLabel("Centwise")
+        name.setProperty("role", "subtitle")
+        brand = QHBoxLayout()
+        brand.setContentsMargins(6, 2, 6, 6)
+        brand.addWidget(self.logo)
+        brand.addWidget(name, 1)
+        sidebar = QWidget()
+        sidebar.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        column = QVBoxLayout(sidebar)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(brand)
+        column.addWidget(self.nav, 1)
+        return sidebar
+
+    def _build_menus(self) -> None:
+        """View: one checkable action per view and the list's focus; Help: shortcuts, About."""
+        menu = self.menuBar().addMenu("&View")
+        self.view_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for spec in VIEWS:
+            action = QAction(spec.title, self)
+            action.setCheckable(True)
+            action.setShortcuts(key_sequences(f"view.{spec.key}"))
+            action.triggered.connect(lambda _checked=False, key=spec.key: self.open_view(key))
+            group.addAction(action)
+            menu.addAction(action)
+            self.view_actions[spec.key] = action
+        menu.addSeparator()
+        self.focus_nav_action = menu.addAction("Go to the list of views")
+        self.focus_nav_action.setShortcuts(key_sequences("nav.focus"))
+        self.focus_nav_action.triggered.connect(self.focus_nav)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = help_menu.addAction("&Keyboard shortcuts…")
+        self.shortcuts_action.setShortcuts(key_sequences("help.shortcuts"))
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+        self.about_action = help_menu.addAction("&About Centwise")
+        self.about_action.triggered.connect(self.show_about)
+
+    def _draw_icons(self, *_theme: object) -> None:
+        """Icons are drawn in the theme's text colour: again whenever the theme changes."""
+        for row, spec in enumerate(VIEWS):
+            self.nav.item(row).setIcon(nav_icon(spec.icon))
+            self.view_actions[spec.key].setIcon(icon(spec.icon))
+        self.shortcuts_action.setIcon(icon("keyboard"))
+        self.about_action.setIcon(icon("circle-help"))
+
     # -- views -----------------------------------------------------------------------
 
     def view(self, key: str) -> QWidget:
@@ -207,7 +290,7 @@ class MainWindow(QMainWindow):
             view.setObjectName(f"view_{key}")
             placeholder = self.stack.widget(index)
             current = self.stack.currentIndex()
-            self.stack.insertWidget(index, view)
+            self.stack.insertWidget(index, ViewPage(view))
             self.stack.removeWidget(placeholder)
             placeholder.deleteLater()
             self.stack.setCurrentIndex(current)
@@ -219,15 +302,43 @@ class MainWindow(QMainWindow):
             status = getattr(view, "status_message", None)
             if status is not None:  # a view's short confirmations go to the status bar
                 status.connect(lambda text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS))
+            requested = getattr(view, "action_requested", None)
+            if requested is not None:  # its empty state's buttons
+                requested.connect(self.on_view_action)
         return self.views[key]
 
     def show_view(self, key: str) -> None:
         self.nav.setCurrentRow(KEYS.index(key))
 
+    def open_view(self, key: str) -> None:
+        """Show view ``key`` and move the keyboard focus into it (menus, shortcuts)."""
+        self.show_view(key)
+        view = self.view(key)
+        name = VIEWS[KEYS.index(key)].focus
+        target = getattr(view, name, None) if name else None
+        if not isinstance(target, QWidget) or not takes_focus(target, view):
+            target = first_control(view)
+        (target or view).setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def focus_nav(self) -> None:
+        self.nav.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def _show_row(self, row: int) -> None:
         if 0 <= row < len(VIEWS):
             self.view(KEYS[row])
             self.stack.setCurrentIndex(row)
+            self.view_actions[KEYS[row]].setChecked(True)
+
+    def on_view_action(self, action: str) -> None:
+        """Do what a view's empty state asked for."""
+        if action == OPEN_PLAYGROUND:
+            self.open_view("playground")
+        elif action == START_GATEWAY and self.gateway.state in ("off", "error"):
+            self.gateway.start()
+            self.statusBar().showMessage(
+                "Starting the gateway: point an app at the address in the status bar",
+                STATUS_TIMEOUT_MS,
+            )
 
     def current_view_key(self) -> str:
         return KEYS[max(self.stack.currentIndex(), 0)]
@@ -250,10 +361,12 @@ class MainWindow(QMainWindow):
                 continue
             old = self.views.pop(key)
             index = KEYS.index(key)
+            page = self.stack.widget(index)
             self.stack.insertWidget(index, QWidget())
-            self.stack.removeWidget(old)
+            self.stack.removeWidget(page)
+            page.hide()
             old.hide()
-            self._retired.append(old)
+            self._retired.append(page)
         self.stack.setCurrentIndex(KEYS.index(current))
         self.view(current)
         settings = self.views.get("settings")
@@ -266,6 +379,31 @@ class MainWindow(QMainWindow):
             listener = getattr(view, "on_ledger_changed", None)
             if callable(listener):
                 listener()
+
+    # -- help ------------------------------------------------------------------------
+
+    def show_shortcuts(self) -> None:
+        """The list of keyboard shortcuts (Escape closes it)."""
+        if self.shortcuts_dialog is None:
+            self.shortcuts_dialog = KeyboardShortcutsDialog(self)
+            # The keyboard focus goes back to the window once the list is closed.
+            self.shortcuts_dialog.finished.connect(lambda _result: self.activateWindow())
+        self.shortcuts_dialog.show()
+        self.shortcuts_dialog.raise_()
+        self.shortcuts_dialog.activateWindow()
+
+    def show_about(self) -> None:
+        try:
+            number = version("centwise")
+        except PackageNotFoundError:
+            number = "development build"
+        QMessageBox.about(
+            self,
+            "About Centwise",
+            f"<b>Centwise</b> {number}<p>What every LLM call costs, and why: budgets, a "
+            "semantic cache, tier routing and an exact ledger.</p>"
+            "<p>Interface icons: Lucide (ISC licence).</p>",
+        )
 
     # -- messages --------------------------------------------------------------------
 

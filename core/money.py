@@ -8,9 +8,18 @@ aggregates are exact too. No float ever touches an amount.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["PICO", "USD", "format_usd", "from_pusd", "parse_usd", "to_pusd"]
+__all__ = [
+    "PICO",
+    "USD",
+    "format_usd",
+    "format_usd_ticks",
+    "from_pusd",
+    "parse_usd",
+    "to_pusd",
+]
 
 USD = Decimal
 PICO = Decimal("0.000000000001")
@@ -42,13 +51,53 @@ def parse_usd(value: object, *, what: str = "amount") -> Decimal:
     return dec
 
 
-def format_usd(amount: Decimal | None, *, places: int = 6) -> str:
-    """A display string such as ``$0.001234`` (``-$0.25`` below zero); ``unknown`` for a
-    cost nobody knows."""
+SIGNIFICANT = 3  # digits kept below a dollar: $0.000026, $0.0442, $0.25
+
+
+def format_usd(amount: Decimal | None, *, exact: bool = False) -> str:
+    """How an amount reads, in the app and the CLI alike; ``unknown`` for a cost nobody knows.
+
+    From a dollar up: cents with thousands separators (``$1,234.57``). Below: three
+    significant digits and at least two places (``$0.25``, ``$0.0442``, ``$0.000026``),
+    so a non-zero amount never reads as zero; halves round up, as on a bill. ``exact`` gives every digit the ledger
+    holds (``$0.000026123456``), for tooltips. Never an exponent; ``-$0.25`` below zero.
+    """
     if amount is None:
         return "unknown"
-    q = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return f"-${-q}" if q < 0 else f"${abs(q)}"  # "-$0.25", never "$-0.25"
+    size = abs(amount)
+    if exact:
+        text = _grouped(size.normalize())
+    elif size >= 1 or size == 0:
+        text = f"{size.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+    else:
+        places = max(2, SIGNIFICANT - 1 - size.adjusted())
+        text = _grouped(size.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    return f"-${text}" if amount < 0 and text.strip("0.,") else f"${text}"
+
+
+def _grouped(amount: Decimal) -> str:
+    """A non-negative amount with thousands separators, no exponent, trailing zeros past the
+    cents dropped."""
+    whole, _, frac = format(amount, "f").partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{int(whole):,}.{frac}"
+
+
+def format_usd_ticks(values: Sequence[float]) -> list[str]:
+    """Labels for a chart's dollar axis: one number of places for all ticks, the fewest
+    that tell them apart exactly (``$0``, ``$0.000025``, ``$0.00005``); never an exponent."""
+    places = 0
+    while places < 12 and any(
+        abs(v - round(v, places)) > 1e-9 * max(abs(v), 1e-12) for v in values
+    ):
+        places += 1
+    if places == 1:
+        places = 2  # "$0.50", not "$0.5"
+    out = []
+    for v in values:
+        text = f"{abs(v):,.{places}f}" if v else "0"
+        out.append(f"-${text}" if v < 0 and text.strip("0.,") else f"${text}")
+    return out
 
 
 def usd_str(amount: Decimal | None) -> str | None:

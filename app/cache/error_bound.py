@@ -65,6 +65,7 @@ class ErrorBoundControl(QWidget):
         self.open_engine = open_engine
         self.model: VerifierModel | None = None
         self.spin = QDoubleSpinBox()
+        self.spin.setAccessibleName("Maximum error rate of semantic hits")
         self.spin.setRange(0.01, 20.0)  # the config allows (0, 0.2]
         self.spin.setDecimals(2)
         self.spin.setSingleStep(0.1)
@@ -83,6 +84,7 @@ class ErrorBoundControl(QWidget):
                 f"Write max_error_rate to {self.config_path} and re-open the engine"
             )
         self.hint = QLabel()
+        self.hint.setWordWrap(True)  # a long hint must not widen the whole cache view
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Max error rate"))

@@ -109,6 +109,8 @@ class EntryEvidencePanel(QWidget):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model = EvidenceModel(self)
         self.table = QTableView()
+        self.table.setAccessibleName("Evidence behind the selected entry's threshold")
+        self.table.setTabKeyNavigation(False)
         self.table.setModel(self.model)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)

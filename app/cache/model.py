@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, Signal
 
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.formatting import fmt_time, fmt_usd
+from app.widgets.formatting import fmt_time, fmt_usd, fmt_usd_exact
 from app.widgets.table_model import Index, RecordTableModel
 from core.cache.entries import CacheEntry, SearchResult
 from core.cache.evidence import EntryThreshold
@@ -186,6 +186,8 @@ class CacheEntriesModel(RecordTableModel):
             limit = self.threshold_of(row)
             if limit is not None and name in ("Threshold", "Evidence"):
                 return _threshold_tip(limit)
+            if name == "Saved" and entry.cost_usd is not None:
+                return f"{fmt_usd_exact(entry.saved_usd)} exactly, net of what serving cost"
             return None
         if role != Qt.ItemDataRole.DisplayRole:
             return None

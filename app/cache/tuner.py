@@ -35,12 +35,13 @@ from app.cache.error_bound import ErrorBoundControl
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
 from app.widgets.charts import (
-    BUDGET_PEN,
-    FORECAST_PEN,
     add_right_axis,
     apply_palette,
+    budget_pen,
+    forecast_pen,
     make_plot,
 )
+from app.widgets.theme import current_theme
 from core.cache.tune import TuneReport
 from core.cache.verifier import VerifierModel
 from core.engine import Engine
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEV_CURVE_TITLE", "ThresholdTuner"]
 
-HIT_PEN = pg.mkPen((46, 160, 90), width=2)
-FALSE_PEN = pg.mkPen((220, 60, 50), width=2)
 DEV_CURVE_TITLE = "Pair verifier: dev split, out of fold"
 AXIS = {"verifier": "verifier score threshold", "cosine": "similarity threshold"}
 X_RANGE = {"verifier": (0.5, 1.0), "cosine": (0.7, 0.98)}
@@ -110,15 +109,15 @@ class ThresholdTuner(QWidget):
         self.plot.setMinimumHeight(220)
         legend = self.plot.addLegend(offset=(-10, 5))  # top right: both curves low there
         self.legend = legend
-        self.hit_curve = self.plot.plot(pen=HIT_PEN, symbol="o", symbolSize=5)
+        self.hit_curve = self.plot.plot(symbol="o", symbolSize=5)
         self.false_box = add_right_axis(self.plot, "false-hit rate (%)")
-        self.false_curve = pg.PlotDataItem(pen=FALSE_PEN, symbol="o", symbolSize=5)
+        self.false_curve = pg.PlotDataItem(symbol="o", symbolSize=5)
         self.false_box.addItem(self.false_curve)
         legend.addItem(self.hit_curve, "paraphrase hit rate (%)")
         legend.addItem(self.false_curve, "false-hit rate (%, right axis)")
         #: The threshold the current settings serve at ("configured" in rules mode).
-        self.configured_line = _vline(self.plot, BUDGET_PEN, 0.08)
-        self.recommended_line = _vline(self.plot, FORECAST_PEN, 0.55)
+        self.configured_line = _vline(self.plot, budget_pen(), 0.08)
+        self.recommended_line = _vline(self.plot, forecast_pen(), 0.55)
         self.recommended_line.hide()
         self.plot.setYRange(0, 105, padding=0)
         self._x_range = X_RANGE["cosine"]
@@ -146,6 +145,13 @@ class ThresholdTuner(QWidget):
             label.setText(label.text, color=text.name())
         for line in (self.configured_line, self.recommended_line):
             line.label.setColor(text)
+        theme = current_theme()  # the curves and lines follow a theme switch too
+        for curve, color in ((self.hit_curve, theme.good), (self.false_curve, theme.bad)):
+            curve.setPen(pg.mkPen(color, width=2))
+            curve.setSymbolPen(pg.mkPen(color))
+            curve.setSymbolBrush(pg.mkBrush(color))
+        self.configured_line.setPen(budget_pen())
+        self.recommended_line.setPen(forecast_pen())
 
     def _set_scale(self, scale: str, title: str) -> None:
         """Thresholds on the verifier's score or on cosine similarity, and the title."""

@@ -1,7 +1,8 @@
 """The cache browser: cached answers, search by meaning, evict, clear, and the tuner.
 
 Selecting one entry shows its threshold and the evidence behind it in the panel
-beside the table (:class:`~app.cache.evidence_panel.EntryEvidencePanel`).
+beside the table (:class:`~app.cache.evidence_panel.EntryEvidencePanel`). While the
+cache holds nothing, an empty state stands in for the entries (the tuner stays).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -29,6 +31,7 @@ from app.cache.evidence_panel import EntryEvidencePanel
 from app.cache.model import CacheEntriesModel
 from app.cache.tuner import ThresholdTuner
 from app.runtime.engine_bridge import EngineBridge
+from app.widgets.empty_state import cache_empty_state
 from app.widgets.errors import show_message
 from core.engine import Engine
 
@@ -46,11 +49,13 @@ class CacheView(QWidget):
     view is shown; a hidden view refreshes when it is next shown. ``config_path`` and
     ``open_engine`` let the tuner apply a new error bound (as Settings saves);
     ``engine_reopened(engine)`` fires after it did, and :meth:`on_engine_reopened`
-    follows an engine re-opened anywhere.
+    follows an engine re-opened anywhere. ``action_requested(action)`` carries the
+    empty state's buttons to the window.
     """
 
     engine_reopened = Signal(object)
     status_message = Signal(str)
+    action_requested = Signal(str)
 
     def __init__(
         self,
@@ -65,6 +70,7 @@ class CacheView(QWidget):
         self._stale = True
         self.search_field = QLineEdit()
         self.search_field.setPlaceholderText("Search cached prompts by meaning…")
+        self.search_field.setAccessibleName("Search cached prompts by meaning")
         self.search_field.returnPressed.connect(self.search)
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.search)
@@ -83,6 +89,8 @@ class CacheView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
+        self.table.setAccessibleName("Cached answers")
+        self.table.setTabKeyNavigation(False)  # Tab moves on; the arrow keys move rows
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
@@ -110,11 +118,17 @@ class CacheView(QWidget):
         upper_layout.addLayout(top)
         upper_layout.addWidget(beside, 1)
         upper_layout.addLayout(actions)
+        self.empty_state = cache_empty_state()
+        self.empty_state.triggered.connect(self.action_requested)
+        self.entries_pages = QStackedWidget()
+        self.entries_pages.addWidget(upper)
+        self.entries_pages.addWidget(self.empty_state)
+        self.entries_page = upper
 
         self.tuner = ThresholdTuner(bridge, config_path, open_engine)
         self.tuner.engine_reopened.connect(self._applied)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(upper)
+        splitter.addWidget(self.entries_pages)
         splitter.addWidget(self.tuner)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -159,6 +173,8 @@ class CacheView(QWidget):
         self.table.setColumnWidth(0, min(self.table.columnWidth(0), 300))
         self._show_count()
         self._selection()
+        empty = self.model.similarities is None and self.model.total == 0
+        self.entries_pages.setCurrentWidget(self.empty_state if empty else self.entries_page)
 
     def _show_count(self) -> None:
         m = self.model

@@ -1,5 +1,10 @@
 """One Compare column: a target's streamed answer, its tool calls, what it cost and
-took, its score and the winner mark."""
+took, its score and the winner mark.
+
+The column's ``tier`` property (``fast``, ``balanced``, ``premium``, ``other``, or empty
+before it is known) lets the stylesheet draw the tier's colour along its top edge;
+the labels take ``role`` and ``badge``/``tone`` properties (:mod:`app.widgets.theme`).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,14 @@ from PySide6.QtWidgets import (
 from app.runtime.error_text import describe_error
 from app.widgets.content.json_editor import ERROR_STYLE
 from app.widgets.content.tool_calls import ToolCallPanel
-from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd
+from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd, fmt_usd_exact
+from app.widgets.theme import SPACE, repolish
 from core.quality.judge import Verdict
 from core.types import RequestRecord
 
 __all__ = ["CompareColumn", "answer_for_judge"]
+
+_TIER_ACCENTS = ("fast", "balanced", "premium")
 
 
 class CompareColumn(QFrame):
@@ -36,13 +44,15 @@ class CompareColumn(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setProperty("tier", "")
         self.target = ""
         self.record: RequestRecord | None = None
         self.verdict: Verdict | None = None
         self.title = QLabel()
-        self.title.setStyleSheet("font-weight: bold")
+        self.title.setProperty("role", "subtitle")
+        self.title.setWordWrap(True)
         self.winner_label = QLabel("★ Winner")
-        self.winner_label.setStyleSheet("font-weight: bold")
+        _badge(self.winner_label, "primary", "good")
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
         self.json_check = QLabel()
@@ -50,8 +60,12 @@ class CompareColumn(QFrame):
         self.json_check.hide()
         self.tool_calls = ToolCallPanel(with_results=False)
         self.cost_label = QLabel()
+        _badge(self.cost_label, "primary", "neutral")
         self.timing_label = QLabel()
         self.tokens_label = QLabel()
+        for label in (self.timing_label, self.tokens_label):
+            _badge(label, "tertiary", "neutral")
+            label.setWordWrap(True)
         self.judge_label = QLabel()
         self.judge_label.setWordWrap(True)
         self.pick_button = QPushButton("Pick as winner")
@@ -61,15 +75,22 @@ class CompareColumn(QFrame):
         self.pick_button.clicked.connect(lambda: self.picked.emit(self))
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
-        head.addWidget(self.winner_label)
+        head.addWidget(self.winner_label, 0, Qt.AlignmentFlag.AlignTop)
+        cost = QHBoxLayout()
+        cost.addWidget(self.cost_label)
+        cost.addStretch(1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACE[2], SPACE[2], SPACE[2], SPACE[2])
+        layout.setSpacing(SPACE[1])
         layout.addLayout(head)
         layout.addWidget(self.output, 1)
         layout.addWidget(self.json_check)
         layout.addWidget(self.tool_calls)
+        layout.addLayout(cost)
+        for label in (self.timing_label, self.tokens_label, self.judge_label):
+            layout.addWidget(label)
         for label in (self.cost_label, self.timing_label, self.tokens_label, self.judge_label):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            layout.addWidget(label)
         layout.addWidget(self.pick_button)
         self._name_accessibility("Compare column")
         self.hide()
@@ -79,6 +100,7 @@ class CompareColumn(QFrame):
         self.record = None
         self.verdict = None
         self.title.setText(target)
+        self._set_tier(target if target in _TIER_ACCENTS else "")
         self._name_accessibility(target)
         self.tool_calls.clear()
         self.json_check.hide()
@@ -86,6 +108,8 @@ class CompareColumn(QFrame):
         self.output.setPlaceholderText("Waiting for the first token…")
         for label in (self.cost_label, self.timing_label, self.tokens_label, self.judge_label):
             label.clear()
+        for badge in (self.cost_label, self.timing_label, self.tokens_label):
+            badge.hide()  # an empty pill would still draw
         self.winner_label.hide()
         self.pick_button.setEnabled(False)
         self.pick_button.setText("Pick as winner")
@@ -116,16 +140,20 @@ class CompareColumn(QFrame):
             "No text: the model asked for a tool call." if calls else "No text."
         )
         if record is not None:
-            cost = record.cost_usd if record.cost_known else None
             self.title.setText(f"{self.target} · {record.provider}/{record.model}")
-            self.cost_label.setText(f"cost: {fmt_usd(cost)}")
-            self.timing_label.setText(
-                f"latency {fmt_ms(record.latency_ms)} · TTFT {fmt_ms(record.ttft_ms)}"
+            self._set_tier(record.tier if record.tier in _TIER_ACCENTS else "other")
+            self._show_cost(record)
+            self._show(
+                self.timing_label,
+                "timing",
+                f"latency {fmt_ms(record.latency_ms)} · TTFT {fmt_ms(record.ttft_ms)}",
             )
             u = record.usage
-            self.tokens_label.setText(
+            self._show(
+                self.tokens_label,
+                "tokens",
                 f"tokens in {fmt_tokens(u.input_tokens)} · out {fmt_tokens(u.output_tokens)}"
-                f" · cache {record.cache_outcome}"
+                f" · cache {record.cache_outcome}",
             )
             if record.tool_calls:
                 self.tool_calls.show_calls(record.tool_calls)
@@ -136,6 +164,31 @@ class CompareColumn(QFrame):
         elif record is not None and record.status != "ok":
             self.judge_label.setText(f"status: {record.status} {record.error or ''}".strip())
         self.pick_button.setEnabled(self.answered)
+
+    def _show_cost(self, record: RequestRecord) -> None:
+        """The cost first and boldest; an unknown price warns."""
+        cost = record.cost_usd if record.cost_known else None
+        if cost is None:
+            text, tone, tip = "cost unknown", "warn", "No known price for this model"
+        else:
+            text, tone = fmt_usd(cost), "neutral"
+            tip = f"Cost {fmt_usd_exact(cost)}, exact at the price table's rates"
+        if self.cost_label.property("tone") != tone:
+            self.cost_label.setProperty("tone", tone)
+            repolish(self.cost_label)
+        self.cost_label.setToolTip(tip)
+        self._show(self.cost_label, "cost", text)
+
+    def _show(self, label: QLabel, what: str, text: str) -> None:
+        """A fact's text, named with its value for a screen reader (``fast cost: $0.25``)."""
+        label.setText(text)
+        label.setAccessibleName(f"{self.target} {what}: {text}")
+        label.show()
+
+    def _set_tier(self, tier: str) -> None:
+        if self.property("tier") != tier:
+            self.setProperty("tier", tier)
+            repolish(self)
 
     @property
     def answered(self) -> bool:
@@ -164,3 +217,8 @@ def answer_for_judge(record: RequestRecord) -> str:
     """The reply as the judge reads it: its text, then its tool calls."""
     calls = "\n".join(f"Tool call: {c.name}({c.arguments})" for c in record.tool_calls)
     return "\n\n".join(part for part in (record.response, calls) if part)
+
+
+def _badge(label: QLabel, level: str, tone: str) -> None:
+    label.setProperty("badge", level)
+    label.setProperty("tone", tone)

@@ -20,7 +20,8 @@ import asyncio
 from collections.abc import Sequence
 from decimal import Decimal
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -40,6 +41,7 @@ from app.widgets.content.json_output import check_json_reply
 from app.widgets.content.request_extras import RequestExtras
 from app.widgets.errors import show_error
 from app.widgets.formatting import fmt_usd
+from app.widgets.shortcuts_dialog import shortcut_keys
 from core.config import CentwiseConfig
 from core.engine import Engine
 from core.quality.compare import winner_index
@@ -152,6 +154,8 @@ class CompareView(QWidget):
         self.prompt.setMaximumHeight(90)
         self.system.setAccessibleName("System prompt")
         self.prompt.setAccessibleName("Prompt")
+        for editor in (self.system, self.prompt):  # Tab moves on; Ctrl+Enter compares
+            editor.setTabChangesFocus(True)
         self.extras = RequestExtras(self.bridge.call_content)
         self.extras.images.watch(self.prompt, self.prompt.viewport())
         self.hint = QLabel(f"Choose {MIN_TARGETS}–{MAX_TARGETS} tiers or models.")
@@ -179,6 +183,13 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(row, 1)
+        for keys in shortcut_keys("compare.run"):
+            QShortcut(
+                QKeySequence(keys),
+                self,
+                self.run,
+                context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+            )
 
     @property
     def judge_tier(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 
 from app.runtime.engine_bridge import EngineBridge
-from app.widgets.formatting import fmt_ms, fmt_time, fmt_tokens, fmt_usd
+from app.widgets.formatting import fmt_ms, fmt_time, fmt_tokens, fmt_usd, fmt_usd_exact
 from app.widgets.table_model import RecordTableModel
 from core.ledger import LedgerFilter
 from core.types import RequestRecord
@@ -46,6 +46,17 @@ COLUMNS: tuple[tuple[str, Callable[[RequestRecord], str]], ...] = (
     ("App", lambda r: r.app or "–"),
     ("Prompt", _prompt),
 )
+
+
+def _tooltip(rec: RequestRecord, column: str) -> str | None:
+    """The whole prompt, the exact amount (every digit the ledger holds), or the error."""
+    if column == "Prompt":
+        return rec.prompt[:2000]
+    if column == "Cost":
+        return f"{fmt_usd_exact(rec.cost_usd)} exactly" if rec.cost_known else "No known price"
+    if column == "Saved":
+        return f"{fmt_usd_exact(rec.saved_usd)} exactly"
+    return rec.error or None
 
 
 class HistoryTableModel(RecordTableModel):
@@ -81,7 +92,7 @@ class HistoryTableModel(RecordTableModel):
             return PENDING if role == Qt.ItemDataRole.DisplayRole else None
         name, render = COLUMNS[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return rec.prompt[:2000] if name == "Prompt" else (rec.error or None)
+            return _tooltip(rec, name)
         return render(rec)
 
     # -- rows ------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The request history: every ledger row, filterable, with its full JSON and export.
 
+Until the ledger holds a request, an empty state says how to make one; its buttons
+come out as ``action_requested(action)`` (:mod:`app.widgets.empty_state`).
+
 Beside the JSON, a request that carried tools, JSON output, images or tool results (or
 whose reply called tools), or went to a provider's prompt cache, shows them in words
 (:func:`app.history.detail.request_content_text`).
@@ -11,7 +14,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer
+from PySide6.QtCore import QDate, QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.history.detail import detail_json, request_content_text
 from app.history.model import COLUMNS, HistoryTableModel
 from app.runtime.engine_bridge import EngineBridge
+from app.widgets.empty_state import UntilFirstRequest, no_requests_state
 from app.widgets.errors import show_error, show_message
 from core.ledger import GroupTotal, LedgerFilter
 
@@ -45,7 +49,12 @@ STATUSES = ("ok", "error", "refused", "rejected", "cancelled")
 
 
 class HistoryView(QWidget):
-    """Filters on top, the paged table, and the selected request's JSON beside it."""
+    """Filters on top, the paged table, and the selected request's JSON beside it.
+
+    ``action_requested(action)`` carries the empty state's buttons to the window.
+    """
+
+    action_requested = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +70,7 @@ class HistoryView(QWidget):
         self.model.dataChanged.connect(self._maybe_show_selected)
         self.apply_filters()
         self.reload_models()
+        self.pages.check()
 
     def _build(self) -> None:
         self.since_enabled = QCheckBox("Since")
@@ -116,6 +126,7 @@ class HistoryView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the detail; arrows move rows
         self.table.setWordWrap(False)
         vertical = self.table.verticalHeader()
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -171,10 +182,16 @@ class HistoryView(QWidget):
         bottom.addWidget(export_csv)
         bottom.addWidget(export_jsonl)
 
-        layout = QVBoxLayout(self)
+        self.body = QWidget()
+        layout = QVBoxLayout(self.body)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(filters)
         layout.addWidget(splitter, 1)
         layout.addLayout(bottom)
+        self.empty_state = no_requests_state("history")
+        self.empty_state.triggered.connect(self.action_requested)
+        self.pages = UntilFirstRequest(self.bridge, self.body, self.empty_state)
+        QVBoxLayout(self).addWidget(self.pages)
 
     # -- filters ---------------------------------------------------------------------
 
@@ -231,6 +248,11 @@ class HistoryView(QWidget):
 
     def on_ledger_changed(self) -> None:
         self.model.refresh()
+        self.pages.check()
+
+    @property
+    def has_requests(self) -> bool:
+        return self.pages.has_requests
 
     def _count_changed(self) -> None:
         n = self.model.rowCount()

@@ -1,19 +1,41 @@
 """Thumbs up / down on the playground's last answer (``engine.feedback``).
 
 A vote is stored off the UI thread and can be changed (the engine keeps one per
-answer). Thumbs down also keeps the answer out of the cache for good.
+answer). Thumbs down also keeps the answer out of the cache for good. The two icon
+buttons answer to :data:`FEEDBACK_SHORTCUTS` anywhere in the view that installs them.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
+from app.widgets.icons import icon
+from app.widgets.shortcuts_dialog import key_text, shortcut, shortcut_keys
+from app.widgets.theme import SPACE, current_theme, theme_manager, tone_color
 from core.types import RequestRecord
 
-__all__ = ["AnswerFeedback", "feedback_message"]
+__all__ = ["FEEDBACK_SHORTCUTS", "AnswerFeedback", "feedback_message"]
+
+# The keys come from the app's one list of shortcuts (the Keyboard shortcuts dialog's).
+_SHORTCUT_IDS = {"up": "playground.thumbs_up", "down": "playground.thumbs_down"}
+#: (keys in ``QKeySequence`` portable text, what they do) of each vote, up first; they
+#: work wherever the focus is in the Playground.
+FEEDBACK_SHORTCUTS = tuple((shortcut_keys(i)[0], shortcut(i).does) for i in _SHORTCUT_IDS.values())
+_ICON_SIZE = 20
+# vote: (icon, tooltip before the shortcut, accessible name, theme colour when checked)
+_BUTTONS = {
+    "up": ("thumbs-up", "Good answer", "Thumbs up", "good"),
+    "down": (
+        "thumbs-down",
+        "Bad answer — the cache will never serve it again",
+        "Thumbs down",
+        "bad",
+    ),
+}
 
 
 def feedback_message(vote: str, tier: str | None) -> str:
@@ -36,23 +58,48 @@ class AnswerFeedback(QWidget):
         self.bridge = bridge
         self.record: RequestRecord | None = None
         self.vote: str | None = None
-        self.up_button = QPushButton("Thumbs up")
-        self.up_button.setToolTip("Thumbs up: counts toward this tier's quality")
-        self.down_button = QPushButton("Thumbs down")
-        self.down_button.setToolTip(
-            "Thumbs down: counts against this tier's quality, and the cache never serves "
-            "this answer again"
-        )
-        self.up_button.setAccessibleName("Thumbs up")
-        self.down_button.setAccessibleName("Thumbs down")
+        self.up_button = QToolButton()
+        self.down_button = QToolButton()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for button, vote in ((self.up_button, "up"), (self.down_button, "down")):
+        layout.setSpacing(SPACE[0])
+        for vote, (_, tip, name, _) in _BUTTONS.items():
+            button = self.button_for(vote)
+            button.setProperty("feedback", "true")
             button.setCheckable(True)
+            button.setAutoRaise(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+            button.setIconSize(QSize(_ICON_SIZE, _ICON_SIZE))
+            button.setToolTip(f"{tip} ({key_text(_SHORTCUT_IDS[vote])})")
+            button.setAccessibleName(name)
             button.clicked.connect(lambda _checked=False, v=vote: self.send_vote(v))
             layout.addWidget(button)
         layout.addStretch(1)
+        self.refresh_icons()
+        theme_manager().changed.connect(self.refresh_icons)
         self.set_record(None)
+
+    def button_for(self, vote: str) -> QToolButton:
+        return self.up_button if vote == "up" else self.down_button
+
+    def install_shortcuts(self, scope: QWidget) -> list[QShortcut]:
+        """:data:`FEEDBACK_SHORTCUTS` for as long as the focus is in ``scope`` (the view);
+        a shortcut does nothing while its button is disabled."""
+        ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        return [
+            QShortcut(QKeySequence(keys), scope, self.button_for(vote).click, context=ctx)
+            for vote, shortcut_id in _SHORTCUT_IDS.items()
+            for keys in shortcut_keys(shortcut_id)
+        ]
+
+    def refresh_icons(self) -> None:
+        """Draw the icons in the current theme: text colour, and the vote's tone once
+        checked. Called again whenever the theme changes."""
+        theme = current_theme()
+        for vote, (name, _, _, tone) in _BUTTONS.items():
+            self.button_for(vote).setIcon(
+                _two_state_icon(name, theme.text, tone_color(tone, theme))
+            )
 
     def set_record(self, record: RequestRecord | None) -> None:
         """The answer votes go to; only a finished, successful answer takes one."""
@@ -98,3 +145,13 @@ class AnswerFeedback(QWidget):
     def _show_vote(self, vote: str | None) -> None:
         self.up_button.setChecked(vote == "up")
         self.down_button.setChecked(vote == "down")
+
+
+def _two_state_icon(name: str, off: str, on: str) -> QIcon:
+    """Icon ``name`` in colour ``off``, and in ``on`` while its button is checked."""
+    out = QIcon()
+    for color, state in ((off, QIcon.State.Off), (on, QIcon.State.On)):
+        drawn = icon(name, color)
+        for size in (16, _ICON_SIZE, 24, 32, 40, 48):
+            out.addPixmap(drawn.pixmap(QSize(size, size), 1.0), QIcon.Mode.Normal, state)
+    return out

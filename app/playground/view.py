@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -43,7 +44,9 @@ from app.widgets.content.request_extras import RequestExtras
 from app.widgets.content.tool_calls import ToolCallPanel
 from app.widgets.errors import show_error, show_message
 from app.widgets.formatting import fmt_tokens, fmt_usd
+from app.widgets.icons import icon
 from app.widgets.result_badges import ResultBadges
+from app.widgets.theme import SPACE, current_theme, theme_manager
 from core.types import RequestRecord, ResponseFormat, ToolCall, ToolCallDelta
 
 __all__ = ["ESTIMATE_DEBOUNCE_MS", "PlaygroundView"]
@@ -149,13 +152,17 @@ class PlaygroundView(QWidget):
         )
         self.system.setAccessibleName("System prompt")
         self.prompt.setAccessibleName("Prompt")
+        self.system.setTabChangesFocus(True)  # Tab moves on through the form
+        self.prompt.setTabChangesFocus(True)
         self.extras = RequestExtras(self.bridge.call_content)
         self.extras.images.watch(self.prompt, self.prompt.viewport())
         self.extras.images.changed.connect(self._images_changed)
         self.estimate_label = QLabel("–")
         self.estimate_label.setWordWrap(True)
+        self.estimate_label.setProperty("role", "muted")
         self.estimate_label.setAccessibleName("Estimate")
         self.send_button = QPushButton("Send")
+        self.send_button.setProperty("primary", "true")
         self.send_button.setToolTip("Send (Ctrl+Enter)")
         self.send_button.clicked.connect(self.send)
         self.stop_button = QPushButton("Stop")
@@ -163,14 +170,18 @@ class PlaygroundView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.send_button.setAccessibleName("Send")
         self.stop_button.setAccessibleName("Stop")
+        self._refresh_icons()
+        theme_manager().changed.connect(self._refresh_icons)
         actions = QHBoxLayout()
+        actions.setSpacing(SPACE[1])
         actions.addWidget(self.estimate_label, 1)
         actions.addWidget(self.send_button)
         actions.addWidget(self.stop_button)
 
         editor = QWidget()
         form = QFormLayout(editor)
-        form.setContentsMargins(0, 0, 0, 0)
+        form.setContentsMargins(0, 0, 0, SPACE[1])
+        form.setVerticalSpacing(SPACE[1])
         form.addRow(options)
         form.addRow("System", self.system)
         form.addRow("Prompt", self.prompt)
@@ -191,9 +202,14 @@ class PlaygroundView(QWidget):
         self.feedback = AnswerFeedback(self.bridge)
         self.feedback.stored.connect(lambda _vote, text: self.status_message.emit(text))
         self.feedback.failed.connect(self.status_message.emit)
-        answer = QWidget()
+        # The reply and what it cost read as one card (``QFrame[card="true"]``).
+        answer = QFrame()
+        answer.setObjectName("result_card")
+        answer.setProperty("card", "true")
+        answer.setFrameShape(QFrame.Shape.StyledPanel)
         answer_layout = QVBoxLayout(answer)
-        answer_layout.setContentsMargins(0, 0, 0, 0)
+        answer_layout.setContentsMargins(SPACE[2], SPACE[2], SPACE[2], SPACE[2])
+        answer_layout.setSpacing(SPACE[1])
         # Tool calls beside the reply's text, so a card and its result field fit.
         self.reply_split = QSplitter(Qt.Orientation.Horizontal)
         self.reply_split.addWidget(self.output)
@@ -219,15 +235,23 @@ class PlaygroundView(QWidget):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACE[3], SPACE[3], SPACE[3], SPACE[3])
         layout.addWidget(splitter)
 
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
         for keys, slot in (("Ctrl+Return", self.send), ("Ctrl+Enter", self.send)):
             QShortcut(QKeySequence(keys), self, slot, context=ctx)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop, context=ctx)
+        self.feedback.install_shortcuts(self)
         # The editors take Ctrl+Enter and Esc for themselves; intercept them there.
         self.prompt.installEventFilter(self)
         self.system.installEventFilter(self)
+
+    def _refresh_icons(self) -> None:
+        """Send and Stop icons in the current theme's colours (again on a theme change)."""
+        theme = current_theme()
+        self.send_button.setIcon(icon("send", theme.accent_text))
+        self.stop_button.setIcon(icon("square", theme.text))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):

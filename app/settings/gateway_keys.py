@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
 from app.widgets.config_forms import parse_decimal
-from app.widgets.formatting import fmt_time, fmt_usd_short
+from app.widgets.formatting import fmt_time, fmt_usd
 from core.ledger.models import GatewayKey
 
 __all__ = ["KEY_COLUMNS", "GatewayKeysPanel"]
@@ -36,7 +36,7 @@ KEY_COLUMNS = ("Name (app)", "Key starts", "Daily limit", "Monthly limit", "Crea
 
 
 def _limit(amount: Decimal | None) -> str:
-    return "–" if amount is None else fmt_usd_short(amount)
+    return "–" if amount is None else fmt_usd(amount)
 
 
 def _cells(key: GatewayKey) -> tuple[str, ...]:

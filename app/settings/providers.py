@@ -38,6 +38,7 @@ KINDS = ("simulator", "openai", "anthropic", "gemini", "ollama", "openai-compati
 
 class ProvidersTable(TableEditor):
     headers = ("Name", "Kind", "Base URL")
+    accessible_name = "Providers"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +88,7 @@ class ProvidersPanel(QWidget):
         self.test_result = QLabel("")
         self.test_result.setWordWrap(True)
         self.models = QListWidget()
+        self.models.setAccessibleName("Models offered")
         self.models.setMaximumHeight(140)
         test_box = QGroupBox("Connection")
         test_layout = QVBoxLayout(test_box)
@@ -100,6 +102,7 @@ class ProvidersPanel(QWidget):
         self.backend_label.setWordWrap(True)
         self.key_status = QLabel("–")
         self.key_field = QLineEdit()
+        self.key_field.setAccessibleName("New API key")
         self.key_field.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_field.setPlaceholderText("Paste an API key")
         self.key_field.returnPressed.connect(self.save_key)

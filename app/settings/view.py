@@ -35,6 +35,7 @@ from app.runtime.config_apply import write_and_reopen
 from app.runtime.config_file import config_to_toml
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
+from app.settings.appearance import AppearancePanel
 from app.settings.providers import ProvidersPanel
 from app.settings.storage import StoragePanel
 from app.widgets.config_forms import SectionForm
@@ -123,6 +124,8 @@ class SettingsView(QWidget):
         self.tabs.addTab(_stack(("Conversation context", self.context_form)), "Context")
         self.tabs.addTab(self._prices_tab(), "Prices")
         self.tabs.addTab(self.storage, "Storage")
+        self.appearance = AppearancePanel()  # applies at once; not part of Save
+        self.tabs.addTab(self.appearance, "Appearance")
 
         self.problem_label = QLabel("")
         self.problem_label.setObjectName("settings_problem")
@@ -160,6 +163,7 @@ class SettingsView(QWidget):
         self.import_button.setToolTip("model_prices_and_context_window.json format")
         self.import_button.clicked.connect(self._choose_price_file)
         self.diff_text = QPlainTextEdit()
+        self.diff_text.setAccessibleName("What the last price import changed")
         self.diff_text.setReadOnly(True)
         self.diff_text.setPlaceholderText("What an import changed shows here.")
         self.diff_text.setMaximumHeight(120)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.spend.tables import SmallTable
-from app.widgets.formatting import fmt_tokens, fmt_usd, fmt_usd_short
+from app.widgets.formatting import fmt_tokens, fmt_usd
 from core.prompt_cache.report import ProviderCacheReport
 
 __all__ = [
@@ -72,7 +72,7 @@ def tab_title(report: ProviderCacheReport | None) -> str:
         return "Provider cache"
     return (
         f"Provider cache: {hit_ratio_text(report.hit_ratio)} hit ratio,"
-        f" saved {fmt_usd_short(report.saved_usd)}"
+        f" saved {fmt_usd(report.saved_usd)}"
     )
 
 
@@ -181,7 +181,7 @@ class ProviderCachePanel(QWidget):
             table.set_cell(i, 0, c.why, f"{c.why} ({c.cause})", number=False)
             table.set_cell(i, 1, f"{c.requests:,}", number=True)
             table.set_cell(i, 2, fmt_tokens(c.lost_tokens), number=True)
-            table.set_cell(i, 3, fmt_usd(c.lost_usd), number=True)
+            table.set_usd_cell(i, 3, c.lost_usd)
 
     def _show_models(self, report: ProviderCacheReport) -> None:
         table = self.models_table
@@ -194,7 +194,7 @@ class ProviderCachePanel(QWidget):
                 fmt_tokens(m.cached_tokens),
                 fmt_tokens(m.input_tokens),
                 fmt_tokens(m.write_tokens),
-                fmt_usd(m.saved_usd),
             )
             for j, text in enumerate(cells):
                 table.set_cell(i, j, text, cells[0] if j == 0 else "", number=j > 0)
+            table.set_usd_cell(i, len(cells), m.saved_usd)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from app.widgets.formatting import fmt_usd
+from app.widgets.formatting import fmt_usd, fmt_usd_exact
 from core.context.window import SavingsBreakdown
 from core.ledger.models import GroupTotal
 from core.quality.feedback import TierQuality
@@ -88,6 +88,19 @@ class SmallTable(QTableWidget):
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.setItem(row, column, item)
 
+    def set_usd_cell(
+        self, row: int, column: int, amount: Decimal | None, tip: str = "", suffix: str = ""
+    ) -> None:
+        """An amount as it reads everywhere, with every digit in the tooltip."""
+        exact = f"{fmt_usd_exact(amount)} exactly" if amount is not None else ""
+        self.set_cell(
+            row,
+            column,
+            fmt_usd(amount) + suffix,
+            "\n".join(t for t in (exact, tip) if t),
+            number=True,
+        )
+
     def text(self, row: int, column: int) -> str:
         item = self.item(row, column)
         return item.text() if item is not None else ""
@@ -106,7 +119,7 @@ class SavingsTable(SmallTable):
         self.setRowCount(len(rows))
         for i, (name, amount, tip) in enumerate(rows):
             self.set_cell(i, 0, name, tip, number=False)
-            self.set_cell(i, 1, fmt_usd(amount), tip, number=True)
+            self.set_usd_cell(i, 1, amount, tip)
 
 
 class QualityTable(SmallTable):
@@ -124,18 +137,13 @@ class QualityTable(SmallTable):
         for i, q in enumerate(quality):
             simulated = " (simulated judge)" if q.simulated else ""
             score = "–" if q.mean_score is None else f"{q.mean_score:.1f}/10{simulated}"
-            per_point = (
-                "–" if q.cost_per_quality_point is None else fmt_usd(q.cost_per_quality_point)
-            )
-            cells = (
-                q.tier,
-                str(q.judged),
-                score,
-                f"{q.feedback_up} / {q.feedback_down}",
-                per_point,
-            )
+            cells = (q.tier, str(q.judged), score, f"{q.feedback_up} / {q.feedback_down}")
             for j, text in enumerate(cells):
                 self.set_cell(i, j, text, number=j > 0)
+            if q.cost_per_quality_point is None:
+                self.set_cell(i, len(cells), "–", number=True)
+            else:
+                self.set_usd_cell(i, len(cells), q.cost_per_quality_point)
 
 
 class SpendByTable(SmallTable):
@@ -156,12 +164,8 @@ class SpendByTable(SmallTable):
             t = g.totals
             share = f"{100 * t.cost_usd / total:.0f}%" if total else "–"
             unknown = f" (+{t.unknown_cost_requests} of unknown price)"
-            cells = (
-                g.key or self.empty,
-                f"{t.requests:,}",
-                fmt_usd(t.cost_usd) + (unknown if t.unknown_cost_requests else ""),
-                share,
-                fmt_usd(t.saved_usd),
-            )
-            for j, text in enumerate(cells):
-                self.set_cell(i, j, text, number=j > 0)
+            self.set_cell(i, 0, g.key or self.empty, number=False)
+            self.set_cell(i, 1, f"{t.requests:,}", number=True)
+            self.set_usd_cell(i, 2, t.cost_usd, suffix=unknown if t.unknown_cost_requests else "")
+            self.set_cell(i, 3, share, number=True)
+            self.set_usd_cell(i, 4, t.saved_usd)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -26,14 +26,17 @@ from app.spend.data import OTHER_TIER, RANGES, DashboardData, load_dashboard_dat
 from app.spend.provider_cache import ProviderCachePanel, tab_title
 from app.spend.tables import NO_APP, NO_MEMBER, QualityTable, SavingsTable, SpendByTable
 from app.widgets.charts import (
-    BUDGET_PEN,
-    FORECAST_PEN,
     add_right_axis,
     apply_palette,
+    budget_pen,
+    forecast_pen,
     make_plot,
     series_color,
+    tier_series_color,
 )
-from app.widgets.formatting import fmt_usd_short
+from app.widgets.empty_state import UntilFirstRequest, no_requests_state
+from app.widgets.formatting import fmt_usd
+from app.widgets.theme import current_theme
 
 __all__ = ["SpendDashboard"]
 
@@ -44,8 +47,12 @@ class SpendDashboard(QWidget):
     """Four charts over one :class:`~app.spend.data.DashboardData` snapshot.
 
     Plot items are created once here and updated with ``setData``/``setOpts``;
-    :meth:`refresh` reloads off-thread and coalesces overlapping requests.
+    :meth:`refresh` reloads off-thread and coalesces overlapping requests. Until the
+    ledger holds a request an empty state stands in for the charts; its buttons come
+    out as ``action_requested(action)``.
     """
+
+    action_requested = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +65,7 @@ class SpendDashboard(QWidget):
         self._dirty = False
         self._build()
         self.refresh()
+        self.pages.check()
 
     # -- layout ------------------------------------------------------------------
 
@@ -78,16 +86,17 @@ class SpendDashboard(QWidget):
         top.addWidget(self.summary_label, 1)
 
         self.month_plot = make_plot(
-            "This month: cumulative spend vs monthly budget", "spend ($)", "day of month"
+            "This month: cumulative spend vs monthly budget",
+            "spend ($)",
+            "day of month",
+            usd_axis="left",
         )
-        self.month_curve = self.month_plot.plot(pen=pg.mkPen((52, 120, 198), width=2), name="spent")
-        self.forecast_curve = self.month_plot.plot(pen=FORECAST_PEN, name="forecast")
+        self.month_curve = self.month_plot.plot(name="spent")
+        self.forecast_curve = self.month_plot.plot(name="forecast")
         self.monthly_line = _budget_line(self.month_plot, "monthly budget")
 
-        self.today_plot = make_plot("Today vs daily budget", "spend ($)", "")
-        self.today_bars = pg.BarGraphItem(
-            x=[0, 1], height=[0, 0], width=0.6, brushes=[(52, 120, 198), (230, 140, 20)]
-        )
+        self.today_plot = make_plot("Today vs daily budget", "spend ($)", "", usd_axis="left")
+        self.today_bars = pg.BarGraphItem(x=[0, 1], height=[0, 0], width=0.6)
         self.today_plot.addItem(self.today_bars)
         self.today_plot.getPlotItem().getAxis("bottom").setTicks(
             [[(0, "spent so far"), (1, "forecast by midnight")]]
@@ -95,42 +104,35 @@ class SpendDashboard(QWidget):
         self.today_plot.setXRange(-0.6, 1.6)
         self.daily_line = _budget_line(self.today_plot, "daily budget")
 
-        self.tier_plot = make_plot("Spend per day by tier", "spend ($)", "day", date_axis=True)
+        self.tier_plot = make_plot(
+            "Spend per day by tier", "spend ($)", "day", date_axis=True, usd_axis="left"
+        )
         legend = self.tier_plot.addLegend(offset=(10, 5))
         self.legends = [legend]
         self.tier_bars: dict[str, pg.BarGraphItem] = {}
-        keys = [*self.tier_ids, OTHER_TIER]
-        for i, key in enumerate(keys):
-            bars = pg.BarGraphItem(
-                x=[], height=[], width=0.8 * DAY, brush=series_color(i, len(keys))
-            )
+        for key in [*self.tier_ids, OTHER_TIER]:
+            bars = pg.BarGraphItem(x=[], height=[], width=0.8 * DAY)
             self.tier_plot.addItem(bars)
             legend.addItem(bars, key)
             self.tier_bars[key] = bars
         self.requests_box = add_right_axis(self.tier_plot, "requests")
-        self.requests_curve = pg.PlotDataItem(
-            pen=pg.mkPen((120, 120, 120), width=2), symbol="o", symbolSize=5
-        )
+        self.requests_curve = pg.PlotDataItem(symbol="o", symbolSize=5)
         self.requests_box.addItem(self.requests_curve)
         legend.addItem(self.requests_curve, "requests")
 
-        self.cache_plot = make_plot("Cache savings", "saved ($ per day)", "day", date_axis=True)
-        self.saved_curve = self.cache_plot.plot(
-            pen=pg.mkPen((46, 160, 90), width=2), symbol="o", symbolSize=5, name="saved"
+        self.cache_plot = make_plot(
+            "Cache savings", "saved ($ per day)", "day", date_axis=True, usd_axis="left"
         )
+        self.saved_curve = self.cache_plot.plot(symbol="o", symbolSize=5, name="saved")
         self.hit_rate_box = add_right_axis(self.cache_plot, "cache hit rate (%)")
         self.hit_rate_box.setYRange(0, 100)
-        self.hit_rate_curve = pg.PlotDataItem(
-            pen=pg.mkPen((160, 90, 200), width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-            connect="finite",
-        )
+        self.hit_rate_curve = pg.PlotDataItem(connect="finite")
         self.hit_rate_box.addItem(self.hit_rate_curve)
         floor = 100 * self.bridge.engine.config.observability.min_cache_hit_rate
         self.hit_rate_alert = pg.InfiniteLine(
             pos=floor,
             angle=0,
             movable=False,
-            pen=pg.mkPen((200, 80, 80), width=1, style=pg.QtCore.Qt.PenStyle.DotLine),
             label=f"hit-rate alert below {floor:.0f}%",
             labelOpts={"position": 0.8, "anchors": [(0.5, 1.0), (0.5, 1.0)]},
         )
@@ -150,10 +152,16 @@ class SpendDashboard(QWidget):
         grid.addWidget(self.cache_plot, 1, 1)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
-        layout = QVBoxLayout(self)
+        self.body = QWidget()
+        layout = QVBoxLayout(self.body)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addLayout(grid, 1)
         layout.addWidget(self._build_tables())
+        self.empty_state = no_requests_state("chart-column")
+        self.empty_state.triggered.connect(self.action_requested)
+        self.pages = UntilFirstRequest(self.bridge, self.body, self.empty_state)
+        QVBoxLayout(self).addWidget(self.pages)
         self._apply_palette()
 
     def _build_tables(self) -> QTabWidget:
@@ -204,6 +212,8 @@ class SpendDashboard(QWidget):
         super().changeEvent(event)
 
     def _apply_palette(self) -> None:
+        """Chart colours from the current theme (called again on every palette change,
+        which a theme switch is)."""
         text = self.palette().color(QPalette.ColorRole.Text)
         for plot in self.plots():
             apply_palette(plot, self.palette())
@@ -211,8 +221,23 @@ class SpendDashboard(QWidget):
             legend.setLabelTextColor(text)
             for _sample, label in legend.items:  # existing labels keep their old colour
                 label.setText(label.text, color=text.name())
-        for line in (self.monthly_line, self.daily_line):
+        for line in (self.monthly_line, self.daily_line, self.hit_rate_alert):
             line.label.setColor(text)
+        theme = current_theme()
+        spent, forecast, saved, hit_rate, requests = (series_color(i, 5) for i in (0, 1, 2, 3, 4))
+        self.month_curve.setPen(pg.mkPen(spent, width=2))
+        self.forecast_curve.setPen(forecast_pen())
+        self.today_bars.setOpts(brushes=[pg.mkBrush(spent), pg.mkBrush(forecast)])
+        for i, (key, bars) in enumerate(self.tier_bars.items()):
+            bars.setOpts(brush=pg.mkBrush(tier_series_color(key, i)), pen=pg.mkPen(theme.surface))
+        for curve, color in ((self.requests_curve, requests), (self.saved_curve, saved)):
+            curve.setPen(pg.mkPen(color, width=2))
+            curve.setSymbolPen(pg.mkPen(color))
+            curve.setSymbolBrush(pg.mkBrush(color))
+        self.hit_rate_curve.setPen(pg.mkPen(hit_rate, width=2, style=Qt.PenStyle.DashLine))
+        self.hit_rate_alert.setPen(pg.mkPen(theme.bad, width=1, style=Qt.PenStyle.DotLine))
+        for line in (self.monthly_line, self.daily_line):
+            line.setPen(budget_pen())
 
     # -- data --------------------------------------------------------------------
 
@@ -239,6 +264,11 @@ class SpendDashboard(QWidget):
 
     def on_ledger_changed(self) -> None:
         self.refresh()
+        self.pages.check()
+
+    @property
+    def has_requests(self) -> bool:
+        return self.pages.has_requests
 
     def _failed(self, error: BaseException) -> None:
         from app.widgets.errors import show_error
@@ -274,8 +304,8 @@ class SpendDashboard(QWidget):
             f" · {t.unknown_cost_requests} of unknown price" if t.unknown_cost_requests else ""
         )
         self.summary_label.setText(
-            f"{data.range_label}: {t.requests:,} requests · spent {fmt_usd_short(t.cost_usd)}"
-            f" · saved {fmt_usd_short(t.saved_usd)} · cache hit rate {rate}"
+            f"{data.range_label}: {t.requests:,} requests · spent {fmt_usd(t.cost_usd)}"
+            f" · saved {fmt_usd(t.saved_usd)} · cache hit rate {rate}"
             f" · {t.errors:,} errors · {t.refused:,} refused{unknown}"
         )
 
@@ -324,7 +354,7 @@ def _budget_line(plot: pg.PlotWidget, name: str) -> pg.InfiniteLine:
     line = pg.InfiniteLine(
         angle=0,
         movable=False,
-        pen=BUDGET_PEN,
+        pen=budget_pen(),
         label=name,
         labelOpts={"position": 0.5, "anchors": [(0.5, 1.0), (0.5, 1.0)]},
     )
@@ -338,5 +368,5 @@ def _show_budget(line: pg.InfiniteLine, name: str, limit: Decimal | None) -> Non
         line.hide()
         return
     line.setValue(float(limit))
-    line.label.setFormat(f"{name} {fmt_usd_short(limit)}")
+    line.label.setFormat(f"{name} {fmt_usd(limit)}")
     line.show()

@@ -68,6 +68,9 @@ class WeightsEditor(QWidget):
     def _spin(self, name: str) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
         spin.setObjectName(name)
+        feature, kind = name.split(".")[1:]  # weights.FEATURE.per|max
+        points = "points each" if kind == "per" else "max points"
+        spin.setAccessibleName(f"{feature.replace('_', ' ')}: {points}")
         spin.setRange(0, 10)
         spin.setDecimals(2)
         spin.setSingleStep(0.25)

@@ -15,7 +15,7 @@ from itertools import accumulate
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -28,14 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.charts import apply_palette, make_plot
-from app.widgets.formatting import fmt_usd, fmt_usd_short
+from app.widgets.charts import apply_palette, make_plot, series_color
+from app.widgets.formatting import fmt_usd
 from core.replay import ReplayReport, SpendRow
 
 __all__ = ["ReplayReportPanel", "RowsModel", "cumulative", "day_stamp", "savings_rows"]
 
-ACTUAL_PEN = pg.mkPen((52, 120, 198), width=2)
-PROJECTED_PEN = pg.mkPen((230, 140, 20), width=2, style=Qt.PenStyle.DashLine)
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -95,9 +93,9 @@ def cumulative(rows: Sequence[SpendRow]) -> tuple[list[Decimal], list[Decimal]]:
     return actual, projected
 
 
-def _signed(v: Decimal, *, short: bool = False) -> str:
+def _signed(v: Decimal) -> str:
     """``+$0.000894``, ``-$0.000894`` or ``$0.000000``: the sign before the dollar."""
-    amount = fmt_usd_short(abs(v)) if short else fmt_usd(abs(v))
+    amount = fmt_usd(abs(v))
     return ("+" if v > 0 else "-" if v < 0 else "") + amount
 
 
@@ -106,11 +104,11 @@ def savings_rows(report: ReplayReport) -> list[tuple[str, str]]:
     line above the tables stays exact to the micro-dollar)."""
     s = report.savings
     return [
-        ("Models & prices", _signed(s.models_prices_usd, short=True)),
-        ("Routing", _signed(s.routing_usd, short=True)),
-        ("Context", _signed(s.context_usd, short=True)),
-        ("Cache", _signed(s.cache_usd, short=True)),
-        ("Total", _signed(s.total_usd, short=True)),
+        ("Models & prices", _signed(s.models_prices_usd)),
+        ("Routing", _signed(s.routing_usd)),
+        ("Context", _signed(s.context_usd)),
+        ("Cache", _signed(s.cache_usd)),
+        ("Total", _signed(s.total_usd)),
     ]
 
 
@@ -138,16 +136,15 @@ class ReplayReportPanel(QWidget):
             "Cumulative spend (USD, $)",
             "Day",
             date_axis=True,
+            usd_axis="left",
         )
         self.plot.setMinimumHeight(220)
         self.plot.getPlotItem().addLegend(offset=(10, 10))
-        self.actual_curve = self.plot.plot([], [], pen=ACTUAL_PEN, name="actual", symbol="o")
-        self.projected_curve = self.plot.plot(
-            [], [], pen=PROJECTED_PEN, name="projected", symbol="t"
-        )
+        self.actual_curve = self.plot.plot([], [], name="actual", symbol="o")
+        self.projected_curve = self.plot.plot([], [], name="projected", symbol="t")
         for curve in (self.actual_curve, self.projected_curve):
             curve.setSymbolSize(5)
-        apply_palette(self.plot, self.palette())
+        self._apply_palette()
         self.totals_label = QLabel("Run a replay to see what this copy would have cost.")
         self.totals_label.setObjectName("whatif_totals")
         self.totals_label.setWordWrap(True)
@@ -187,6 +184,23 @@ class ReplayReportPanel(QWidget):
         layout.addWidget(self.totals_label)
         layout.addLayout(grid, 2)
 
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        """Chart colours from the current theme (again on a theme switch)."""
+        apply_palette(self.plot, self.palette())
+        for curve, i, style in (
+            (self.actual_curve, 0, Qt.PenStyle.SolidLine),
+            (self.projected_curve, 1, Qt.PenStyle.DashLine),
+        ):
+            color = series_color(i, 2)
+            curve.setPen(pg.mkPen(color, width=2, style=style))
+            curve.setSymbolPen(pg.mkPen(color))
+            curve.setSymbolBrush(pg.mkBrush(color))
+
     def _notes_page(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
@@ -216,18 +230,15 @@ class ReplayReportPanel(QWidget):
             [
                 (
                     r.key,
-                    f"{fmt_usd_short(r.actual_usd)} ({r.actual_requests:,})",
-                    f"{fmt_usd_short(r.projected_usd)} ({r.projected_requests:,})",
-                    _signed(r.projected_usd - r.actual_usd, short=True),
+                    f"{fmt_usd(r.actual_usd)} ({r.actual_requests:,})",
+                    f"{fmt_usd(r.projected_usd)} ({r.projected_requests:,})",
+                    _signed(r.projected_usd - r.actual_usd),
                 )
                 for r in report.by_tier
             ]
         )
         self.budget_model.set_rows(
-            [
-                (b.day, b.budget, f"{b.refused:,}", fmt_usd_short(b.refused_usd))
-                for b in report.budgets
-            ]
+            [(b.day, b.budget, f"{b.refused:,}", fmt_usd(b.refused_usd)) for b in report.budgets]
         )
         self.prompt_cache_model.set_rows(prompt_cache_rows(report))
         self.quality_label.setText(_quality_text(report))
@@ -263,6 +274,7 @@ def _quality_text(report: ReplayReport) -> str:
 
 def _box(title: str, widget: QWidget) -> QGroupBox:
     box = QGroupBox(title)
+    widget.setAccessibleName(widget.accessibleName() or title)
     layout = QVBoxLayout(box)
     layout.addWidget(widget)
     return box

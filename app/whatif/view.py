@@ -87,6 +87,7 @@ class WhatIfView(QWidget):
         )
         intro.setWordWrap(True)
         self.since_combo = QComboBox()
+        self.since_combo.setAccessibleName("Replay the history since")
         for label, _days in SINCE_CHOICES:
             self.since_combo.addItem(label)
         self.since_combo.setCurrentIndex(1)

@@ -120,6 +120,7 @@ class SectionForm(QWidget):
                 continue
             widget = self._make(kind, choices)
             widget.setObjectName(f"{section}.{name}")
+            widget.setAccessibleName(_label(name))
             if info.description:
                 widget.setToolTip(info.description)
             self.widgets[name] = (kind, widget)

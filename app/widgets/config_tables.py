@@ -47,10 +47,12 @@ class TableEditor(QWidget):
 
     changed = Signal()
     headers: tuple[str, ...] = ()
+    accessible_name = "Table"  # what a screen reader calls the table
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, len(self.headers))
+        self.table.setAccessibleName(self.accessible_name)
         self.table.setHorizontalHeaderLabels(list(self.headers))
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -115,6 +117,7 @@ class TiersEditor(TableEditor):
     """``[[routing.tiers]]``: id, provider, model, max complexity, fallbacks."""
 
     headers = ("Tier id", "Provider", "Model", "Max complexity (0–10)", "Fallbacks")
+    accessible_name = "Routing tiers"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -163,6 +166,7 @@ class PriceOverridesEditor(TableEditor):
     """``[prices."MODEL"]`` overrides: input and output USD per 1M tokens."""
 
     headers = ("Model", "Input (USD per 1M tokens)", "Output (USD per 1M tokens)")
+    accessible_name = "Price overrides"
 
     def load(self, prices: dict[str, dict[str, Any]]) -> None:
         self.clear_rows()

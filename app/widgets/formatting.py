@@ -7,20 +7,18 @@ from decimal import Decimal
 
 from core.money import format_usd
 
-__all__ = ["fmt_ms", "fmt_seconds_ago", "fmt_time", "fmt_tokens", "fmt_usd", "fmt_usd_short"]
+__all__ = ["fmt_ms", "fmt_seconds_ago", "fmt_time", "fmt_tokens", "fmt_usd", "fmt_usd_exact"]
 
 
 def fmt_usd(amount: Decimal | None) -> str:
-    """Exact to the micro-dollar; ``unknown`` when nobody knows the price."""
-    return format_usd(amount, places=6)
+    """``$0.000026``, ``$0.0442``, ``$1,234.57``: :func:`core.money.format_usd`, the CLI's
+    formatting too; ``unknown`` when nobody knows the price."""
+    return format_usd(amount)
 
 
-def fmt_usd_short(amount: Decimal | float | None) -> str:
-    """For summaries: cents once an amount is over a dollar, else four places."""
-    if amount is None:
-        return "unknown"
-    value = Decimal(str(amount))
-    return format_usd(value, places=2 if abs(value) >= 1 else 4)
+def fmt_usd_exact(amount: Decimal | None) -> str:
+    """Every digit the ledger holds, for tooltips: ``$0.000026123456``."""
+    return format_usd(amount, exact=True)
 
 
 def fmt_tokens(n: int | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_OK, EXIT_USAGE, open_engine
+from core.money import format_usd, usd_str
 
 __all__ = ["register"]
 
@@ -52,5 +53,5 @@ def run_show(args: argparse.Namespace) -> int:
     ):
         value = getattr(price, field)
         if value is not None:
-            print(f"{field:<34} {value}  (${value * per_m} per 1M tokens)")
+            print(f"{field:<34} ${usd_str(value)}  ({format_usd(value * per_m)} per 1M tokens)")
     return EXIT_OK

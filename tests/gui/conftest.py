@@ -16,12 +16,14 @@ pytest.importorskip("pyqtgraph")
 
 from keyring.backends import fail
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.main_window import AppContext, MainWindow
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.settings_store import open_settings
+from app.widgets.theme import LIGHT, ThemeManager
 from core.config import parse_config
 from core.engine import Engine
 from core.keys import KeyStore
@@ -45,6 +47,42 @@ def _collect_while_qt_lives() -> Iterator[None]:
     """
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _light_theme_after() -> Iterator[None]:
+    """A test that switches the theme (or fakes the OS colour scheme) leaves the app in
+    the light theme, so the next test's colours do not depend on the order."""
+    yield
+    app = QApplication.instance()
+    manager = app.findChild(ThemeManager) if app is not None else None
+    if manager is None:
+        return
+    manager.scheme_source = ThemeManager.default_scheme_source
+    if manager.applied and (manager.mode != "light" or manager.theme is not LIGHT):
+        manager.set_mode("light")
+
+
+@pytest.fixture(autouse=True)
+def _no_modifier_held_after() -> Iterator[None]:
+    """A key click whose shortcut fires leaves its modifiers held in Qt's idea of the
+    keyboard (offscreen); a later ``selectRow`` would then toggle or extend instead of
+    selecting. Release them, as a person lifts their fingers between tests."""
+    yield
+    if QApplication.instance() is None:
+        return  # a test without Qt
+    held = QGuiApplication.keyboardModifiers()
+    keys = (
+        (Qt.KeyboardModifier.ShiftModifier, Qt.Key.Key_Shift),
+        (Qt.KeyboardModifier.ControlModifier, Qt.Key.Key_Control),
+        (Qt.KeyboardModifier.AltModifier, Qt.Key.Key_Alt),
+        (Qt.KeyboardModifier.MetaModifier, Qt.Key.Key_Meta),
+    )
+    target = QWidget()
+    for modifier, key in keys:
+        if held & modifier:
+            QTest.keyRelease(target, key)
+    target.deleteLater()
 
 
 def _engine_threads() -> list[threading.Thread]:

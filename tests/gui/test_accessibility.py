@@ -1,5 +1,5 @@
-"""Every control of the Playground, Compare, Spend and History has a name a screen reader
-reads."""
+"""Every control of every view, and the window's own (the list of views, the banners'
+close buttons, the gateway switch), has a name a screen reader reads."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.main_window import KEYS
 from core.types import ToolCall
 
 CONTROLS = (
@@ -54,15 +56,15 @@ def _unnamed(view: QWidget) -> list[str]:
             continue  # a combo box's popup, a spin box's editor, a table's header
         if widget.accessibleName():
             continue
-        if isinstance(widget, QAbstractButton) and widget.text().strip():
-            continue  # a button's text is its accessible name
+        if isinstance(widget, QAbstractButton) and any(c.isalnum() for c in widget.text()):
+            continue  # a button's text is its accessible name (a bare "✕" is not)
         missing.append(
             f"{type(widget).__name__} {widget.objectName()!r} in {type(parent).__name__}"
         )
     return missing
 
 
-@pytest.mark.parametrize("key", ["playground", "compare", "dashboard", "history"])
+@pytest.mark.parametrize("key", KEYS)
 def test_every_control_is_named(qtbot, make_bridge, make_window, key):
     window = make_window(make_bridge())
     view = window.view(key)
@@ -74,3 +76,22 @@ def test_every_control_is_named(qtbot, make_bridge, make_window, key):
         qtbot.waitUntil(lambda: len(view.extras.images.cards) == 1)
     missing = _unnamed(view)
     assert missing == [], "\n".join(missing)
+
+
+def test_the_windows_own_controls_are_named(qtbot, make_bridge, make_window):
+    window = make_window(make_bridge())
+    window.show()
+    for banner in (window.simulator_banner, window.alert_banner, window.error_banner):
+        banner.show_text("Something happened", "warning")
+    window.gateway.token = "cw-0123456789abcdef"
+    window.gateway.state = "on"
+    window.gateway._show()  # the copy-token button shows while the gateway is on
+    parts = [window.simulator_banner, window.alert_banner, window.error_banner]
+    parts += [window.statusBar(), window.nav.parentWidget()]  # the sidebar
+    missing = [name for part in parts for name in _unnamed(part)]
+    assert missing == [], "\n".join(missing)
+    assert window.nav.accessibleName() == "Views"
+    for row in range(window.nav.count()):
+        item = window.nav.item(row)
+        assert item.data(Qt.ItemDataRole.AccessibleTextRole) == item.toolTip()
+        assert item.toolTip() == f"{item.text()} (Ctrl+{row + 1})"

@@ -42,7 +42,9 @@ def test_every_column_fills_and_the_judge_picks_one(qtbot, compare):
         assert rec.tier == column.target and rec.route_mode == "explicit"
         assert rec.purpose == "user" and rec.cache_outcome == "miss"
         assert column.output.toPlainText() == rec.response != ""
-        assert column.cost_label.text() == f"cost: {fmt_usd(rec.cost_usd)}"
+        assert column.cost_label.text() == fmt_usd(rec.cost_usd)
+        assert column.cost_label.property("badge") == "primary"
+        assert column.property("tier") == column.target
         assert "TTFT" in column.timing_label.text()
         assert column.tokens_label.text().startswith(f"tokens in {rec.usage.input_tokens}")
         assert column.verdict is not None and column.verdict.score is not None

@@ -34,7 +34,7 @@ def test_thumbs_down_stores_feedback_and_stops_the_cache_serving_it(
 
     again = _send(qtbot, pg, "What is a token?")
     assert again.cache_outcome == "miss"
-    assert pg.badges.labels["cache"].text() == "cache: miss"
+    assert pg.badges.labels["cache"].text() == "cache miss"
     assert not pg.feedback.down_button.isChecked()  # a new answer, not yet rated
 
 

@@ -45,11 +45,13 @@ def test_send_updates_badges_history_and_dashboard(qtbot, make_bridge, make_wind
     assert rec.status == "ok" and rec.simulated
     assert pg.output.toPlainText() == rec.response
     badges = pg.badges.labels
-    assert badges["tier"].text() == "tier: fast · gpt-4.1-nano"
+    assert badges["tier"].text() == "fast · gpt-4.1-nano"
     assert "Chosen explicitly" in badges["tier"].toolTip()
-    assert badges["cache"].text() == "cache: miss"
+    assert badges["routing"].text() == "chosen explicitly"
+    assert badges["cache"].text() == "cache miss"
     assert badges["tokens"].text().startswith(f"tokens in {rec.usage.input_tokens} (est. ")
-    assert badges["cost"].text() == f"cost: {fmt_usd(rec.cost_usd)}"
+    assert badges["cost"].text() == fmt_usd(rec.cost_usd)
+    assert badges["cost"].accessibleName() == f"Cost: {fmt_usd(rec.cost_usd)}"
     assert not badges["simulated"].isHidden() and badges["status"].isHidden()
 
     qtbot.waitUntil(lambda: history.model.rowCount() == 1)
@@ -72,6 +74,7 @@ def test_auto_routing_reasons_show_on_hover(qtbot, make_bridge, make_window):
     rec = _send(qtbot, pg, prompt, model="auto")
     tip = pg.badges.labels["tier"].toolTip()
     assert rec.route_mode == "auto" and f"Complexity score {rec.route_score}" in tip
+    assert pg.badges.labels["routing"].text().startswith(f"score {rec.route_score:.2f}")
     for reason in rec.route_reasons:
         assert f"• {reason['feature']}:" in tip
 
@@ -175,7 +178,9 @@ def test_a_repeated_prompt_shows_the_cache_hit_and_what_it_saved(qtbot, make_bri
     second = _send(qtbot, pg, "What is a token?", model="balanced")
     assert first.cache_outcome == "miss" and second.cache_outcome in ("exact", "semantic")
     badges = pg.badges.labels
-    assert badges["cache"].text().startswith(f"cache: {second.cache_outcome}")
+    assert badges["cache"].text().startswith(f"cache hit · {second.cache_outcome}")
+    assert badges["cache"].property("tone") == "good"
     assert first.request_id in badges["cache"].toolTip()
-    assert badges["saved"].text() == f"saved: {fmt_usd(second.saved_usd)}"
+    assert badges["saved"].text() == f"saved {fmt_usd(second.saved_usd)}"
+    assert not badges["saved"].isHidden()
     assert second.saved_usd > 0

@@ -152,17 +152,17 @@ def test_panel_shows_hit_ratio_savings_causes_and_models(qtbot, seeded):
     assert (
         labels["saved"]
         == f"Saved by provider caching: {fmt_usd(saved)}"
-        == ("Saved by provider caching: $0.006528")
+        == ("Saved by provider caching: $0.00653")
     )
-    assert labels["lost"] == "Lost to breaks and misses (2): $0.010020"
+    assert labels["lost"] == "Lost to breaks and misses (2): $0.01"
     # The semantic cache's and context management's savings, kept apart.
-    assert labels["apart"] == "Apart: semantic cache $0.000700 · context $0.000300"
+    assert labels["apart"] == "Apart: semantic cache $0.0007 · context $0.0003"
 
     causes = panel.causes_table
     assert [causes.horizontalHeaderItem(c).text() for c in range(4)] == list(CAUSE_COLUMNS)
     assert _column(causes, 0) == [CAUSES["system_changed"], CAUSES["provider_miss"]]
-    assert [causes.text(0, c) for c in range(1, 4)] == ["1", "3,000", "$0.008100"]
-    assert [causes.text(1, c) for c in range(1, 4)] == ["1", "1,280", "$0.001920"]
+    assert [causes.text(0, c) for c in range(1, 4)] == ["1", "3,000", "$0.0081"]
+    assert [causes.text(1, c) for c in range(1, 4)] == ["1", "1,280", "$0.00192"]
     assert causes.item(0, 0).toolTip() == f"{CAUSES['system_changed']} (system_changed)"
     assert panel.causes_box.title() == "Misses by cause (2)"
 
@@ -170,16 +170,16 @@ def test_panel_shows_hit_ratio_savings_causes_and_models(qtbot, seeded):
     assert [models.horizontalHeaderItem(c).text() for c in range(7)] == list(MODEL_COLUMNS)
     assert _column(models, 0) == [f"anthropic/{SONNET}", "openai/gpt-4.1"]
     assert [models.text(0, c) for c in range(1, 7)] == [
-        "3", "30.3%", "3,000", "9,900", "6,100", "$0.002688",
+        "3", "30.3%", "3,000", "9,900", "6,100", "$0.00269",
     ]  # fmt: skip
     assert [models.text(1, c) for c in range(1, 7)] == [
-        "2", "56.9%", "2,560", "4,500", "0", "$0.003840",
+        "2", "56.9%", "2,560", "4,500", "0", "$0.00384",
     ]  # fmt: skip
     assert panel.models_box.title() == "Per model (2)"
     # The tab's title carries the headline figures while the other tab is shown.
     tabs = dash.bottom_tabs
     assert tabs.currentIndex() == 0  # savings and quality first, as before
-    assert tabs.tabText(tabs.indexOf(panel)) == "Provider cache: 38.6% hit ratio, saved $0.0065"
+    assert tabs.tabText(tabs.indexOf(panel)) == "Provider cache: 38.6% hit ratio, saved $0.00653"
 
 
 def test_panel_follows_the_range_and_the_ledger(qtbot, seeded):
@@ -241,13 +241,13 @@ def test_history_detail_shows_a_break_where_and_what_it_cost(qtbot, seeded):
             "    Marks sent: automatic: messages[0], messages[2] · TTL 5m",
             "    Cached tokens: expected 0 · reported 0",
             "    Written to the cache: 3,100 tokens",
-            "    Saved by provider caching: -$0.001162 (write premium, not yet read)",
+            "    Saved by provider caching: -$0.00116 (write premium, not yet read)",
             "    Break: the system prompt changed (system_changed)",
             "    Where: messages[0] at character 42",
             "        was: …t. Today is Monday.⏎Answer in one paragr…",
             "        now: …t. Today is Tuesday.⏎Answer in one parag…",
             "    Previous request: req_pc_2",
-            "    Lost: $0.008100 (3,000 cached tokens not read)",
+            "    Lost: $0.0081 (3,000 cached tokens not read)",
         ]
     )
 
@@ -261,7 +261,7 @@ def test_history_detail_shows_a_break_where_and_what_it_cost(qtbot, seeded):
     assert "    Cached tokens: expected 2,304 · reported 1,024" in text
     assert f"    Break: {CAUSES['provider_miss']} (provider_miss)" in text
     assert "Where:" not in text  # a miss, not a changed prefix
-    assert "    Lost: $0.001920 (1,280 cached tokens not read)" in text
+    assert "    Lost: $0.00192 (1,280 cached tokens not read)" in text
 
     _select(qtbot, view, "req_bulk_0000000")  # the Simulator keeps no prompt cache
     assert view.content.isHidden() and view.content.toPlainText() == ""

@@ -16,6 +16,7 @@ from app.history.model import COLUMNS
 from app.history.view import HistoryView
 from app.spend.tables import NO_APP, NO_MEMBER
 from app.spend.view import SpendDashboard
+from app.widgets.formatting import fmt_usd, fmt_usd_exact
 from core.types import RequestRecord
 from tests.gui.conftest import sample_records
 
@@ -51,13 +52,15 @@ def test_spend_splits_by_member_and_by_app(qtbot, make_bridge):
     for name, key in (("alice", "alice"), ("bob", "bob"), (NO_MEMBER, None)):
         row = members[name]
         assert dash.member_table.text(row, 1) == str(sum(1 for r in records if r.member == key))
-        assert dash.member_table.text(row, 2) == f"${spent('member', key):.6f}"
+        assert dash.member_table.text(row, 2) == fmt_usd(spent("member", key))
+        exact = dash.member_table.item(row, 2).toolTip()
+        assert exact.startswith(fmt_usd_exact(spent("member", key)) + " exactly")
     costs = [spent("member", k) for k in ("alice", "bob", None)]
     assert dash.member_table.text(0, 0) == ("alice", "bob", NO_MEMBER)[costs.index(max(costs))]
 
     apps = {dash.app_table.text(i, 0): i for i in range(dash.app_table.rowCount())}
     assert set(apps) == {"support-bot", NO_APP}
-    assert dash.app_table.text(apps["support-bot"], 2) == f"${spent('app', 'support-bot'):.6f}"
+    assert dash.app_table.text(apps["support-bot"], 2) == fmt_usd(spent("app", "support-bot"))
     shares = [int(dash.app_table.text(i, 3).rstrip("%")) for i in range(2)]
     assert sum(shares) in (99, 100, 101)
 

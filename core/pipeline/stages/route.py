@@ -11,7 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.money import usd_str
+from core.money import format_usd, usd_str
 from core.pipeline.request import Next, RequestContext, closing
 from core.routing.router import RequestNeeds, RouteDecision
 from core.types import Delta
@@ -113,8 +113,8 @@ class RouteStage:
             "feature": "prompt_cache",
             "value": (
                 f"{'stayed on' if stay else 'left'} {tier.id} ({warm.model}), warm for"
-                f" {warm.tokens:,} tokens: switching saves ${usd_str(saving)},"
-                f" the warm cache's discount is ${usd_str(discount)}"
+                f" {warm.tokens:,} tokens: switching saves {format_usd(saving)},"
+                f" the warm cache's discount is {format_usd(discount)}"
             ),
             "contribution": 0.0,
             "warm_tokens": warm.tokens,

@@ -1,0 +1,133 @@
+"""The interface icons (Lucide SVGs in ``resources/icons/ui``), drawn in a theme colour.
+
+The SVGs stroke with ``currentColor``; Qt's SVG renderer has no notion of it, so the
+colour is written into the SVG text before it is rendered. An icon is drawn at the size
+and pixel ratio it is shown at (crisp at 150% and 200%), the first time it is shown;
+icons are cached per name and colour, their pixmaps per size.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from PySide6.QtCore import QByteArray, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QIcon,
+    QIconEngine,
+    QImage,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
+from PySide6.QtSvg import QSvgRenderer
+
+from core.resources import resource_path
+
+__all__ = ["ICON_NAMES", "icon", "icon_svg"]
+
+# Every icon the app draws; a test checks each is bundled.
+ICON_NAMES = (
+    "message-square",
+    "columns-2",
+    "chart-column",
+    "history",
+    "database-zap",
+    "flask-conical",
+    "settings",
+    "thumbs-up",
+    "thumbs-down",
+    "send",
+    "square",
+    "keyboard",
+    "info",
+    "triangle-alert",
+    "circle-x",
+    "x",
+    "play",
+    "plus",
+    "trash-2",
+    "copy",
+    "download",
+    "refresh-cw",
+    "circle-help",
+    "zap",
+    "coins",
+    "sun",
+    "moon",
+    "monitor",
+    "radio-tower",
+)
+
+
+def icon_svg(name: str) -> str:
+    """The SVG text of icon ``name``; ``FileNotFoundError`` names it when not bundled."""
+    path = resource_path(f"icons/ui/{name}.svg")
+    if not path.exists():
+        raise FileNotFoundError(f"icon {name!r} is not bundled (looked for {path})")
+    return path.read_text(encoding="utf-8")
+
+
+def icon(name: str, color: QColor | str | None = None) -> QIcon:
+    """Icon ``name`` stroked in ``color`` (default: the application palette's text colour)."""
+    if color is None:
+        color = QGuiApplication.palette().color(QPalette.ColorRole.WindowText)
+    return QIcon(_icon(name, QColor(color).name()))
+
+
+@cache
+def _icon(name: str, hex_color: str) -> QIcon:
+    return QIcon(_SvgEngine(icon_svg(name).replace("currentColor", hex_color).encode()))
+
+
+class _SvgEngine(QIconEngine):
+    """Renders the SVG at the size and pixel ratio asked for, when asked (start-up pays
+    for no icon it does not draw); Qt greys the disabled mode itself."""
+
+    def __init__(self, svg: bytes) -> None:
+        super().__init__()
+        self.svg = svg
+        self.renderer = QSvgRenderer(QByteArray(svg))
+        self.pixmaps: dict[tuple[int, int, QIcon.Mode], QPixmap] = {}
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        painter.drawPixmap(rect, self.pixmap(rect.size(), mode, state))
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        key = (size.width(), size.height(), mode)
+        if key not in self.pixmaps:
+            image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+            image.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(image)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            self.renderer.render(painter, QRectF(0, 0, size.width(), size.height()))
+            painter.end()
+            if mode == QIcon.Mode.Disabled:
+                image = _faded(image)
+            self.pixmaps[key] = QPixmap.fromImage(image)
+        return self.pixmaps[key]
+
+    def scaledPixmap(
+        self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
+    ) -> QPixmap:
+        pixmap = self.pixmap(size * scale, mode, state)
+        pixmap.setDevicePixelRatio(scale)
+        return pixmap
+
+    def actualSize(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QSize:
+        return size
+
+    def clone(self) -> QIconEngine:
+        return _SvgEngine(self.svg)
+
+
+def _faded(image: QImage) -> QImage:
+    """The disabled look: the same strokes at 40% opacity."""
+    out = QImage(image.size(), QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(out)
+    painter.setOpacity(0.4)
+    painter.drawImage(0, 0, image)
+    painter.end()
+    return out
