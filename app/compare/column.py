@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 from app.runtime.error_text import describe_error
 from app.widgets.content.json_editor import ERROR_STYLE
 from app.widgets.content.tool_calls import ToolCallPanel
+from app.widgets.design import SPACE
 from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd, fmt_usd_exact
-from app.widgets.theme import SPACE, repolish
+from app.widgets.theme import repolish
 from core.quality.judge import Verdict
 from core.types import RequestRecord
 

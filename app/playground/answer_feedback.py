@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
+from app.widgets.design import SPACE, tone_color
 from app.widgets.icons import icon
 from app.widgets.shortcuts_dialog import key_text, shortcut, shortcut_keys
-from app.widgets.theme import SPACE, current_theme, theme_manager, tone_color
+from app.widgets.theme import current_theme, theme_manager
 from core.types import RequestRecord
 
 __all__ = ["FEEDBACK_SHORTCUTS", "AnswerFeedback", "feedback_message"]
@@ -149,9 +150,4 @@ class AnswerFeedback(QWidget):
 
 def _two_state_icon(name: str, off: str, on: str) -> QIcon:
     """Icon ``name`` in colour ``off``, and in ``on`` while its button is checked."""
-    out = QIcon()
-    for color, state in ((off, QIcon.State.Off), (on, QIcon.State.On)):
-        drawn = icon(name, color)
-        for size in (16, _ICON_SIZE, 24, 32, 40, 48):
-            out.addPixmap(drawn.pixmap(QSize(size, size), 1.0), QIcon.Mode.Normal, state)
-    return out
+    return icon(name, off, checked=on)

@@ -42,11 +42,12 @@ from app.widgets.content.json_editor import ERROR_STYLE
 from app.widgets.content.json_output import check_json_reply
 from app.widgets.content.request_extras import RequestExtras
 from app.widgets.content.tool_calls import ToolCallPanel
+from app.widgets.design import SPACE
 from app.widgets.errors import show_error, show_message
 from app.widgets.formatting import fmt_tokens, fmt_usd
 from app.widgets.icons import icon
 from app.widgets.result_badges import ResultBadges
-from app.widgets.theme import SPACE, current_theme, theme_manager
+from app.widgets.theme import current_theme, theme_manager
 from core.types import RequestRecord, ResponseFormat, ToolCall, ToolCallDelta
 
 __all__ = ["ESTIMATE_DEBOUNCE_MS", "PlaygroundView"]

@@ -11,7 +11,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from app.runtime.settings_store import open_settings
-from app.widgets.theme import MODES, SPACE, theme_manager
+from app.widgets.design import SPACE
+from app.widgets.theme import MODES, theme_manager
 
 __all__ = ["THEME_KEY", "AppearancePanel", "stored_theme_mode"]
 

@@ -368,5 +368,5 @@ def _show_budget(line: pg.InfiniteLine, name: str, limit: Decimal | None) -> Non
         line.hide()
         return
     line.setValue(float(limit))
+    line.show()  # first: a hidden line's label ignores a new format
     line.label.setFormat(f"{name} {fmt_usd(limit)}")
-    line.show()

@@ -6,8 +6,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
+from app.widgets.design import SPACE, banner_colors
 from app.widgets.icons import icon
-from app.widgets.theme import SPACE, banner_colors, theme_manager
+from app.widgets.theme import current_theme, theme_manager
 
 __all__ = ["MessageBanner"]
 
@@ -58,7 +59,7 @@ class MessageBanner(QFrame):
 
     def colors(self) -> tuple[str, str]:
         """(background, text) of the current level in the current theme."""
-        return banner_colors(self.level)
+        return banner_colors(self.level, current_theme())
 
     def recolor(self) -> None:
         """Background, text and icons from the current theme for the current level."""

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.runtime.engine_bridge import EngineBridge
+from app.widgets.design import SPACE
 from app.widgets.icons import icon
-from app.widgets.theme import SPACE, theme_manager
+from app.widgets.theme import theme_manager
 
 __all__ = [
     "OPEN_PLAYGROUND",

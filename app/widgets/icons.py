@@ -69,39 +69,57 @@ def icon_svg(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def icon(name: str, color: QColor | str | None = None) -> QIcon:
-    """Icon ``name`` stroked in ``color`` (default: the application palette's text colour)."""
+def icon(
+    name: str,
+    color: QColor | str | None = None,
+    *,
+    selected: QColor | str | None = None,
+    checked: QColor | str | None = None,
+) -> QIcon:
+    """Icon ``name`` stroked in ``color`` (default: the application palette's text
+    colour); in ``selected`` where a view draws it selected (a list's current entry) and
+    in ``checked`` on a checked button, when given."""
     if color is None:
         color = QGuiApplication.palette().color(QPalette.ColorRole.WindowText)
-    return QIcon(_icon(name, QColor(color).name()))
+    hexes = tuple(QColor(c).name() if c is not None else "" for c in (color, selected, checked))
+    return QIcon(_icon(name, *hexes))
 
 
 @cache
-def _icon(name: str, hex_color: str) -> QIcon:
-    return QIcon(_SvgEngine(icon_svg(name).replace("currentColor", hex_color).encode()))
+def _icon(name: str, normal: str, selected: str, checked: str) -> QIcon:
+    svg = icon_svg(name)
+    return QIcon(_SvgEngine(svg, normal, selected or normal, checked or normal))
 
 
 class _SvgEngine(QIconEngine):
     """Renders the SVG at the size and pixel ratio asked for, when asked (start-up pays
-    for no icon it does not draw); Qt greys the disabled mode itself."""
+    for no icon it does not draw), in one colour per look: normal, selected, checked;
+    disabled is the normal one faded."""
 
-    def __init__(self, svg: bytes) -> None:
+    def __init__(self, svg: str, normal: str, selected: str, checked: str) -> None:
         super().__init__()
-        self.svg = svg
-        self.renderer = QSvgRenderer(QByteArray(svg))
-        self.pixmaps: dict[tuple[int, int, QIcon.Mode], QPixmap] = {}
+        self.svg, self.colors = svg, (normal, selected, checked)
+        self.renderers = {
+            color: QSvgRenderer(QByteArray(svg.replace("currentColor", color).encode()))
+            for color in set(self.colors)
+        }
+        self.pixmaps: dict[tuple[int, int, QIcon.Mode, QIcon.State], QPixmap] = {}
 
     def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
         painter.drawPixmap(rect, self.pixmap(rect.size(), mode, state))
 
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
-        key = (size.width(), size.height(), mode)
+        key = (size.width(), size.height(), mode, state)
         if key not in self.pixmaps:
+            normal, selected, checked = self.colors
+            color = selected if mode == QIcon.Mode.Selected else normal
+            if state == QIcon.State.On and mode != QIcon.Mode.Selected:
+                color = checked
             image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
             image.fill(Qt.GlobalColor.transparent)
             painter = QPainter(image)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            self.renderer.render(painter, QRectF(0, 0, size.width(), size.height()))
+            self.renderers[color].render(painter, QRectF(0, 0, size.width(), size.height()))
             painter.end()
             if mode == QIcon.Mode.Disabled:
                 image = _faded(image)
@@ -119,7 +137,7 @@ class _SvgEngine(QIconEngine):
         return size
 
     def clone(self) -> QIconEngine:
-        return _SvgEngine(self.svg)
+        return _SvgEngine(self.svg, *self.colors)
 
 
 def _faded(image: QImage) -> QImage:

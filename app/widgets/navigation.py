@@ -27,12 +27,7 @@ def nav_icon(name: str) -> QIcon:
     """Icon ``name`` in the text colour, and in the selection's text colour when its
     entry is selected (the stylesheet fills a selected entry with the accent)."""
     theme = current_theme()
-    out = QIcon()
-    for mode, color in ((QIcon.Mode.Normal, theme.text), (QIcon.Mode.Selected, theme.accent_text)):
-        drawn = icon(name, color)
-        for size in drawn.availableSizes():
-            out.addPixmap(drawn.pixmap(size), mode)
-    return out
+    return icon(name, theme.text, selected=theme.accent_text)
 
 
 class ViewList(QListWidget):

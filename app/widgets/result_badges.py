@@ -14,8 +14,9 @@ from decimal import Decimal
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.widgets.design import SPACE
 from app.widgets.formatting import fmt_ms, fmt_tokens, fmt_usd, fmt_usd_exact
-from app.widgets.theme import SPACE, repolish
+from app.widgets.theme import repolish
 from core.types import RequestRecord
 
 __all__ = ["BADGE_KEYS", "ResultBadges", "context_text", "routing_summary", "routing_tooltip"]

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 from app.main_window import AppContext, MainWindow
 from app.runtime.engine_bridge import EngineBridge
 from app.runtime.settings_store import open_settings
-from app.widgets.theme import LIGHT, ThemeManager
+from app.widgets.design import LIGHT
+from app.widgets.theme import ThemeManager
 from core.config import parse_config
 from core.engine import Engine
 from core.keys import KeyStore

@@ -10,12 +10,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
 
 from app import main_window
 from app.main_window import KEYS, VIEWS
+from app.widgets.icons import icon
 from app.widgets.shortcuts_dialog import SHORTCUTS, KeyboardShortcutsDialog
 from app.widgets.theme import current_theme, theme_manager
 
@@ -214,7 +215,34 @@ def test_the_view_menu_shows_the_current_view(qtbot, window, monkeypatch):
     help_texts = [a.text() for a in menus["&Help"].actions()]
     assert help_texts == ["&Keyboard shortcuts…", "&About Centwise"]
 
+    # Icons follow a theme switch. Windows of earlier tests may still listen, so look at
+    # this window's own items: blanked first, each is drawn again by its view's icon.
     drawn: list[str] = []
-    monkeypatch.setattr(main_window, "nav_icon", lambda name: drawn.append(name) or QIcon())
-    theme_manager().changed.emit(current_theme())  # icons follow a theme switch
-    assert drawn == [spec.icon for spec in VIEWS]
+    monkeypatch.setattr(main_window, "nav_icon", lambda name: drawn.append(name) or icon(name))
+    for row in range(window.nav.count()):
+        window.nav.item(row).setIcon(QIcon())
+    theme_manager().changed.emit(current_theme())
+    assert all(not window.nav.item(row).icon().isNull() for row in range(window.nav.count()))
+    assert drawn[-len(VIEWS) :] == [spec.icon for spec in VIEWS]
+
+
+def _strokes(icon_: QIcon, mode: QIcon.Mode, ratio: float) -> set[str]:
+    """The colours of the opaque pixels of ``icon_`` drawn at 20 px and ``ratio``."""
+    image = icon_.pixmap(QSize(20, 20), ratio, mode).toImage()
+    colors = set()
+    for x in range(image.width()):
+        for y in range(image.height()):
+            pixel = image.pixelColor(x, y)
+            if pixel.alpha() == 255:
+                colors.add(pixel.name())
+    return colors
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_the_sidebar_draws_each_icon_in_the_text_and_selection_colours(window, ratio):
+    theme = current_theme()
+    for row in range(window.nav.count()):
+        item_icon = window.nav.item(row).icon()
+        assert item_icon.pixmap(QSize(20, 20), ratio).size() == QSize(20, 20) * ratio
+        assert _strokes(item_icon, QIcon.Mode.Normal, ratio) == {theme.text}
+        assert _strokes(item_icon, QIcon.Mode.Selected, ratio) == {theme.accent_text}

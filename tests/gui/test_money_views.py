@@ -50,7 +50,9 @@ def test_spend_summary_tables_and_axes(qtbot, make_bridge):
     summary = dash.summary_label.text()
     assert "spent $1,234.50" in summary  # both requests, with a thousands separator
     assert "saved $0.0000261" in summary  # a non-zero amount never reads $0.0000
-    assert "monthly budget $1,000,000.00" in dash.monthly_line.label.format
+    shown = dash.monthly_line.label.textItem.toPlainText()  # as drawn on the chart
+    assert shown == "monthly budget $1,000,000.00"
+    assert dash.daily_line.label.textItem.toPlainText() == "daily budget $2,000.00"
 
     labels = [label for plot in dash.plots() for label in _axis_labels(plot, "left")]
     assert labels and any(label.startswith("$") for label in labels)

@@ -34,18 +34,17 @@ from app.spend.view import SpendDashboard
 from app.whatif.report import ReplayReportPanel
 from app.widgets.banner import MessageBanner
 from app.widgets.charts import UsdAxis, add_right_axis, make_plot
-from app.widgets.theme import (
+from app.widgets.design import (
     DARK,
     LIGHT,
     Theme,
     chart_fill_pairs,
     contrast_ratio,
-    current_theme,
-    stylesheet,
+    field_edge,
     text_pairs,
-    theme_manager,
-    tier_color,
 )
+from app.widgets.stylesheet import stylesheet
+from app.widgets.theme import current_theme, theme_manager, tier_color
 from core.types import RequestRecord, Usage
 from tests.gui.conftest import no_keyring
 
@@ -89,6 +88,7 @@ def test_chart_fills_stand_out_from_the_chart_background(theme: Theme):
     assert len(set(tiers)) == len(tiers)
     for background in (theme.window, theme.surface):  # the focus ring is the accent
         assert contrast_ratio(theme.accent, background) >= 3.0
+        assert contrast_ratio(field_edge(theme), background) >= 3.0  # a text field's edge
 
 
 def test_font_sizes_scale_with_the_application_font():
@@ -186,7 +186,7 @@ def test_roles_and_focus_are_drawn_from_the_theme(qtbot, qapp):
     assert _same(edit.grab().toImage().pixelColor(0, mid), LIGHT.accent, 8)  # focus ring
     edit.clearFocus()
     qtbot.waitUntil(lambda: not edit.hasFocus())
-    assert _same(edit.grab().toImage().pixelColor(0, mid), LIGHT.border, 8)
+    assert _same(edit.grab().toImage().pixelColor(0, mid), field_edge(LIGHT), 8)
 
     def inside() -> QColor:
         return button.grab().toImage().pixelColor(3, button.height() // 2)

@@ -118,10 +118,10 @@ def test_virtual_gateway_keys_name_the_app_and_revoke(
     created = capsys.readouterr()
     key = created.out.strip()
     assert key.startswith("cwk-")
-    assert "'billing-bot' created (daily $2.000000)" in created.err
+    assert "'billing-bot' created (daily $2.00)" in created.err
     assert cli_main(["--data-dir", str(data), "keys", "gateway", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "billing-bot" in listed and "active" in listed and "daily $2.000000" in listed
+    assert "billing-bot" in listed and "active" in listed and "daily $2.00" in listed
     with PgLedger.connect(team_url) as led, led.reading() as conn:
         stored = conn.execute("SELECT key_hash, prefix FROM gateway_keys").fetchall()
     assert key not in str(stored) and stored[0][1] == key[:8]  # only a hash is kept
