@@ -2,7 +2,8 @@
 
 A vote is stored off the UI thread and can be changed (the engine keeps one per
 answer). Thumbs down also keeps the answer out of the cache for good. The two icon
-buttons answer to :data:`FEEDBACK_SHORTCUTS` anywhere in the view that installs them.
+buttons answer to their shortcuts (``playground.thumbs_up`` / ``thumbs_down`` in
+:data:`app.widgets.shortcuts_dialog.SHORTCUTS`) anywhere in the view that installs them.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ from app.runtime.engine_bridge import EngineBridge
 from app.runtime.error_text import describe_error
 from app.widgets.design import SPACE, tone_color
 from app.widgets.icons import icon
-from app.widgets.shortcuts_dialog import key_text, shortcut, shortcut_keys
+from app.widgets.shortcuts_dialog import key_text, shortcut_keys
 from app.widgets.theme import current_theme, theme_manager
 from core.types import RequestRecord
 
-__all__ = ["FEEDBACK_SHORTCUTS", "AnswerFeedback", "feedback_message"]
+__all__ = ["AnswerFeedback", "feedback_message"]
 
 # The keys come from the app's one list of shortcuts (the Keyboard shortcuts dialog's).
 _SHORTCUT_IDS = {"up": "playground.thumbs_up", "down": "playground.thumbs_down"}
-#: (keys in ``QKeySequence`` portable text, what they do) of each vote, up first; they
-#: work wherever the focus is in the Playground.
-FEEDBACK_SHORTCUTS = tuple((shortcut_keys(i)[0], shortcut(i).does) for i in _SHORTCUT_IDS.values())
 _ICON_SIZE = 20
 # vote: (icon, tooltip before the shortcut, accessible name, theme colour when checked)
 _BUTTONS = {
@@ -84,7 +82,7 @@ class AnswerFeedback(QWidget):
         return self.up_button if vote == "up" else self.down_button
 
     def install_shortcuts(self, scope: QWidget) -> list[QShortcut]:
-        """:data:`FEEDBACK_SHORTCUTS` for as long as the focus is in ``scope`` (the view);
+        """The votes' shortcuts for as long as the focus is in ``scope`` (the view);
         a shortcut does nothing while its button is disabled."""
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
         return [

@@ -47,6 +47,7 @@ from app.widgets.errors import show_error, show_message
 from app.widgets.formatting import fmt_tokens, fmt_usd
 from app.widgets.icons import icon
 from app.widgets.result_badges import ResultBadges
+from app.widgets.shortcuts_dialog import shortcut_keys
 from app.widgets.theme import current_theme, theme_manager
 from core.types import RequestRecord, ResponseFormat, ToolCall, ToolCallDelta
 
@@ -240,9 +241,9 @@ class PlaygroundView(QWidget):
         layout.addWidget(splitter)
 
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        for keys, slot in (("Ctrl+Return", self.send), ("Ctrl+Enter", self.send)):
-            QShortcut(QKeySequence(keys), self, slot, context=ctx)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop, context=ctx)
+        for shortcut_id, slot in (("playground.send", self.send), ("playground.stop", self.stop)):
+            for keys in shortcut_keys(shortcut_id):
+                QShortcut(QKeySequence(keys), self, slot, context=ctx)
         self.feedback.install_shortcuts(self)
         # The editors take Ctrl+Enter and Esc for themselves; intercept them there.
         self.prompt.installEventFilter(self)

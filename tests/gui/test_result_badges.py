@@ -15,9 +15,10 @@ from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolButton
 
-from app.playground.answer_feedback import FEEDBACK_SHORTCUTS, AnswerFeedback
+from app.playground.answer_feedback import AnswerFeedback
 from app.widgets.formatting import fmt_usd_exact
 from app.widgets.result_badges import BADGE_KEYS, ResultBadges, routing_summary
+from app.widgets.shortcuts_dialog import shortcut_keys
 from app.widgets.theme import current_theme, theme_manager
 from core.types import RequestRecord, Usage
 
@@ -163,8 +164,9 @@ def test_feedback_buttons_are_icons(qtbot, make_bridge):
         assert button.accessibleName() == name
     assert feedback.up_button.toolTip() == "Good answer (Ctrl+Shift+Up)"
     assert feedback.down_button.toolTip().startswith("Bad answer — the cache will never serve")
-    assert [keys for keys, _ in FEEDBACK_SHORTCUTS] == ["Ctrl+Shift+Up", "Ctrl+Shift+Down"]
-    for keys, _ in FEEDBACK_SHORTCUTS:
+    votes = [shortcut_keys(f"playground.thumbs_{v}")[0] for v in ("up", "down")]
+    assert votes == ["Ctrl+Shift+Up", "Ctrl+Shift+Down"]
+    for keys in votes:
         assert not QKeySequence(keys).isEmpty()
 
 
